@@ -1,0 +1,55 @@
+"""Courses and the people in them. Every other app hangs off Course and Membership."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Course(models.Model):
+    slug = models.SlugField(unique=True, max_length=64)
+    title = models.CharField(max_length=200)
+    term = models.CharField(max_length=64, blank=True)
+    description = models.TextField(blank=True, help_text="Markdown")
+    max_absences = models.PositiveSmallIntegerField(
+        default=2, help_text="A student who misses more sessions than this is flagged."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "slug"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Role(models.TextChoices):
+    STUDENT = "student", "Student"
+    TA = "ta", "Teaching assistant"
+    INSTRUCTOR = "instructor", "Instructor"
+
+
+STAFF_ROLES = (Role.TA, Role.INSTRUCTOR)
+
+
+class Membership(models.Model):
+    """A user's role in one course. A user has at most one role per course."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["course", "user"], name="one_role_per_course")]
+        ordering = ["course", "role", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}) in {self.course.slug}"
+
+    @property
+    def is_staff_role(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    @property
+    def is_instructor(self) -> bool:
+        return self.role == Role.INSTRUCTOR

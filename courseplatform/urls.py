@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("courses/<slug:course_slug>/assignments/", include("courseplatform.submissions.urls")),
+    path("courses/<slug:course_slug>/quizzes/", include("courseplatform.quizzes.urls")),
+    path("courses/<slug:course_slug>/projects/", include("courseplatform.projects.urls")),
+    path("courses/<slug:course_slug>/gradebook/", include("courseplatform.gradebook.urls")),
+    path("", include("courseplatform.courses.urls")),
+]
