@@ -15,3 +15,5 @@ class GradeItem:
     due: datetime | None = None
     url: str | None = None  # the staff page for this item
     notes: dict[int, str] = field(default_factory=dict)  # user id -> short note ("late -10%", "excused")
+    # Optional: user id -> a flag shown next to the student's name (e.g. "4 absences, more than 2 allowed").
+    flags: dict[int, str] = field(default_factory=dict)

@@ -1,3 +1,11 @@
+from django.urls import path
+
+from . import views
+
 app_name = "gradebook"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("weights/", views.weights, name="weights"),
+    path("export.csv", views.export_csv, name="export"),
+]

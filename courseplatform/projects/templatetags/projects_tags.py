@@ -1,0 +1,29 @@
+from django import template
+
+from ..rendering import render_markdown
+
+register = template.Library()
+
+
+@register.filter(name="markdown")
+def markdown_filter(text):
+    return render_markdown(text)
+
+
+@register.filter
+def points(value):
+    """12.50 -> '12.5', 10.00 -> '10', None -> '–'."""
+    if value is None or value == "":
+        return "–"
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return value
+
+
+@register.filter
+def get_item(mapping, key):
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
