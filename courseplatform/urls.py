@@ -8,5 +8,6 @@ urlpatterns = [
     path("courses/<slug:course_slug>/quizzes/", include("courseplatform.quizzes.urls")),
     path("courses/<slug:course_slug>/projects/", include("courseplatform.projects.urls")),
     path("courses/<slug:course_slug>/gradebook/", include("courseplatform.gradebook.urls")),
+    path("api/", include("courseplatform.submissions.api_urls")),
     path("", include("courseplatform.courses.urls")),
 ]

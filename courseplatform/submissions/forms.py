@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from courseplatform.courses.models import Membership, Role
+
+from .models import Assignment, Extension
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label="Your solution", allow_empty_file=True)
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("format", "%Y-%m-%dT%H:%M")
+        super().__init__(**kwargs)
+
+
+class AssignmentSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Assignment
+        fields = [
+            "released", "opens_at", "due_at", "late_policy", "grace_minutes", "late_penalty_percent",
+            "late_cutoff_days", "max_attempts", "cooldown_seconds", "max_queued_per_student", "score_rule",
+            "release_hidden_details",
+        ]
+        widgets = {"opens_at": DateTimeInput(), "due_at": DateTimeInput()}
+
+    def clean_late_penalty_percent(self):
+        value = self.cleaned_data["late_penalty_percent"]
+        if not 0 <= value <= 100:
+            raise forms.ValidationError("A percentage between 0 and 100.")
+        return value
+
+    def clean_max_queued_per_student(self):
+        value = self.cleaned_data["max_queued_per_student"]
+        if value < 1:
+            raise forms.ValidationError("At least 1, or students could never submit.")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        if data.get("opens_at") and data.get("due_at") and data["opens_at"] >= data["due_at"]:
+            self.add_error("due_at", "The deadline must come after the opening time.")
+        return data
+
+
+class ExtensionForm(forms.Form):
+    student = forms.ModelChoiceField(queryset=get_user_model().objects.none())
+    due_at = forms.DateTimeField(label="New deadline", widget=DateTimeInput())
+    reason = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args, course=None, assignment=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.assignment = assignment
+        self.fields["student"].queryset = (
+            get_user_model()
+            .objects.filter(memberships__course=course, memberships__role=Role.STUDENT)
+            .order_by("last_name", "first_name", "username")
+        )
+        self.fields["student"].label_from_instance = lambda u: f"{u.get_full_name() or u.username} ({u.username})"
+
+    def clean_due_at(self):
+        value = self.cleaned_data["due_at"]
+        if self.assignment and self.assignment.due_at and value <= self.assignment.due_at:
+            raise forms.ValidationError("An extension must end after the assignment's deadline.")
+        return value
+
+    def save(self, granted_by) -> Extension:
+        ext, _ = Extension.objects.update_or_create(
+            assignment=self.assignment,
+            student=self.cleaned_data["student"],
+            defaults={"due_at": self.cleaned_data["due_at"], "reason": self.cleaned_data["reason"], "granted_by": granted_by},
+        )
+        return ext
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, initial="CLI", help_text="A label, e.g. the laptop you use it on.")
+
+
+def is_student(course, user) -> bool:
+    return Membership.objects.filter(course=course, user=user, role=Role.STUDENT).exists()

@@ -1,0 +1,264 @@
+"""Submitting, regrading and presenting feedback: the logic the views, the API and the demo share."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.timesince import timeuntil
+
+from courseplatform.courses.models import STAFF_ROLES
+
+from .models import PENDING_STATES, Assignment, LateInfo, State, Submission
+from .validation import CheckedFile, UploadRejected, check_upload, engine_check
+
+BLOB_DIR = "submissions"
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+def blob_path(relpath: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / relpath
+
+
+def store_blob(upload, checked: CheckedFile) -> tuple[str, bool]:
+    """Store the upload by content hash; returns (relative path, created). Immutable once written."""
+    rel = f"{BLOB_DIR}/{checked.sha256[:2]}/{checked.sha256}.{checked.kind}"
+    dest = blob_path(rel)
+    if dest.exists():
+        return rel, False
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            upload.seek(0)
+            for chunk in upload.chunks():
+                out.write(chunk)
+        os.chmod(tmp, 0o440)
+        os.replace(tmp, dest)  # atomic: readers never see half a file
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return rel, True
+
+
+def read_blob(submission: Submission) -> bytes:
+    return blob_path(submission.blob).read_bytes()
+
+
+# --- policy -----------------------------------------------------------------------------
+
+
+@dataclass
+class Standing:
+    """What one person may do on one assignment right now."""
+
+    due: object
+    late: LateInfo
+    attempts_used: int
+    attempts_left: int | None  # None: unlimited
+    cooldown_left: int  # seconds
+    pending: int
+    can_submit: bool
+    reason: str
+    is_staff: bool
+
+
+def standing(assignment: Assignment, user, is_staff: bool, now=None) -> Standing:
+    now = now or timezone.now()
+    mine = Submission.objects.filter(assignment=assignment, student=user, is_test_run=is_staff)
+    used = mine.count()
+    pending = mine.filter(state__in=PENDING_STATES).count()
+    last = mine.order_by("-created_at").values_list("created_at", flat=True).first()
+    due = assignment.due_for(user)
+    late = assignment.late_info(user, now)
+    left = None if not assignment.max_attempts else max(0, assignment.max_attempts - used)
+    cooldown = 0
+    if assignment.cooldown_seconds and last is not None:
+        cooldown = max(0, int((last + timedelta(seconds=assignment.cooldown_seconds) - now).total_seconds() + 0.999))
+    reason = ""
+    if is_staff:
+        # Staff test runs skip the deadline, attempts and cool-down, but not the queue limit.
+        if pending >= max(assignment.max_queued_per_student, 1):
+            reason = f"You already have {pending} submission(s) waiting to be graded; wait for them to finish."
+    elif not assignment.released:
+        reason = "This assignment is not open yet."
+    elif assignment.opens_at and now < assignment.opens_at:
+        reason = f"This assignment opens in {timeuntil(assignment.opens_at, now)}."
+    elif not late.accepted:
+        reason = late.reason
+    elif left == 0:
+        reason = f"You have used all {assignment.max_attempts} attempts for this assignment."
+    elif pending >= max(assignment.max_queued_per_student, 1):
+        reason = (
+            f"You already have {pending} submission(s) waiting to be graded (the limit is "
+            f"{assignment.max_queued_per_student}); wait for them to finish."
+        )
+    elif cooldown:
+        reason = f"Please wait {cooldown} s before your next attempt (cool-down between attempts)."
+    return Standing(due, late, used, left, cooldown, pending, not reason, reason, is_staff)
+
+
+def is_staff_member(membership) -> bool:
+    return membership is not None and membership.role in STAFF_ROLES
+
+
+# --- submitting ---------------------------------------------------------------------------
+
+
+def submit(assignment: Assignment, user, upload, *, is_staff: bool, via: str = "web") -> Submission:
+    """Check, store and enqueue one upload. Raises UploadRejected; on refusal nothing is stored."""
+    checked = check_upload(upload, assignment.kinds)
+    engine_check(upload, checked, assignment.pack_path, assignment.kinds)
+    created_blob = None
+    try:
+        with transaction.atomic():
+            # Serialise one person's submissions so that two parallel uploads cannot both pass
+            # the attempt/queue checks.
+            get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+            now = timezone.now()
+            st = standing(assignment, user, is_staff, now)
+            if not st.can_submit:
+                raise UploadRejected(st.reason, "policy")
+            rel, created = store_blob(upload, checked)
+            created_blob = rel if created else None
+            sub = Submission.objects.create(
+                assignment=assignment,
+                student=user,
+                is_test_run=is_staff,
+                attempt=st.attempts_used + 1,
+                via=via,
+                sha256=checked.sha256,
+                blob=rel,
+                original_name=checked.name,
+                kind=checked.kind,
+                size=checked.size,
+                state=State.QUEUED,
+                created_at=now,
+                queued_at=now,
+                late_days=0 if is_staff else st.late.days,
+                penalty_percent=0.0 if is_staff else st.late.penalty,
+                max_score=assignment.points,
+            )
+            enqueue_on_commit(sub)
+    except BaseException:
+        if created_blob and not Submission.objects.filter(blob=created_blob).exists():
+            blob_path(created_blob).unlink(missing_ok=True)
+        raise
+    return sub
+
+
+def enqueue_on_commit(sub: Submission) -> None:
+    """Send the grading task once the row is committed, routed to the pack's queue."""
+    sub_id, generation, queue = sub.pk, sub.generation, sub.assignment.queue or "cpu"
+
+    def send():
+        from .tasks import grade_submission
+
+        result = grade_submission.apply_async(args=[sub_id, generation], queue=queue)
+        Submission.objects.filter(pk=sub_id, generation=generation).update(task_id=result.id or "")
+
+    on_commit(send)
+
+
+def on_commit(fn) -> None:
+    transaction.on_commit(fn)
+
+
+def regrade(queryset, reset_deliveries: bool = True) -> int:
+    """Put the given submissions back in the queue (with the assignment's current pack).
+    The sweeper keeps the delivery count, so a submission that kills workers is stopped."""
+    count = 0
+    with transaction.atomic():
+        for sub in queryset.select_related("assignment").select_for_update(of=("self",)):
+            Submission.objects.filter(pk=sub.pk).update(
+                state=State.QUEUED,
+                queued_at=timezone.now(),
+                generation=F("generation") + 1,
+                started_at=None,
+                finished_at=None,
+                message="Queued for regrading.",
+                retries=0,
+                **({"deliveries": 0} if reset_deliveries else {}),
+            )
+            sub.refresh_from_db()
+            enqueue_on_commit(sub)
+            count += 1
+    return count
+
+
+def counted_score(assignment: Assignment, subs: list[Submission]) -> Submission | None:
+    """The submission that counts for the gradebook under the assignment's rule."""
+    graded = [s for s in subs if s.state == State.GRADED and s.score is not None and not s.is_test_run]
+    if not graded:
+        return None
+    if assignment.score_rule == "latest":
+        return max(graded, key=lambda s: (s.created_at, s.pk))
+    return max(graded, key=lambda s: (s.score, s.created_at))
+
+
+# --- feedback -------------------------------------------------------------------------------
+
+
+def feedback(submission: Submission, viewer_is_staff: bool, now=None) -> dict:
+    """The result as the viewer may see it. Hidden tests keep their points; their names,
+    inputs and messages are withheld from students until the instructor releases them after
+    the deadline."""
+    result = submission.result or {}
+    show_hidden = viewer_is_staff or submission.assignment.hidden_details_visible(now)
+    tests = []
+    hidden_no = 0
+    for test in result.get("tests") or []:
+        visible = bool(test.get("visible", True))
+        item = {
+            "name": str(test.get("name", "")),
+            "score": test.get("score"),
+            "max_score": test.get("max_score"),
+            "status": str(test.get("status", "")),
+            "message": str(test.get("message") or ""),
+            "visible": visible,
+            "redacted": False,
+        }
+        if not visible:
+            hidden_no += 1
+            if not show_hidden:
+                item.update(name=f"Hidden test {hidden_no}", message="", redacted=True)
+        tests.append(item)
+    artifacts = [
+        {"name": a.get("name", ""), "content_type": a.get("content_type", "")}
+        for a in result.get("artifacts") or []
+    ]
+    return {
+        "tests": tests,
+        "notes": [str(n) for n in result.get("notes") or []],
+        "metrics": result.get("metrics") or {},
+        "artifacts": artifacts,
+        "engine_status": result.get("status"),
+    }
+
+
+def find_stuck(now=None, margin_s: int = 120, queued_after_s: int = 3600):
+    """Submissions `running` longer than their pack's wall limit + margin, or `queued` for
+    longer than queued_after_s (a lost message)."""
+    from django.db.models import Q
+
+    now = now or timezone.now()
+    running = Submission.objects.filter(state=State.RUNNING, started_at__isnull=False).select_related("assignment")
+    stuck_ids = [
+        s.pk
+        for s in running.only("id", "started_at", "assignment__wall_limit_s")
+        if s.started_at + timedelta(seconds=(s.assignment.wall_limit_s or 120) + margin_s) < now
+    ]
+    stale_queued = Submission.objects.filter(
+        state=State.QUEUED, queued_at__lt=now - timedelta(seconds=queued_after_s)
+    ).values_list("id", flat=True)
+    return Submission.objects.filter(Q(pk__in=stuck_ids) | Q(pk__in=list(stale_queued)))

@@ -1,0 +1,211 @@
+"""Load assignment packs into a course: `manage.py sync_course assignments/`.
+
+For each `<root>/<slug>/assignment.toml` the pack is validated by the engine
+(grader.pack.load_pack), copied into trusted storage at PACK_STORE/<slug>/<hash>/ (a new
+folder per pack version, written once: a pack change is explicit, and a regrade after a
+sync uses the new version), and its Assignment row is created or updated. Running it
+twice changes nothing. Deadlines and policies the instructor set are kept, unless the
+pack's assignment.toml sets them (`due`, `opens`, [late]).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import tomllib
+from datetime import datetime, time
+from pathlib import Path
+
+import bleach
+import markdown
+from django.conf import settings
+from django.utils import timezone
+
+from .models import Assignment, LatePolicy
+
+ALLOWED_TAGS = sorted(
+    set(bleach.sanitizer.ALLOWED_TAGS)
+    | {"p", "pre", "code", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td",
+       "hr", "br", "img", "sup", "sub", "span", "div", "dl", "dt", "dd", "del", "details", "summary"}
+)
+ALLOWED_ATTRS = {"a": ["href", "title"], "img": ["src", "alt", "title"], "code": ["class"], "span": ["class"],
+                 "div": ["class"], "th": ["align"], "td": ["align"]}
+IGNORED = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints", ".git"}
+
+
+class PackInvalid(Exception):
+    pass
+
+
+def render_handout(text: str) -> str:
+    html = markdown.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists", "toc"])
+    return bleach.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRS, protocols=["http", "https", "mailto"], strip=True)
+
+
+def _files(pack_dir: Path):
+    for path in sorted(pack_dir.rglob("*")):
+        rel = path.relative_to(pack_dir)
+        if any(part in IGNORED or part.endswith(".pyc") for part in rel.parts) or path.is_symlink():
+            continue
+        if path.is_file():
+            yield rel, path
+
+
+def pack_hash(pack_dir: Path) -> str:
+    """SHA-256 over every file of the pack (path and content): changes whenever the pack does."""
+    digest = hashlib.sha256()
+    for rel, path in _files(pack_dir):
+        digest.update(str(rel).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def load_meta(pack_dir: Path) -> tuple[dict, str]:
+    """(meta, handout markdown), validated by the engine when it is installed."""
+    try:
+        from grader.pack import PackError, load_pack
+    except ImportError:
+        load_pack = None
+    if load_pack is not None:
+        try:
+            pack = load_pack(pack_dir)
+        except PackError as exc:
+            raise PackInvalid(str(exc)) from exc
+        handout = getattr(pack, "handout", None)
+        if handout is None and (pack_dir / "handout.md").exists():
+            handout = (pack_dir / "handout.md").read_text(encoding="utf-8")
+        return dict(pack.meta), handout or ""
+    try:
+        meta = tomllib.loads((pack_dir / "assignment.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PackInvalid(f"assignment.toml: {exc}") from exc
+    handout = (pack_dir / "handout.md").read_text(encoding="utf-8") if (pack_dir / "handout.md").exists() else ""
+    return meta, handout
+
+
+def store_pack(slug: str, pack_dir: Path, digest: str) -> Path:
+    """Copy the pack to PACK_STORE/<slug>/<hash>/ once (atomic rename); returns the trusted path."""
+    dest = Path(settings.PACK_STORE) / slug / digest
+    if dest.is_dir():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{digest[:8]}-"))
+    try:
+        for rel, path in _files(pack_dir):
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if not dest.is_dir():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process stored the same version
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def _aware(value):
+    if isinstance(value, datetime):
+        return value if timezone.is_aware(value) else timezone.make_aware(value)
+    if hasattr(value, "year") and not isinstance(value, datetime):  # a TOML date: end of that day
+        return timezone.make_aware(datetime.combine(value, time(23, 59)))
+    if isinstance(value, str) and value:
+        parsed = datetime.fromisoformat(value)
+        return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+    return None
+
+
+def sync_pack(course, pack_dir: Path, stdout=None) -> tuple[Assignment, str]:
+    """Create or update the Assignment for one pack; returns (assignment, what happened)."""
+    pack_dir = Path(pack_dir).resolve()
+    meta, handout = load_meta(pack_dir)
+    slug = str(meta.get("slug") or pack_dir.name)
+    digest = pack_hash(pack_dir)
+    trusted = store_pack(slug, pack_dir, digest)
+    limits = meta.get("limits") or {}
+    fields = {
+        "title": str(meta.get("title") or slug),
+        "points": float(meta.get("points") or 0),
+        "queue": "gpu" if meta.get("queue") == "gpu" else "cpu",
+        "accepted_kinds": list(meta.get("accepted") or meta.get("accepted_kinds") or ["py", "ipynb", "zip"]),
+        "wall_limit_s": float(limits.get("wall_s") or 120),
+        "handout_html": render_handout(handout),
+        "pack_source": str(pack_dir),
+        "pack_hash": digest,
+        "pack_path": str(trusted),
+    }
+    # Deadlines and policy: the instructor's settings win, unless the pack's assignment.toml
+    # states a setting explicitly and that statement changed since the last sync.
+    stated = _stated_settings(pack_dir)
+    assignment = Assignment.objects.filter(course=course, slug=slug).first()
+    created = assignment is None
+    if created:
+        assignment = Assignment(course=course, slug=slug)
+        late = meta.get("late") if isinstance(meta.get("late"), dict) else {}
+        apply = {**{f"late.{k}": v for k, v in late.items()}, **stated}
+    else:
+        previous = assignment.pack_settings or {}
+        apply = {k: v for k, v in stated.items() if previous.get(k) != v}
+    fields["pack_settings"] = stated
+    if "due" in apply:
+        fields["due_at"] = _aware(apply["due"])
+    if "opens" in apply:
+        fields["opens_at"] = _aware(apply["opens"])
+    if "late.grace_minutes" in apply:
+        fields["grace_minutes"] = int(apply["late.grace_minutes"])
+    if "late.penalty_percent_per_day" in apply:
+        fields["late_penalty_percent"] = float(apply["late.penalty_percent_per_day"])
+    if "late.max_days" in apply:
+        days = int(apply["late.max_days"])
+        fields["late_policy"] = LatePolicy.CLOSED if days == 0 else LatePolicy.PENALTY
+        if days:
+            fields["late_cutoff_days"] = days
+    changed = [name for name, value in fields.items() if getattr(assignment, name) != value]
+    for name, value in fields.items():
+        setattr(assignment, name, value)
+    if created or changed:
+        if created or "pack_hash" in changed:
+            assignment.pack_synced_at = timezone.now()
+        assignment.save()
+    what = "created" if created else ("updated: " + ", ".join(changed) if changed else "unchanged")
+    if stdout is not None:
+        stdout.write(f"  assignment {slug}: {what} (pack {digest[:12]})\n")
+    return assignment, what
+
+
+def _stated_settings(pack_dir: Path) -> dict:
+    """The deadline/late keys assignment.toml itself writes (not the engine's defaults), as JSON."""
+    try:
+        raw = tomllib.loads((pack_dir / "assignment.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    stated = {}
+    for key in ("due", "opens"):
+        if raw.get(key):
+            stated[key] = _aware(raw[key]).isoformat()
+    late = raw.get("late") if isinstance(raw.get("late"), dict) else {}
+    for key in ("grace_minutes", "penalty_percent_per_day", "max_days"):
+        if key in late:
+            stated[f"late.{key}"] = late[key]
+    return stated
+
+
+def sync(course, root: Path, stdout=None) -> list[Assignment]:
+    """Every `<root>/*/assignment.toml` pack becomes (or updates) an assignment of the course."""
+    stdout = stdout or sys.stdout
+    root = Path(root)
+    done = []
+    for toml_path in sorted(root.glob("*/assignment.toml")):
+        try:
+            assignment, _ = sync_pack(course, toml_path.parent, stdout)
+        except Exception as exc:  # one broken pack must not stop the others
+            stdout.write(f"  assignment {toml_path.parent.name}: SKIPPED, invalid pack: {type(exc).__name__}: {exc}\n")
+            continue
+        done.append(assignment)
+    return done

@@ -1,0 +1,235 @@
+"""Grading tasks.
+
+grade_submission(submission_id, generation) is sent on commit, routed to the pack's queue
+(cpu | gpu). It is acks_late + reject_on_worker_lost: a worker that dies mid-grade leaves the
+message unacknowledged, so the broker redelivers it (Redis: after the transport's
+visibility_timeout) and another worker grades the submission again. The task is idempotent:
+a submission already graded, or whose generation moved on (a regrade), is left alone.
+
+Retries are for infrastructure faults only (database gone, blob unreadable, the engine's
+GraderError: sandbox unavailable, zygote died); a student's broken code is a normal result.
+A submission that kills its worker again and again is stopped after MAX_DELIVERIES with an
+error, instead of poisoning the queue forever.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+from datetime import timedelta
+from pathlib import Path
+
+from celery import shared_task, signals
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+MAX_DELIVERIES = 3
+MAX_RETRIES = 3
+STUCK_MARGIN_S = 120
+QUEUED_TOO_LONG_S = 3600
+
+
+class InfrastructureError(Exception):
+    """A fault of the platform, not of the submission: retried."""
+
+
+def grade_function():
+    """The engine entry point; COURSEPLATFORM_GRADE_FUNCTION (dotted path) swaps it in tests."""
+    dotted = os.environ.get("COURSEPLATFORM_GRADE_FUNCTION", "grader.api.grade")
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def engine_error_types() -> tuple[type[BaseException], ...]:
+    try:
+        from grader.api import GraderError
+
+        return (GraderError,)
+    except Exception:  # the engine is not importable: nothing to catch specially
+        return ()
+
+
+def _worker_name(task) -> str:
+    hostname = getattr(task.request, "hostname", None) or socket.gethostname()
+    return f"{hostname} pid {os.getpid()}"
+
+
+@shared_task(
+    bind=True,
+    name="submissions.grade_submission",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+    ignore_result=True,
+)
+def grade_submission(self, submission_id: int, generation: int) -> str:
+    from .models import FINAL_STATES, State, Submission
+
+    # 1. Claim it: queued (or running after a crashed worker) -> running.
+    try:
+        with transaction.atomic():
+            sub = (
+                Submission.objects.select_for_update()
+                .select_related("assignment")
+                .filter(pk=submission_id)
+                .first()
+            )
+            if sub is None:
+                return "missing"
+            if sub.generation != generation:
+                return "stale"
+            if sub.state in FINAL_STATES:
+                return "already-final"
+            redelivered = sub.state == State.RUNNING
+            if sub.deliveries >= MAX_DELIVERIES:
+                sub.state = State.ERROR
+                sub.finished_at = timezone.now()
+                sub.message = (
+                    f"Grading was interrupted {sub.deliveries} times (the worker stopped while grading "
+                    "this file). Course staff can see this and will look into it."
+                )
+                sub.save(update_fields=["state", "finished_at", "message"])
+                return "gave-up"
+            sub.state = State.RUNNING
+            sub.started_at = timezone.now()
+            sub.finished_at = None
+            sub.worker = _worker_name(self)[:200]
+            sub.task_id = (self.request.id or "")[:64]
+            sub.deliveries += 1
+            sub.message = "Grading (again: the previous worker stopped)." if redelivered else "Grading…"
+            sub.save(update_fields=["state", "started_at", "finished_at", "worker", "task_id", "deliveries", "message"])
+    except (OperationalError, InterfaceError) as exc:
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
+
+    assignment = sub.assignment
+    # 2. Grade, outside any transaction (grading takes seconds).
+    try:
+        pack_dir = Path(assignment.pack_path)
+        if not assignment.pack_path or not pack_dir.is_dir():
+            raise InfrastructureError(f"the pack of {assignment.slug} is missing from trusted storage ({pack_dir})")
+        try:
+            from .services import read_blob
+
+            data = read_blob(sub)
+        except OSError as exc:
+            raise InfrastructureError(f"cannot read the submitted file: {exc}") from exc
+        result = grade_function()(pack_dir, sub.original_name, data)
+        if not isinstance(result, dict):
+            raise InfrastructureError(f"the engine returned {type(result).__name__}, not a result")
+    except (InfrastructureError, OSError, DatabaseError, *engine_error_types()) as exc:
+        return _infrastructure_fault(self, sub, generation, exc)
+    except Exception as exc:  # an engine bug: do not blame the student, do not loop forever
+        logger.exception("engine failed on submission %s", submission_id)
+        return _infrastructure_fault(self, sub, generation, exc)
+
+    # 3. Save, unless a regrade started meanwhile.
+    return _save_result(sub, generation, result)
+
+
+def _backoff(retries: int) -> int:
+    return min(60, 2 * (2**retries))
+
+
+def _infrastructure_fault(task, sub, generation: int, exc: BaseException) -> str:
+    from .models import State, Submission
+
+    logger.warning("infrastructure fault grading submission %s: %s", sub.pk, exc)
+    if task.request.retries < task.max_retries and not task.request.is_eager:
+        Submission.objects.filter(pk=sub.pk, generation=generation).update(
+            state=State.QUEUED,
+            retries=task.request.retries + 1,
+            message=f"The grader had a problem and will try again shortly ({type(exc).__name__}).",
+        )
+        raise task.retry(exc=exc, countdown=_backoff(task.request.retries))
+    Submission.objects.filter(pk=sub.pk, generation=generation).update(
+        state=State.ERROR,
+        finished_at=timezone.now(),
+        retries=task.request.retries,
+        message=(
+            "The grader could not grade this submission because of a problem on our side "
+            f"({type(exc).__name__}: {str(exc)[:300]}). It is not your fault; staff can regrade it."
+        ),
+    )
+    return "infrastructure-error"
+
+
+def _num(value, default=None):
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return default
+    return f if f == f and f not in (float("inf"), float("-inf")) else default
+
+
+def _save_result(sub, generation: int, result: dict) -> str:
+    from .models import State, Submission
+
+    assignment = sub.assignment
+    status = result.get("status")
+    raw = _num(result.get("score"), 0.0)
+    max_score = _num(result.get("max_score"), assignment.points)
+    if sub.is_test_run:
+        days, penalty = 0, 0.0
+    else:
+        # Recomputed at grading time so that an extension granted later counts in a regrade.
+        info = assignment.late_info(sub.student, sub.created_at)
+        days, penalty = info.days, (info.penalty if info.days else 0.0)
+    score = round(raw * (1 - penalty / 100.0), 4)
+    message = str(result.get("message") or "")
+    if penalty and status == "graded":
+        message = f"{message} Late by {days} day(s): −{penalty:g}% → {score:g}/{max_score:g}.".strip()
+    # Large artifacts (executed notebooks) are kept, but the output is cut to what a page can show.
+    stored = dict(result)
+    if isinstance(stored.get("output"), str) and len(stored["output"]) > 64 * 1024:
+        stored["output"] = stored["output"][: 64 * 1024] + "\n… (truncated)"
+    updated = Submission.objects.filter(pk=sub.pk, generation=generation).update(
+        state=State.GRADED if status == "graded" else State.ERROR,
+        raw_score=raw,
+        score=score,
+        max_score=max_score,
+        late_days=days,
+        penalty_percent=penalty,
+        result=stored,
+        message=message[:5000] or ("Graded." if status == "graded" else "The submission could not be graded."),
+        finished_at=timezone.now(),
+        pack_hash=assignment.pack_hash,  # the trusted copy (PACK_STORE/<slug>/<hash>) it was graded with
+    )
+    return "saved" if updated else "stale"
+
+
+@shared_task(name="submissions.sweep_stuck", ignore_result=True)
+def sweep_stuck() -> int:
+    """Requeue submissions stuck in `running` past their pack's wall limit plus a margin,
+    and submissions `queued` for longer than an hour (a lost message)."""
+    from .services import find_stuck, regrade
+
+    stuck = find_stuck()
+    count = regrade(stuck, reset_deliveries=False) if stuck.exists() else 0
+    if count:
+        logger.warning("requeued %d stuck submission(s)", count)
+    return count
+
+
+@signals.worker_process_shutdown.connect
+def _shutdown_pool(**kwargs):
+    try:
+        from grader import pool
+
+        pool.shutdown()
+    except Exception:  # the engine may be absent or already down
+        pass
+
+
+def setup_periodic(sender, **kwargs):
+    sender.add_periodic_task(timedelta(minutes=2), sweep_stuck.s(), name="requeue stuck submissions")
+
+
+try:
+    from courseplatform.celery import app as _app
+
+    _app.on_after_finalize.connect(setup_periodic)
+except Exception:  # pragma: no cover
+    pass

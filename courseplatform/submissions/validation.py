@@ -1,0 +1,241 @@
+"""Cheap checks on an uploaded file before anything is stored. The engine re-checks everything.
+
+Each check raises UploadRejected with a message a student can act on. Files are read in
+chunks from Django's UploadedFile (spooled to disk above FILE_UPLOAD_MAX_MEMORY_SIZE); the
+size limit is also enforced while the upload streams in (see uploads.py).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+
+KINDS = ("py", "ipynb", "zip")
+ZIP_MAX_ENTRIES = 200
+ZIP_MAX_RATIO = 100  # uncompressed/compressed per entry
+ZIP_MAX_TOTAL = 50 * 1024 * 1024  # bytes once extracted
+
+
+class UploadRejected(Exception):
+    def __init__(self, message: str, code: str = "invalid"):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass
+class CheckedFile:
+    name: str
+    kind: str
+    size: int
+    sha256: str
+
+
+def max_bytes() -> int:
+    return int(getattr(settings, "SUBMISSION_MAX_BYTES", 10 * 1024 * 1024))
+
+
+def kind_of(name: str) -> str:
+    suffix = PurePosixPath(name or "").suffix.lower().lstrip(".")
+    return suffix
+
+
+def safe_name(name: str) -> str:
+    """The base name only, printable, at most 120 characters."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable() and ch not in '<>:"|?*').strip() or "submission"
+    if len(base) > 120:
+        stem, dot, ext = base.rpartition(".")
+        base = (stem[: 120 - len(ext) - 1] + "." + ext) if dot else base[:120]
+    return base
+
+
+def check_upload(upload, accepted_kinds) -> CheckedFile:
+    """Validate an UploadedFile (name, size, chunks()); returns its kind, size and hash."""
+    if upload is None:
+        raise UploadRejected("Choose a file to upload.", "missing")
+    name = safe_name(upload.name)
+    kind = kind_of(name)
+    accepted = [k.lower() for k in (accepted_kinds or KINDS)]
+    if kind not in accepted:
+        shown = ", ".join("." + k for k in accepted)
+        raise UploadRejected(
+            f"“{name}” is not a file this assignment accepts: upload one of {shown}.", "extension"
+        )
+    limit = max_bytes()
+    if upload.size is not None and upload.size > limit:
+        raise UploadRejected(
+            f"“{name}” is {filesizeformat(upload.size)}; the limit is {filesizeformat(limit)}.", "too_large"
+        )
+    if not upload.size:
+        raise UploadRejected(f"“{name}” is empty.", "empty")
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in upload.chunks():
+        size += len(chunk)
+        if size > limit:
+            raise UploadRejected(f"“{name}” is larger than the limit of {filesizeformat(limit)}.", "too_large")
+        digest.update(chunk)
+    if size == 0:
+        raise UploadRejected(f"“{name}” is empty.", "empty")
+    upload.seek(0)
+    if kind == "py":
+        _check_py(name, upload)
+    elif kind == "ipynb":
+        _check_ipynb(name, upload)
+    elif kind == "zip":
+        _check_zip(name, upload)
+    upload.seek(0)
+    return CheckedFile(name=name, kind=kind, size=size, sha256=digest.hexdigest())
+
+
+def _read_all(upload) -> bytes:
+    upload.seek(0)
+    return b"".join(upload.chunks())
+
+
+def _check_py(name, upload) -> None:
+    data = _read_all(upload)
+    if b"\x00" in data:
+        raise UploadRejected(f"“{name}” is not a Python source file (it contains binary data).", "not_text")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UploadRejected(
+            f"“{name}” is not UTF-8 text (byte {exc.start}); save it as UTF-8 and upload again.", "not_text"
+        ) from None
+
+
+def _check_ipynb(name, upload) -> None:
+    data = _read_all(upload)
+    try:
+        nb = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise UploadRejected(
+            f"“{name}” is not a valid notebook: it is not JSON{where}. Download it again from Jupyter "
+            "(File → Download as → Notebook .ipynb).",
+            "bad_notebook",
+        ) from None
+    if not isinstance(nb, dict):
+        raise UploadRejected(f"“{name}” is not a valid notebook: the JSON is not an object.", "bad_notebook")
+    major = nb.get("nbformat")
+    if major != 4:
+        shown = major if isinstance(major, int) else "unknown"
+        raise UploadRejected(
+            f"“{name}” uses notebook format {shown}; only format 4 is accepted. Open it in a current "
+            "Jupyter and save it again.",
+            "nbformat",
+        )
+    import nbformat
+
+    try:
+        notebook = nbformat.from_dict(nb)
+        nbformat.validate(notebook)
+    except Exception as exc:  # nbformat.ValidationError and malformed structures
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UploadRejected(f"“{name}” is not a valid format-4 notebook: {first}", "bad_notebook") from None
+    if not any(cell.get("cell_type") == "code" for cell in nb.get("cells", [])):
+        raise UploadRejected(f"“{name}” has no code cells.", "bad_notebook")
+
+
+def _bad_member(info: zipfile.ZipInfo) -> str | None:
+    name = info.filename
+    if "\x00" in name:
+        return "a file name with a NUL byte"
+    norm = name.replace("\\", "/")
+    path = PurePosixPath(norm)
+    if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
+        return f"an absolute path ({name!r})"
+    if any(part == ".." for part in path.parts):
+        return f"a path that escapes the folder ({name!r})"
+    mode = (info.external_attr >> 16) & 0o170000
+    if mode and stat.S_ISLNK(mode):
+        return f"a symbolic link ({name!r})"
+    if info.flag_bits & 0x1:
+        return f"an encrypted file ({name!r})"
+    return None
+
+
+def _check_zip(name, upload) -> None:
+    upload.seek(0)
+    try:
+        archive = zipfile.ZipFile(upload)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise UploadRejected(f"“{name}” is not a valid zip archive.", "bad_zip") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > ZIP_MAX_ENTRIES:
+            raise UploadRejected(f"“{name}” has {len(infos)} entries; at most {ZIP_MAX_ENTRIES} are allowed.", "zip_bomb")
+        has_code = False
+        total = 0
+        for info in infos:
+            problem = _bad_member(info)
+            if problem:
+                raise UploadRejected(f"“{name}” contains {problem}; zip only your own files.", "zip_escape")
+            if info.is_dir():
+                continue
+            if kind_of(info.filename) in ("py", "ipynb") and "__MACOSX" not in info.filename:
+                has_code = True
+            declared_ratio = info.file_size / max(info.compress_size, 1)
+            if declared_ratio > ZIP_MAX_RATIO or total + info.file_size > ZIP_MAX_TOTAL:
+                raise UploadRejected(
+                    f"“{name}” expands to far more than it weighs (a zip bomb?); it was refused.", "zip_bomb"
+                )
+            # Headers can lie: decompress with a budget, never trusting the declared sizes.
+            budget = min(ZIP_MAX_TOTAL - total, max(info.compress_size, 1) * ZIP_MAX_RATIO + 1024)
+            read = 0
+            try:
+                with archive.open(info) as member:
+                    while True:
+                        chunk = member.read(64 * 1024)
+                        if not chunk:
+                            break
+                        read += len(chunk)
+                        if read > budget:
+                            raise UploadRejected(
+                                f"“{name}” expands to far more than it weighs (a zip bomb?); it was refused.",
+                                "zip_bomb",
+                            )
+            except UploadRejected:
+                raise
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
+                raise UploadRejected(f"“{name}” is damaged ({info.filename}: {exc}).", "bad_zip") from None
+            total += read
+        if not has_code:
+            raise UploadRejected(f"“{name}” contains no .py or .ipynb file.", "bad_zip")
+
+
+@functools.lru_cache(maxsize=64)
+def _pack_module(pack_path: str) -> str | None:
+    try:
+        from grader.pack import load_pack
+
+        return str(load_pack(Path(pack_path)).meta.get("module") or "") or None
+    except Exception:
+        return None
+
+
+def engine_check(upload, checked: CheckedFile, pack_path: str, accepted) -> None:
+    """The engine's own trusted-side decoding (no student code runs): catches what only the pack
+    knows, e.g. a zip without the module the pack imports. Skipped if the engine is absent."""
+    try:
+        from grader.submission import SubmissionError, decode
+    except ImportError:
+        return
+    module = _pack_module(pack_path) if pack_path else None
+    if module is None:
+        return
+    try:
+        decode(checked.name, _read_all(upload), module=module, accepted=tuple(accepted))
+    except SubmissionError as exc:
+        raise UploadRejected(str(exc), "engine_refused") from None
+    finally:
+        upload.seek(0)

@@ -1,0 +1,457 @@
+"""Assignment pages for students and staff.
+
+Roles: students see released assignments, submit, and see only their own submissions and
+files. TAs and instructors see every student's submissions, regrade (one, a student, all)
+and export. Only instructors change deadlines, policies and extensions, and re-sync a pack:
+those decide grades, while a regrade only recomputes them with the current pack.
+"""
+from __future__ import annotations
+
+import base64
+import zipfile
+from collections import defaultdict
+from pathlib import Path
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import slugify
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
+
+from courseplatform.courses.models import Membership, Role
+from courseplatform.courses.permissions import STAFF, course_role_required
+
+from . import services
+from .charts import histogram_svg
+from .forms import AssignmentSettingsForm, ExtensionForm, TokenForm, UploadForm
+from .models import ApiToken, Assignment, Extension, State, Submission
+from .uploads import install_limit
+from .validation import UploadRejected, max_bytes
+
+User = get_user_model()
+
+
+def _is_staff(request) -> bool:
+    return request.membership.role in STAFF
+
+
+def _assignment(request, slug) -> Assignment:
+    qs = Assignment.objects.filter(course=request.course)
+    if not _is_staff(request):
+        qs = qs.filter(released=True)
+    return get_object_or_404(qs, slug=slug)
+
+
+def _submission(request, pk) -> Submission:
+    """A submission of this course the viewer may see: their own, or any for staff. Others: 404."""
+    qs = Submission.objects.select_related("assignment", "student").filter(assignment__course=request.course)
+    if not _is_staff(request):
+        qs = qs.filter(student=request.user, assignment__released=True)
+    return get_object_or_404(qs, pk=pk)
+
+
+# --- students ------------------------------------------------------------------------------
+
+
+@course_role_required()
+def index(request, course_slug):
+    staff = _is_staff(request)
+    assignments = list(Assignment.objects.filter(course=request.course, **({} if staff else {"released": True})))
+    rows = []
+    if staff:
+        stats = {
+            row["assignment"]: row
+            for row in Submission.objects.filter(assignment__in=assignments, is_test_run=False)
+            .values("assignment")
+            .annotate(
+                students=Count("student", distinct=True),
+                total=Count("id"),
+                pending=Count("id", filter=Q(state__in=[State.QUEUED, State.RUNNING])),
+                errors=Count("id", filter=Q(state=State.ERROR)),
+            )
+        }
+        for a in assignments:
+            rows.append({"a": a, "stats": stats.get(a.pk, {}), "due": a.due_at})
+    else:
+        mine = defaultdict(list)
+        for s in Submission.objects.filter(assignment__in=assignments, student=request.user, is_test_run=False):
+            mine[s.assignment_id].append(s)
+        now = timezone.now()
+        for a in assignments:
+            subs = mine.get(a.pk, [])
+            due = a.due_for(request.user)
+            rows.append({
+                "a": a,
+                "due": due,
+                "counted": services.counted_score(a, subs),
+                "latest": subs[0] if subs else None,
+                "attempts": len(subs),
+                "overdue": bool(due and due < now),
+            })
+    return render(request, "submissions/index.html", {"rows": rows, "staff": staff})
+
+
+def _attempt_context(request, assignment, subs):
+    staff = _is_staff(request)
+    return [{"s": s, "fb": services.feedback(s, staff)} for s in subs]
+
+
+@course_role_required()
+def detail(request, course_slug, slug):
+    assignment = _assignment(request, slug)
+    staff = _is_staff(request)
+    subs = list(Submission.objects.filter(assignment=assignment, student=request.user).select_related("assignment"))
+    st = services.standing(assignment, request.user, staff)
+    extension = Extension.objects.filter(assignment=assignment, student=request.user).first()
+    starters = [k for k in ("py", "ipynb") if assignment.pack_path and (Path(assignment.pack_path) / f"starter.{k}").is_file()]
+    counted = services.counted_score(assignment, subs)
+    return render(request, "submissions/detail.html", {
+        "assignment": assignment,
+        "standing": st,
+        "extension": extension,
+        "attempts": _attempt_context(request, assignment, subs),
+        "counted": counted,
+        "form": UploadForm(),
+        "starters": starters,
+        "staff": staff,
+        "max_bytes": max_bytes(),
+        "accept": ",".join("." + k for k in assignment.kinds),
+        "now": timezone.now(),
+    })
+
+
+@csrf_exempt
+@course_role_required()
+def submit(request, course_slug, slug):
+    """Upload one file. The size limit is installed before the body is parsed (CSRF is checked
+    right after, by csrf_protect on the inner view)."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not install_limit(request):
+        return _refuse(request, slug, f"The file is larger than the limit of {max_bytes() // (1024 * 1024)} MB.", status=413)
+    return _submit(request, course_slug, slug)
+
+
+@csrf_protect
+def _submit(request, course_slug, slug):
+    assignment = _assignment(request, slug)
+    upload = request.FILES.get("file")
+    if getattr(request, "upload_too_large", False):
+        return _refuse(request, slug, f"The file is larger than the limit of {max_bytes() // (1024 * 1024)} MB.", status=413)
+    try:
+        sub = services.submit(assignment, request.user, upload, is_staff=_is_staff(request), via="web")
+    except UploadRejected as exc:
+        return _refuse(request, slug, exc.message)
+    kind = "Test run" if sub.is_test_run else f"Attempt {sub.attempt}"
+    messages.success(request, f"{kind} received: {sub.original_name}. It is queued for grading.")
+    return redirect(reverse("submissions:detail", args=[course_slug, slug]) + f"#submission-{sub.pk}")
+
+
+def _refuse(request, slug, message, status=400):
+    url = reverse("submissions:detail", args=[request.course.slug, slug])
+    if status != 413:
+        messages.error(request, message)
+    else:
+        # The body was not read: answer at once (the client may see the connection closed).
+        response = render(request, "submissions/refused.html", {"message": message, "back": url}, status=413)
+        response["Connection"] = "close"
+        return response
+    return redirect(url)
+
+
+@course_role_required()
+def submission_status(request, course_slug, pk):
+    """One attempt's card; polled by htmx every second while queued/running."""
+    sub = _submission(request, pk)
+    staff = _is_staff(request)
+    template = "submissions/_submission.html"
+    back = getattr(getattr(request, "htmx", None), "current_url_abs_path", None) if getattr(request, "htmx", False) else None
+    return render(request, template, {
+        "item": {"s": sub, "fb": services.feedback(sub, staff)}, "staff": staff, "course": request.course, "back": back,
+    })
+
+
+@course_role_required()
+def submission_file(request, course_slug, pk):
+    sub = _submission(request, pk)
+    path = services.blob_path(sub.blob)
+    if not path.is_file():
+        raise Http404("The file is missing.")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=sub.original_name, content_type="application/octet-stream")
+
+
+@course_role_required()
+def submission_artifact(request, course_slug, pk, index):
+    sub = _submission(request, pk)
+    artifacts = (sub.result or {}).get("artifacts") or []
+    if index >= len(artifacts):
+        raise Http404("No such artifact.")
+    art = artifacts[index]
+    try:
+        data = base64.b64decode(art.get("data_b64") or "", validate=False)
+    except ValueError:
+        raise Http404("Damaged artifact.") from None
+    name = Path(str(art.get("name") or f"artifact-{index}")).name
+    return HttpResponse(
+        data,
+        content_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@course_role_required()
+def starter(request, course_slug, slug, kind):
+    assignment = _assignment(request, slug)
+    if kind not in ("py", "ipynb") or not assignment.pack_path:
+        raise Http404("No such starter.")
+    path = Path(assignment.pack_path) / f"starter.{kind}"
+    if not path.is_file():
+        raise Http404("This assignment has no such starter file.")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=f"{assignment.slug}.{kind}")
+
+
+# --- staff ------------------------------------------------------------------------------------
+
+
+def student_rows(assignment: Assignment):
+    """One row per student of the course: best, latest, counted, attempts, late, extension."""
+    members = (
+        Membership.objects.filter(course=assignment.course, role=Role.STUDENT)
+        .select_related("user")
+        .order_by("user__last_name", "user__first_name", "user__username")
+    )
+    by_student = defaultdict(list)
+    for s in Submission.objects.filter(assignment=assignment, is_test_run=False).order_by("-created_at", "-id"):
+        by_student[s.student_id].append(s)
+    extensions = {e.student_id: e for e in Extension.objects.filter(assignment=assignment)}
+    rows = []
+    for m in members:
+        subs = by_student.get(m.user_id, [])
+        graded = [s for s in subs if s.state == State.GRADED and s.score is not None]
+        rows.append({
+            "user": m.user,
+            "latest": subs[0] if subs else None,
+            "best": max(graded, key=lambda s: s.score) if graded else None,
+            "counted": services.counted_score(assignment, subs),
+            "attempts": len(subs),
+            "late": sum(1 for s in subs if s.late_days),
+            "pending": sum(1 for s in subs if s.state in (State.QUEUED, State.RUNNING)),
+            "errors": sum(1 for s in subs if s.state == State.ERROR),
+            "extension": extensions.get(m.user_id),
+        })
+    return rows
+
+
+@course_role_required(*STAFF)
+def staff_overview(request, course_slug, slug):
+    assignment = _assignment(request, slug)
+    rows = student_rows(assignment)
+    counted = [r["counted"].score for r in rows if r["counted"]]
+    states = dict(
+        Submission.objects.filter(assignment=assignment).values_list("state").annotate(n=Count("id")).values_list("state", "n")
+    )
+    test_runs = Submission.objects.filter(assignment=assignment, is_test_run=True).select_related("student")[:10]
+    return render(request, "submissions/staff_overview.html", {
+        "assignment": assignment,
+        "rows": rows,
+        "histogram": histogram_svg(counted, assignment.points, title=f"Counted scores for {assignment.title}"),
+        "counted_n": len(counted),
+        "mean": (sum(counted) / len(counted)) if counted else None,
+        "states": states,
+        "test_runs": test_runs,
+        "is_instructor": request.membership.role == Role.INSTRUCTOR,
+        "outdated": Submission.objects.filter(assignment=assignment, state=State.GRADED).exclude(pack_hash=assignment.pack_hash).count(),
+    })
+
+
+@course_role_required(*STAFF)
+def staff_student(request, course_slug, slug, user_id):
+    assignment = _assignment(request, slug)
+    member = get_object_or_404(Membership, course=request.course, user_id=user_id)
+    subs = list(Submission.objects.filter(assignment=assignment, student=member.user).select_related("assignment"))
+    return render(request, "submissions/staff_student.html", {
+        "assignment": assignment,
+        "member": member,
+        "attempts": _attempt_context(request, assignment, subs),
+        "extension": Extension.objects.filter(assignment=assignment, student=member.user).first(),
+        "standing": services.standing(assignment, member.user, False),
+        "staff": True,
+    })
+
+
+@require_POST
+@course_role_required(*STAFF)
+def regrade(request, course_slug, slug):
+    assignment = _assignment(request, slug)
+    scope = request.POST.get("scope")
+    subs = Submission.objects.filter(assignment=assignment)
+    back = reverse("submissions:staff", args=[course_slug, slug])
+    if scope == "submission":
+        subs = subs.filter(pk=request.POST.get("submission") or 0)
+        if not subs.exists():
+            raise Http404("No such submission in this assignment.")
+        back = request.POST.get("next") or back
+    elif scope == "student":
+        user_id = request.POST.get("student") or 0
+        subs = subs.filter(student_id=user_id)
+        back = reverse("submissions:staff_student", args=[course_slug, slug, int(user_id)])
+    elif scope == "all":
+        pass
+    else:
+        messages.error(request, "Choose what to regrade.")
+        return redirect(back)
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = reverse("submissions:staff", args=[course_slug, slug])
+    n = services.regrade(subs)
+    messages.success(request, f"{n} submission(s) queued for regrading with pack {assignment.pack_hash[:12]}.")
+    return redirect(back)
+
+
+@require_POST
+@course_role_required(Role.INSTRUCTOR)
+def resync(request, course_slug, slug):
+    from django.conf import settings
+
+    from .sync import PackInvalid, sync_pack
+
+    assignment = _assignment(request, slug)
+    source = Path(assignment.pack_source or (Path(settings.ASSIGNMENTS_DIR) / assignment.slug))
+    old = assignment.pack_hash
+    try:
+        assignment, what = sync_pack(request.course, source)
+    except (PackInvalid, OSError, ValueError) as exc:
+        messages.error(request, f"The pack at {source} could not be loaded: {exc}")
+        return redirect("submissions:staff", course_slug, slug)
+    if assignment.pack_hash == old:
+        messages.info(request, f"The pack is unchanged ({old[:12]}).")
+    else:
+        messages.success(request, f"Pack updated: {old[:12]} → {assignment.pack_hash[:12]}. Regrade to apply it to earlier submissions.")
+    if request.POST.get("regrade") == "all":
+        n = services.regrade(Submission.objects.filter(assignment=assignment))
+        messages.success(request, f"{n} submission(s) queued for regrading.")
+    return redirect("submissions:staff", course_slug, slug)
+
+
+class _ZipStream:
+    """A write-only file object whose writes are collected and handed out in chunks."""
+
+    def __init__(self):
+        self.chunks: list[bytes] = []
+        self.pos = 0
+
+    def write(self, data):
+        self.chunks.append(bytes(data))
+        self.pos += len(data)
+        return len(data)
+
+    def tell(self):
+        return self.pos
+
+    def flush(self):
+        pass
+
+    def pop(self) -> bytes:
+        out, self.chunks = b"".join(self.chunks), []
+        return out
+
+
+def export_stream(assignment: Assignment):
+    rows = [r for r in student_rows(assignment) if r["latest"]]
+    stream = _ZipStream()
+    with zipfile.ZipFile(stream, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
+        lines = ["username,name,attempt,submitted_at,state,score,max_score,late_days,penalty_percent,file"]
+        for r in rows:
+            s, u = r["latest"], r["user"]
+            arcname = f"{assignment.slug}/{u.username}/{Path(s.original_name).name}"
+            lines.append(
+                ",".join(
+                    '"' + str(v).replace('"', '""') + '"'
+                    for v in (u.username, u.get_full_name(), s.attempt, s.created_at.isoformat(), s.state,
+                              "" if s.score is None else s.score, s.max_score or "", s.late_days, s.penalty_percent, arcname)
+                )
+            )
+            path = services.blob_path(s.blob)
+            if not path.is_file():
+                continue
+            info = zipfile.ZipInfo(arcname, date_time=timezone.localtime(s.created_at).timetuple()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w") as out, path.open("rb") as src:
+                while chunk := src.read(256 * 1024):
+                    out.write(chunk)
+                    yield stream.pop()
+            yield stream.pop()
+        archive.writestr(f"{assignment.slug}/index.csv", "\n".join(lines) + "\n")
+    yield stream.pop()
+
+
+@course_role_required(*STAFF)
+def export(request, course_slug, slug):
+    assignment = _assignment(request, slug)
+    response = StreamingHttpResponse(export_stream(assignment), content_type="application/zip")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="{slugify(request.course.slug)}-{assignment.slug}-latest-{stamp}.zip"'
+    return response
+
+
+@course_role_required(Role.INSTRUCTOR)
+def edit_settings(request, course_slug, slug):
+    assignment = _assignment(request, slug)
+    form = AssignmentSettingsForm(request.POST or None, instance=assignment)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Deadline and policy saved.")
+        return redirect("submissions:staff", course_slug, slug)
+    return render(request, "submissions/settings.html", {"assignment": assignment, "form": form})
+
+
+@course_role_required(Role.INSTRUCTOR)
+def extensions(request, course_slug, slug):
+    assignment = _assignment(request, slug)
+    if request.method == "POST" and request.POST.get("delete"):
+        Extension.objects.filter(assignment=assignment, pk=request.POST["delete"]).delete()
+        messages.success(request, "Extension removed.")
+        return redirect("submissions:extensions", course_slug, slug)
+    form = ExtensionForm(request.POST or None, course=request.course, assignment=assignment)
+    if request.method == "POST" and form.is_valid():
+        ext = form.save(request.user)
+        messages.success(request, f"{ext.student.username} may submit until {timezone.localtime(ext.due_at):%d.%m.%Y %H:%M}.")
+        return redirect("submissions:extensions", course_slug, slug)
+    return render(request, "submissions/extensions.html", {
+        "assignment": assignment,
+        "form": form,
+        "extensions": Extension.objects.filter(assignment=assignment).select_related("student", "granted_by"),
+    })
+
+
+# --- personal API tokens ----------------------------------------------------------------------
+
+
+@login_required
+def profile(request):
+    new_key = None
+    form = TokenForm(request.POST or None)
+    if request.method == "POST":
+        if request.POST.get("revoke"):
+            n = ApiToken.objects.filter(user=request.user, pk=request.POST["revoke"], revoked_at__isnull=True).update(
+                revoked_at=timezone.now()
+            )
+            messages.success(request, "Token revoked." if n else "No such active token.")
+            return redirect("api-profile")
+        if form.is_valid():
+            token, new_key = ApiToken.issue(request.user, form.cleaned_data["name"])
+            messages.success(request, "Token created. Copy it now: it is shown only once.")
+            form = TokenForm()
+    return render(request, "submissions/profile.html", {
+        "form": form,
+        "new_key": new_key,
+        "tokens": ApiToken.objects.filter(user=request.user),
+        "server": request.build_absolute_uri("/").rstrip("/"),
+        "memberships": Membership.objects.filter(user=request.user).select_related("course"),
+    })

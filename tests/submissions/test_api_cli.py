@@ -1,0 +1,128 @@
+"""Personal API tokens, the HTTP API, and the CLI against a live server."""
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+
+import pytest
+from django.urls import reverse
+
+from courseplatform import cli
+from courseplatform.submissions.models import ApiToken, Submission, hash_token
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def token(student):
+    return ApiToken.issue(student)[1]
+
+
+def api(client, method, path, token, **kw):
+    return getattr(client, method)("/api" + path, HTTP_AUTHORIZATION=f"Bearer {token}", **kw)
+
+
+def test_profile_creates_a_token_shown_once_and_stores_only_its_hash(client_for, student):
+    c = client_for(student)
+    r = c.post(reverse("api-profile"), {"name": "laptop", "create": "1"})
+    key = r.context["new_key"]
+    assert key.startswith("cp_") and key in r.content.decode()
+    t = ApiToken.objects.get(user=student)
+    assert t.key_hash == hash_token(key) and key not in (t.key_hash, t.prefix)
+    assert key not in c.get(reverse("api-profile")).content.decode()  # never shown again
+    assert ApiToken.authenticate(key) == student
+    c.post(reverse("api-profile"), {"revoke": t.pk})
+    assert ApiToken.authenticate(key) is None
+
+
+def test_api_refuses_missing_wrong_and_revoked_tokens(client, token, student):
+    assert client.get("/api/me").status_code == 401
+    assert api(client, "get", "/me", "cp_deadbeef_nope").status_code == 401
+    assert api(client, "get", "/me", token).json()["username"] == "alice"
+    ApiToken.objects.update(revoked_at="2026-01-01T00:00Z")
+    assert api(client, "get", "/me", token).status_code == 401
+
+
+def test_api_list_submit_poll_feedback(client, token, student, assignment, eager):
+    rows = api(client, "get", "/courses/llms/assignments", token).json()
+    assert [r["slug"] for r in rows] == ["tiny"] and rows[0]["can_submit"] is True
+    from cp_helpers import py
+
+    r = api(client, "post", "/courses/llms/assignments/tiny/submissions", token, data={"file": py(text="# SCORE=7")})
+    assert r.status_code == 201, r.content
+    sid = r.json()["id"]
+    got = api(client, "get", f"/submissions/{sid}", token).json()
+    assert got["state"] == "graded" and got["score"] == 7 and got["final"] is True
+    assert got["tests"][1] == {"name": "Hidden test 1", "score": 1.0, "max_score": 4.0, "status": "failed",
+                               "message": "", "visible": False, "redacted": True}
+    assert Submission.objects.get().via == "api"
+
+
+def test_api_bad_input_and_policy_refusals(client, token, student, assignment, eager):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    r = api(client, "post", "/courses/llms/assignments/tiny/submissions", token, data={"file": SimpleUploadedFile("x.txt", b"1")})
+    assert r.status_code == 400 and "accepts" in r.json()["detail"] and r.json()["code"] == "extension"
+    assignment.max_attempts = 1
+    assignment.save()
+    from cp_helpers import py
+
+    assert api(client, "post", "/courses/llms/assignments/tiny/submissions", token, data={"file": py()}).status_code == 201
+    r = api(client, "post", "/courses/llms/assignments/tiny/submissions", token, data={"file": py()})
+    assert r.status_code == 403 and "used all 1 attempts" in r.json()["detail"]
+
+
+def test_api_hides_other_students_and_other_courses(client, student, other_student, outsider, assignment, eager):
+    from cp_helpers import py
+
+    alice = ApiToken.issue(student)[1]
+    bob = ApiToken.issue(other_student)[1]
+    eve = ApiToken.issue(outsider)[1]
+    sid = api(client, "post", "/courses/llms/assignments/tiny/submissions", alice, data={"file": py()}).json()["id"]
+    assert api(client, "get", f"/submissions/{sid}", bob).status_code == 404
+    assert api(client, "get", f"/submissions/{sid}", eve).status_code == 404
+    assert api(client, "get", "/courses/llms/assignments", eve).status_code == 404
+    assert api(client, "post", "/courses/llms/assignments/tiny/submissions", eve, data={"file": py()}).status_code == 404
+
+
+def test_openapi_schema_and_docs_are_served_without_a_cdn(client):
+    schema = client.get("/api/openapi.json").json()
+    assert "/api/courses/{course}/assignments/{slug}/submissions" in schema["paths"]
+    assert "bearer" in json.dumps(schema["components"]["securitySchemes"]).lower()
+    docs = client.get("/api/docs").content.decode()
+    assert "swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
+    assert client.get("/api/docs-assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/api/docs-assets/..%2Fsettings.py").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cli_submits_waits_and_prints_feedback_against_a_live_server(live_server, course, student, pack_dir, eager, tmp_path):
+    from courseplatform.submissions.sync import sync_pack
+
+    sync_pack(course, pack_dir)
+    key = ApiToken.issue(student)[1]
+    good = tmp_path / "tiny.py"
+    good.write_text("def double(x):\n    return 2 * x\n# SCORE=7\n")
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(["submit", "llms/tiny", str(good), "--server", live_server.url, "--token", key])
+    assert code == 0, err.getvalue()
+    text = out.getvalue()
+    assert "GRADED  score 7 / 10" in text and "PASS  shapes and values" in text and "Hidden test 1" in text
+    # Refusals exit 2 with the server's message.
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    err = io.StringIO()
+    with redirect_stdout(io.StringIO()), redirect_stderr(err):
+        assert cli.main(["submit", "llms/tiny", str(bad), "--server", live_server.url, "--token", key]) == 2
+    assert "is not a file this assignment accepts" in err.getvalue()
+    with redirect_stdout(io.StringIO()), redirect_stderr(err := io.StringIO()):
+        assert cli.main(["submit", "llms/tiny", str(good), "--server", live_server.url, "--token", "cp_x_y"]) == 2
+    assert "did not accept the token" in err.getvalue()
+    # An engine error exits 1.
+    broken = tmp_path / "tiny2.py"
+    broken.write_text("STATUS=error\n")
+    with redirect_stdout(out := io.StringIO()), redirect_stderr(io.StringIO()):
+        assert cli.main(["submit", "llms/tiny", str(broken), "--server", live_server.url, "--token", key]) == 1
+    assert "SyntaxError" in out.getvalue()
