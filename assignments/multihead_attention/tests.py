@@ -1,0 +1,377 @@
+"""Trusted driver of the multihead_attention pack.
+
+Every case builds the reference module from ctx.ref, gives it random weights drawn from the case's
+seeded generator, loads exactly those weights into the student's module (load_state_dict) and
+compares the student's outputs with the reference computed here, in the trusted process.
+
+Tolerances. ATOL = 1e-5, RTOL = 1e-4 on float32 outputs of magnitude ~1 (weights with std
+1/sqrt(d), biases std 0.1). Measured when the pack was written (5 seeds, d = 32 and 64, causal):
+a float32 forward differs from the same module in float64 by at most 1.0e-6, and the second
+solution (einsum, other reduction order) from the reference by ~6e-8, so the bound has 10x headroom
+over float32 rounding; every mutant is off by more than 0.5. Device: the inputs and the module live
+on the CPU in the sandbox whatever the queue (this pack is queue "cpu"), so TF32 never applies. If
+the pack were moved to a GPU with TF32 matmuls enabled, the error grows to ~1.8e-3 (measured by
+emulating TF32's 10-bit mantissa on every matmul/linear input), and ATOL would have to become 5e-3
+(still far below the mutants' 0.5); PyTorch's default float32 matmul precision ("highest") does not
+use TF32. Several configurations and seeds per case (the loops below) keep the bound honest.
+
+Forbidden APIs (torch.nn.MultiheadAttention, F.scaled_dot_product_attention & co.): see _forbid
+below; a submission that uses them scores 0.
+"""
+from __future__ import annotations
+
+import ast
+import math
+
+import torch
+
+from grader import compare
+from grader.driver import Fail, case
+
+ATOL, RTOL = 1e-5, 1e-4
+CLASS = "MultiHeadAttention"
+
+FORBIDDEN_NAMES = {"scaled_dot_product_attention", "multi_head_attention_forward", "MultiheadAttention",
+                   "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder"}
+FORBIDDEN_MODULES = ["transformers", "flash_attn", "xformers"]
+FORBIDDEN_PATCHES = [
+    ("torch.nn.functional", "scaled_dot_product_attention"),
+    ("torch._C._nn", "scaled_dot_product_attention"),
+    ("torch.nn.functional", "multi_head_attention_forward"),
+    ("torch.nn", "MultiheadAttention"),
+    ("torch.nn.modules.activation", "MultiheadAttention"),
+    ("torch.nn", "Transformer"),
+    ("torch.nn", "TransformerEncoderLayer"),
+    ("torch.nn", "TransformerDecoderLayer"),
+]
+
+
+# --------------------------------------------------------------------------- forbidden APIs
+# Two layers, both run before every case: (1) a scan of the submitted source in this trusted
+# process (AST: imports, attribute and plain names, string constants, skipping any
+# `if __name__ == "__main__":` block, where testing against the library is fine); (2) inside the
+# sandbox the library entry points are replaced by stubs that raise, which also catches dynamic
+# look-ups such as getattr(F, "scaled_" + "dot_product_attention").
+
+def _main_guard(node) -> bool:
+    t = node.test
+    return (isinstance(node, ast.If) and isinstance(t, ast.Compare) and isinstance(t.left, ast.Name)
+            and t.left.id == "__name__" and len(t.comparators) == 1
+            and isinstance(t.comparators[0], ast.Constant) and t.comparators[0].value == "__main__")
+
+
+def _scan(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+
+    def visit(node):
+        if isinstance(node, ast.If) and _main_guard(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for m in mods:
+                if m.split(".")[0] in FORBIDDEN_MODULES:
+                    found.add(m.split(".")[0])
+            if isinstance(node, ast.ImportFrom):
+                found.update(a.name for a in node.names if a.name in FORBIDDEN_NAMES)
+        elif isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_NAMES:
+            found.add(node.attr)
+        elif isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
+            found.add(node.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.update(n for n in FORBIDDEN_NAMES | set(FORBIDDEN_MODULES) if n == node.value.strip())
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def _sources(ctx) -> dict[str, str]:
+    files = getattr(getattr(getattr(ctx, "_runner", None), "decoded", None), "files", None) or {}
+    return {name: data.decode("utf-8", "replace") for name, data in files.items() if name.endswith(".py")}
+
+
+_STUB_CODE = """
+import importlib, sys
+def _stub(label):
+    def forbidden(*args, **kwargs):
+        raise RuntimeError(label + " is not allowed in this assignment (see the handout): write it yourself")
+    return forbidden
+for _mod, _attr in PATCHES:
+    try:
+        setattr(importlib.import_module(_mod), _attr, _stub(_mod + "." + _attr))
+    except Exception:
+        pass
+for _name in MODULES:
+    for _key in [k for k in sys.modules if k == _name or k.startswith(_name + ".")]:
+        sys.modules[_key] = None
+    sys.modules[_name] = None
+"""
+
+
+def _forbid(ctx):
+    used = set()
+    for source in _sources(ctx).values():
+        used |= _scan(source)
+    if used:
+        raise Fail(f"Your code uses {', '.join(sorted(used))}, which this assignment does not allow "
+                   "(see \"Not allowed\" in the handout). Every test fails until it is removed.")
+    code = f"PATCHES = {FORBIDDEN_PATCHES!r}\nMODULES = {FORBIDDEN_MODULES!r}\n" + _STUB_CODE
+    ctx.sub.construct("builtins.exec", code, {"__name__": "grader_forbid"})
+
+
+# --------------------------------------------------------------------------- helpers (trusted)
+
+def _weights(ctx, d, h, bias=True):
+    """The reference module with seeded random weights (std 1/sqrt(d), biases std 0.1)."""
+    ref = ctx.ref.MultiHeadAttention(d, h, bias=bias)
+    with torch.no_grad():
+        for name, p in ref.named_parameters():
+            std = 0.1 if name.endswith("bias") else 1.0 / math.sqrt(d)
+            p.copy_(torch.randn(p.shape, generator=ctx.rng) * std)
+    return ref.eval()
+
+
+def _student(ctx, ref, d, h, bias=True):
+    """Instantiate the student's module and load the reference weights into it."""
+    _forbid(ctx)
+    kwargs = {} if bias else {"bias": False}
+    mod = ctx.sub.new(CLASS, d, h, **kwargs)
+    sd = {k: v.clone() for k, v in ref.state_dict().items()}
+    res = mod.load_state_dict(sd, strict=False)
+    missing, unexpected = res.get("missing", []), res.get("unexpected", [])
+    if missing or unexpected:
+        raise Fail(
+            f"load_state_dict of the reference weights: missing {sorted(missing)}, unexpected {sorted(unexpected)}",
+            hint="Use exactly the attributes q_proj, k_proj, v_proj, out_proj (nn.Linear) and no other parameters.",
+        )
+    return mod
+
+
+def _x(ctx, b, t, d):
+    return torch.randn(b, t, d, generator=ctx.rng)
+
+
+def _call(mod, x, **kw):
+    res = mod(x, **kw)
+    out, present = compare.unpack(res, 2, "the return value of forward (out, present_kv)")
+    return out, present
+
+
+def _functional(ref, x, causal=False, *, split="right", out_proj=True, mask_shift=0):
+    """The reference computation with one known mistake switched on (for diagnosis only)."""
+    b, t, d = x.shape
+    h = ref.num_heads
+    dh = d // h
+
+    def heads(z):
+        if split == "right":
+            return z.view(b, t, h, dh).transpose(1, 2)
+        return z.view(b, h, t, dh)
+
+    with torch.no_grad():
+        q, k, v = heads(ref.q_proj(x)), heads(ref.k_proj(x)), heads(ref.v_proj(x))
+        s = q @ k.transpose(-2, -1) / math.sqrt(dh)
+        if causal:
+            allowed = torch.ones(t, t, dtype=torch.bool).tril(diagonal=mask_shift)
+            s = s.masked_fill(~allowed, float("-inf"))
+        y = (torch.softmax(s, -1) @ v).transpose(1, 2).reshape(b, t, d)
+        return ref.out_proj(y) if out_proj else y
+
+
+DIAGNOSES = [
+    (dict(split="wrong"), "Your heads look split along the wrong axis: reshape (B, T, d_model) to "
+     "(B, T, H, d_head) and then transpose to (B, H, T, d_head); a direct view to (B, H, T, d_head) mixes time steps."),
+    (dict(out_proj=False), "Your output equals the merged heads *before* out_proj: apply the output projection."),
+    (dict(mask_shift=1), "Your causal mask lets each position see the next one: position i may attend to j <= i only "
+     "(keep the diagonal, hide everything above it)."),
+    (dict(mask_shift=-1), "Your causal mask hides the diagonal: a position must be able to attend to itself."),
+]
+
+
+def _check(actual, ref, x, name, causal=False):
+    with torch.no_grad():
+        expected = ref(x, causal=causal)[0]
+    try:
+        compare.tensor(actual, expected, name=name, atol=ATOL, rtol=RTOL)
+    except Fail as exc:
+        if torch.is_tensor(actual) and actual.shape == expected.shape and torch.isfinite(actual).all():
+            for kw, text in DIAGNOSES:
+                if not causal and "mask_shift" in kw:
+                    continue
+                if kw.get("mask_shift") == -1:
+                    continue  # its first row is all -inf: NaN, reported by compare already
+                alt = _functional(ref, x, causal, **kw)
+                if torch.allclose(actual, alt, atol=ATOL, rtol=RTOL):
+                    raise Fail(f"{exc} {text}") from None
+        raise
+
+
+def _decode(mod, x, chunks, name):
+    """Feed x through mod in consecutive chunks (sizes in `chunks`) with the cache; return outputs, cache."""
+    past, outs, start = None, [], 0
+    for n in chunks:
+        out, past = _call(mod, x[:, start:start + n], causal=True, past_kv=past, use_cache=True)
+        start += n
+        k, v = compare.unpack(past, 2, f"present_kv after {start} tokens ({name})")
+        compare.is_tensor(k, f"present_kv[0] after {start} tokens")
+        compare.is_tensor(v, f"present_kv[1] after {start} tokens")
+        outs.append(out)
+    return outs, past
+
+
+def _check_cache(past, ref, x, what):
+    with torch.no_grad():
+        _, (k, v) = ref(x, causal=True, use_cache=True)
+    for got, exp, label in ((past[0], k, "keys"), (past[1], v, "values")):
+        if torch.is_tensor(got) and got.shape != exp.shape:
+            raise Fail(
+                f"cached {label} after {x.shape[1]} tokens ({what}) have shape {tuple(got.shape)}, expected "
+                f"{tuple(exp.shape)} = (batch, heads, tokens so far, d_head). Append new keys/values along the time axis (dim=2)."
+            )
+        compare.tensor(got, exp, name=f"cached {label} ({what})", atol=ATOL, rtol=RTOL)
+
+
+CACHE_HINT = ("Concatenate past and new keys/values along the time axis (dim=2) of (B, H, T, d_head), "
+              "and offset the causal mask by the cached length P: query i may see keys j <= P + i.")
+
+
+# --------------------------------------------------------------------------- visible cases
+
+@case(points=2, visible=True, hint="Keep exactly q_proj, k_proj, v_proj, out_proj as nn.Linear(d_model, d_model, bias=bias).")
+def parameters(ctx):
+    """parameter names, shapes and count (4·d² + 4·d; 4·d² without bias)"""
+    _forbid(ctx)
+    for d, h, bias in ((64, 8, True), (48, 4, False)):
+        mod = ctx.sub.new(CLASS, d, h, **({} if bias else {"bias": False}))
+        shapes = {k: tuple(v.shape) for k, v in mod.state_dict().items()}
+        want = {k: tuple(v.shape) for k, v in ctx.ref.MultiHeadAttention(d, h, bias=bias).state_dict().items()}
+        if shapes != want:
+            extra = sorted(set(shapes) - set(want))
+            lacking = sorted(set(want) - set(shapes))
+            wrong = sorted(k for k in set(want) & set(shapes) if want[k] != shapes[k])
+            raise Fail(f"MultiHeadAttention({d}, {h}, bias={bias}): parameters differ from the handout: "
+                       f"missing {lacking}, unexpected {extra}, wrong shape {wrong}")
+        n = mod.num_parameters()
+        expected = 4 * d * d + (4 * d if bias else 0)
+        if n != expected:
+            raise Fail(f"MultiHeadAttention({d}, {h}, bias={bias}) has {n} parameters, expected {expected}")
+
+
+@case(points=3, visible=True)
+def forward_basic(ctx):
+    """full pass without mask matches the reference; present_kv is None"""
+    d, h = 32, 4
+    ref = _weights(ctx, d, h)
+    mod = _student(ctx, ref, d, h)
+    x = _x(ctx, 2, 5, d)
+    out, present = _call(mod, x)
+    if present is not None:
+        raise Fail("forward(x) with use_cache=False must return (out, None); the second item is not None")
+    _check(out, ref, x, "output of forward(x)")
+
+
+@case(points=2, visible=True)
+def causal_basic(ctx):
+    """causal full pass matches the reference"""
+    d, h = 32, 4
+    ref = _weights(ctx, d, h)
+    mod = _student(ctx, ref, d, h)
+    x = _x(ctx, 2, 6, d)
+    out, _ = _call(mod, x, causal=True)
+    _check(out, ref, x, "output of forward(x, causal=True)", causal=True)
+
+
+@case(points=3, visible=True, hint=CACHE_HINT)
+def decode_steps(ctx):
+    """token-by-token decoding with the cache matches the causal full pass"""
+    d, h, t = 32, 4, 6
+    ref = _weights(ctx, d, h)
+    mod = _student(ctx, ref, d, h)
+    x = _x(ctx, 2, t, d)
+    with torch.no_grad():
+        full = ref(x, causal=True)[0]
+    past = None
+    for i in range(t):
+        out, past = _call(mod, x[:, i:i + 1], causal=True, past_kv=past, use_cache=True)
+        if past is None:
+            raise Fail(f"step {i + 1}: forward(..., use_cache=True) returned present_kv = None")
+        past = compare.unpack(past, 2, f"present_kv after step {i + 1}")
+        _check_cache(past, ref, x[:, :i + 1], f"step {i + 1}")
+        compare.tensor(out, full[:, i:i + 1], name=f"output of decoding step {i + 1}", atol=ATOL, rtol=RTOL)
+
+
+# --------------------------------------------------------------------------- hidden cases
+
+@case(points=2, visible=False)
+def shapes_hidden(ctx):
+    """other shapes: one head, sixteen heads, a single token, batch of three"""
+    for d, h, b, t in ((48, 6, 3, 7), (16, 1, 2, 5), (64, 16, 1, 9), (24, 3, 4, 1)):
+        ref = _weights(ctx, d, h)
+        mod = _student(ctx, ref, d, h)
+        x = _x(ctx, b, t, d)
+        out, _ = _call(mod, x)
+        _check(out, ref, x, f"output for d_model={d}, heads={h}, x of shape {tuple(x.shape)}")
+
+
+@case(points=1, visible=False)
+def no_bias_hidden(ctx):
+    """bias=False"""
+    d, h = 40, 5
+    ref = _weights(ctx, d, h, bias=False)
+    mod = _student(ctx, ref, d, h, bias=False)
+    x = _x(ctx, 2, 4, d)
+    out, _ = _call(mod, x)
+    _check(out, ref, x, "output with bias=False")
+    out, _ = _call(mod, x, causal=True)
+    _check(out, ref, x, "causal output with bias=False", causal=True)
+
+
+@case(points=2, visible=False)
+def causal_hidden(ctx):
+    """causal pass on longer sequences, several seeds"""
+    for d, h, b, t in ((40, 4, 2, 12), (64, 8, 1, 20), (16, 2, 3, 1)):
+        ref = _weights(ctx, d, h)
+        mod = _student(ctx, ref, d, h)
+        x = _x(ctx, b, t, d)
+        out, _ = _call(mod, x, causal=True)
+        _check(out, ref, x, f"causal output for x of shape {tuple(x.shape)}", causal=True)
+
+
+@case(points=3, visible=False, hint=CACHE_HINT)
+def prefill_chunks_hidden(ctx):
+    """prefill a prompt, then decode in chunks of 1 and 2 tokens"""
+    for d, h, b, chunks in ((40, 5, 2, (4, 1, 2, 1)), (48, 8, 1, (3, 2, 2, 1, 1))):
+        ref = _weights(ctx, d, h)
+        mod = _student(ctx, ref, d, h)
+        t = sum(chunks)
+        x = _x(ctx, b, t, d)
+        with torch.no_grad():
+            full = ref(x, causal=True)[0]
+        outs, past = _decode(mod, x, chunks, f"chunks {list(chunks)}")
+        _check_cache(past, ref, x, f"after chunks {list(chunks)}")
+        compare.tensor(torch.cat(outs, dim=1) if all(torch.is_tensor(o) for o in outs) else outs[0], full,
+                       name=f"outputs decoded in chunks {list(chunks)}", atol=ATOL, rtol=RTOL)
+
+
+@case(points=2, visible=False, hint="Keep no cache in self: read the past from past_kv and return the new one.")
+def interleaved_hidden(ctx):
+    """two sequences decoded interleaved with one module (no hidden state)"""
+    d, h, t = 24, 3, 4
+    ref = _weights(ctx, d, h)
+    mod = _student(ctx, ref, d, h)
+    xa, xb = _x(ctx, 1, t, d), _x(ctx, 2, t, d)
+    with torch.no_grad():
+        fa, fb = ref(xa, causal=True)[0], ref(xb, causal=True)[0]
+    pa = pb = None
+    for i in range(t):
+        oa, pa = _call(mod, xa[:, i:i + 1], causal=True, past_kv=pa, use_cache=True)
+        ob, pb = _call(mod, xb[:, i:i + 1], causal=True, past_kv=pb, use_cache=True)
+        compare.tensor(oa, fa[:, i:i + 1], name=f"sequence A, step {i + 1}", atol=ATOL, rtol=RTOL)
+        compare.tensor(ob, fb[:, i:i + 1], name=f"sequence B, step {i + 1}", atol=ATOL, rtol=RTOL)

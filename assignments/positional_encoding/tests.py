@@ -1,0 +1,338 @@
+"""Trusted driver of the positional_encoding pack.
+
+Tolerances (see also the handout's table):
+- positional_encoding: values lie in [-1, 1], compared with atol=PE_ATOL=2e-4, rtol=0 against a
+  float64 reference rounded to float32. A float32 angle pos / 10000^(2i/d) (the usual student
+  formula, via pow or via exp/log) is off by up to ~1.3e-4 at pos=2047 and ~6e-5 at pos=1023 (measured
+  when the pack was written), so 2e-4 accepts every correct float32 formula up to max_len=1024, the
+  largest case; sin/cos swapped or the i/d exponent are off by > 0.1 on every case. The encoding is
+  computed on the CPU in the sandbox; on a GPU, float32 sin/cos are accurate to a few ulp (~1e-7),
+  far below 2e-4, so the bound is device independent.
+- EncoderBlock: LayerNorm outputs of order 1 in float32, atol=rtol=1e-4. Measured when the pack was
+  written: a float32 block differs from the same block in float64 by at most 6e-7 (5 seeds, d=64,
+  8 heads, d_ff=256), the second solution (SDPA, permute) from the reference by ~5e-7; pre-norm or
+  an ignored mask is off by ~1. The modules and inputs live on the CPU inside the sandbox (queue
+  "cpu"), so TF32 never applies; with TF32 matmuls on a GPU the error would be ~4e-4 (TF32
+  emulation), which would need atol=2e-3 there.
+Each block case loops over several seeds/configurations drawn from the case's generator.
+"""
+from __future__ import annotations
+
+import ast
+import math
+
+import torch
+
+from grader import compare
+from grader.driver import Fail, case
+
+PE_ATOL = 2e-4
+ATOL, RTOL = 1e-4, 1e-4
+
+FORBIDDEN_NAMES = {"multi_head_attention_forward", "MultiheadAttention", "TransformerEncoderLayer",
+                   "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder"}
+FORBIDDEN_MODULES = ["transformers"]
+FORBIDDEN_PATCHES = [
+    ("torch.nn.functional", "multi_head_attention_forward"),
+    ("torch.nn", "MultiheadAttention"),
+    ("torch.nn.modules.activation", "MultiheadAttention"),
+    ("torch.nn", "Transformer"),
+    ("torch.nn", "TransformerEncoderLayer"),
+    ("torch.nn", "TransformerEncoder"),
+]
+
+
+# --------------------------------------------------------------------------- forbidden APIs
+# Two layers, both run before every case: (1) a scan of the submitted source in this trusted
+# process (AST: imports, attribute and plain names, string constants, skipping any
+# `if __name__ == "__main__":` block, where testing against the library is fine); (2) inside the
+# sandbox the library entry points are replaced by stubs that raise, which also catches dynamic
+# look-ups such as getattr(F, "scaled_" + "dot_product_attention").
+
+def _main_guard(node) -> bool:
+    t = node.test
+    return (isinstance(node, ast.If) and isinstance(t, ast.Compare) and isinstance(t.left, ast.Name)
+            and t.left.id == "__name__" and len(t.comparators) == 1
+            and isinstance(t.comparators[0], ast.Constant) and t.comparators[0].value == "__main__")
+
+
+def _scan(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+
+    def visit(node):
+        if isinstance(node, ast.If) and _main_guard(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for m in mods:
+                if m.split(".")[0] in FORBIDDEN_MODULES:
+                    found.add(m.split(".")[0])
+            if isinstance(node, ast.ImportFrom):
+                found.update(a.name for a in node.names if a.name in FORBIDDEN_NAMES)
+        elif isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_NAMES:
+            found.add(node.attr)
+        elif isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
+            found.add(node.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.update(n for n in FORBIDDEN_NAMES | set(FORBIDDEN_MODULES) if n == node.value.strip())
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def _sources(ctx) -> dict[str, str]:
+    files = getattr(getattr(getattr(ctx, "_runner", None), "decoded", None), "files", None) or {}
+    return {name: data.decode("utf-8", "replace") for name, data in files.items() if name.endswith(".py")}
+
+
+_STUB_CODE = """
+import importlib, sys
+def _stub(label):
+    def forbidden(*args, **kwargs):
+        raise RuntimeError(label + " is not allowed in this assignment (see the handout): write it yourself")
+    return forbidden
+for _mod, _attr in PATCHES:
+    try:
+        setattr(importlib.import_module(_mod), _attr, _stub(_mod + "." + _attr))
+    except Exception:
+        pass
+for _name in MODULES:
+    for _key in [k for k in sys.modules if k == _name or k.startswith(_name + ".")]:
+        sys.modules[_key] = None
+    sys.modules[_name] = None
+"""
+
+
+def _forbid(ctx):
+    used = set()
+    for source in _sources(ctx).values():
+        used |= _scan(source)
+    if used:
+        raise Fail(f"Your code uses {', '.join(sorted(used))}, which this assignment does not allow "
+                   "(see \"Not allowed\" in the handout). Every test fails until it is removed.")
+    code = f"PATCHES = {FORBIDDEN_PATCHES!r}\nMODULES = {FORBIDDEN_MODULES!r}\n" + _STUB_CODE
+    ctx.sub.construct("builtins.exec", code, {"__name__": "grader_forbid"})
+
+
+# --------------------------------------------------------------------------- helpers (trusted)
+
+def _pe_variant(max_len, d, kind):
+    pos = torch.arange(max_len, dtype=torch.float64)[:, None]
+    idx = torch.arange(0, d, 2, dtype=torch.float64)
+    if kind == "i_over_d":
+        idx = idx / 2
+    angle = pos / torch.pow(10000.0, idx / d)
+    pe = torch.zeros(max_len, d, dtype=torch.float64)
+    first, second = (torch.cos, torch.sin) if kind == "swapped" else (torch.sin, torch.cos)
+    pe[:, 0::2] = first(angle)
+    pe[:, 1::2] = second(angle[:, : d // 2])
+    return pe.float()
+
+
+PE_DIAGNOSES = [
+    ("swapped", "Sine and cosine are swapped: sin goes on the even columns (0, 2, 4, …), cos on the odd ones."),
+    ("i_over_d", "Your frequencies use 10000^(i/d) with the pair number i; the exponent is 2i/d, where 2i is the "
+                 "even column index."),
+]
+
+
+def _check_pe(ctx, max_len, d):
+    _forbid(ctx)
+    got = ctx.sub.call("positional_encoding", max_len, d)
+    expected = ctx.ref.positional_encoding(max_len, d)
+    compare.is_tensor(got, f"positional_encoding({max_len}, {d})")
+    compare.shape(got, tuple(expected.shape), f"positional_encoding({max_len}, {d})")
+    if got.dtype != torch.float32:
+        raise Fail(f"positional_encoding({max_len}, {d}) has dtype {got.dtype}, expected torch.float32 "
+                   "(convert with .float() before returning)")
+    try:
+        compare.tensor(got, expected, name=f"positional_encoding({max_len}, {d})", atol=PE_ATOL, rtol=0)
+    except Fail as exc:
+        if torch.isfinite(got).all():
+            for kind, text in PE_DIAGNOSES:
+                if torch.allclose(got, _pe_variant(max_len, d, kind), atol=PE_ATOL, rtol=0):
+                    raise Fail(f"{exc} {text}") from None
+        raise
+
+
+def _ref_block(ctx, d, h, d_ff):
+    block = ctx.ref.EncoderBlock(d, h, d_ff)
+    with torch.no_grad():
+        for name, p in block.named_parameters():
+            if name.startswith("norm"):
+                base = 1.0 if name.endswith("weight") else 0.0
+                p.copy_(base + 0.2 * torch.randn(p.shape, generator=ctx.rng))
+            elif name.endswith("bias"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=ctx.rng))
+            else:
+                p.copy_(torch.randn(p.shape, generator=ctx.rng) / math.sqrt(p.shape[1]))
+    return block.eval()
+
+
+def _student_block(ctx, ref, d, h, d_ff):
+    _forbid(ctx)
+    mod = ctx.sub.new("EncoderBlock", d, h, d_ff)
+    mod.call("eval")
+    res = mod.load_state_dict({k: v.clone() for k, v in ref.state_dict().items()}, strict=False)
+    missing, unexpected = res.get("missing", []), res.get("unexpected", [])
+    if missing or unexpected:
+        raise Fail(f"load_state_dict of the reference weights: missing {sorted(missing)}, unexpected {sorted(unexpected)}",
+                   hint="Use exactly attn.{q,k,v,out}_proj, norm1, norm2, ff1, ff2 (see the handout's table).")
+    return mod
+
+
+def _pre_norm(ref, x, mask):
+    with torch.no_grad():
+        x = x + ref.attn(ref.norm1(x), mask)
+        return x + ref.ff2(torch.relu(ref.ff1(ref.norm2(x))))
+
+
+INVERTED = "Your mask looks inverted: 1 marks a real token that may be attended to, 0 a padding token."
+
+BLOCK_DIAGNOSES = [
+    (lambda ref, x, m: _pre_norm(ref, x, m),
+     "This is the pre-norm block x + f(LayerNorm(x)); the handout asks for post-norm: LayerNorm(x + f(x))."),
+    (lambda ref, x, m: ref(x, None) if m is not None else None,
+     "Your output ignores attention_mask: give padding keys (mask 0) a score of -inf before the softmax."),
+    (lambda ref, x, m: ref(x, 1 - m) if m is not None and bool((1 - m).any(dim=1).all()) else None,
+     INVERTED),
+]
+
+
+def _check_block(ctx, mod, ref, x, mask, name):
+    got = mod(x, mask) if mask is not None else mod(x)
+    with torch.no_grad():
+        expected = ref(x, mask)
+    keep = torch.ones(x.shape[:2], dtype=torch.bool) if mask is None else mask.bool()
+    compare.is_tensor(got, name)
+    compare.shape(got, tuple(expected.shape), name)
+    sel = keep[..., None].expand_as(expected)
+    try:
+        compare.tensor(torch.where(sel, got, 0.0) if got.dtype == expected.dtype else got,
+                       torch.where(sel, expected, 0.0), name=name + " (real tokens)", atol=ATOL, rtol=RTOL)
+    except Fail as exc:
+        if mask is not None and got.dtype == expected.dtype:
+            full_rows = mask.bool().all(dim=1)
+            if full_rows.any() and torch.isnan(got[full_rows]).any():
+                raise Fail(f"{exc} A sequence without padding got NaN outputs. {INVERTED}") from None
+        if got.dtype == expected.dtype and torch.isfinite(torch.where(sel, got, 0.0)).all():
+            for fn, text in BLOCK_DIAGNOSES:
+                with torch.no_grad():
+                    alt = fn(ref, x, mask)
+                if alt is not None and torch.allclose(torch.where(sel, got, 0.0), torch.where(sel, alt, 0.0),
+                                                      atol=ATOL, rtol=RTOL):
+                    raise Fail(f"{exc} {text}") from None
+        raise
+    return got
+
+
+def _mask(ctx, b, t):
+    lengths = torch.randint(1, t + 1, (b,), generator=ctx.rng)
+    lengths[0] = t
+    return (torch.arange(t)[None, :] < lengths[:, None]).long()
+
+
+# --------------------------------------------------------------------------- cases
+
+@case(points=3, visible=True)
+def pe_small(ctx):
+    """positional_encoding(50, 16): shape, dtype and values"""
+    _check_pe(ctx, 50, 16)
+
+
+@case(points=2, visible=False)
+def pe_large_hidden(ctx):
+    """positional_encoding(1024, 512)"""
+    _check_pe(ctx, 1024, 512)
+
+
+@case(points=2, visible=False)
+def pe_edge_hidden(ctx):
+    """odd d_model and max_len = 1"""
+    _check_pe(ctx, 30, 7)
+    _check_pe(ctx, 1, 6)
+    _check_pe(ctx, 200, 2)
+
+
+@case(points=2, visible=True, hint="Use exactly the names in the handout's table: attn.q_proj, …, norm1, norm2, ff1, ff2.")
+def block_parameters(ctx):
+    """EncoderBlock: parameter names, shapes and count"""
+    _forbid(ctx)
+    d, h, d_ff = 32, 4, 64
+    mod = ctx.sub.new("EncoderBlock", d, h, d_ff)
+    shapes = {k: tuple(v.shape) for k, v in mod.state_dict().items()}
+    want = {k: tuple(v.shape) for k, v in ctx.ref.EncoderBlock(d, h, d_ff).state_dict().items()}
+    if shapes != want:
+        raise Fail(f"EncoderBlock({d}, {h}, {d_ff}): missing {sorted(set(want) - set(shapes))}, "
+                   f"unexpected {sorted(set(shapes) - set(want))}, "
+                   f"wrong shape {sorted(k for k in set(want) & set(shapes) if want[k] != shapes[k])}")
+    n = mod.num_parameters()
+    expected = 4 * d * d + 4 * d + 2 * d * d_ff + d_ff + d + 4 * d
+    if n != expected:
+        raise Fail(f"EncoderBlock({d}, {h}, {d_ff}) has {n} parameters, expected {expected}")
+
+
+@case(points=4, visible=True)
+def block_basic(ctx):
+    """encoder block output, no mask"""
+    d, h, d_ff = 32, 4, 64
+    ref = _ref_block(ctx, d, h, d_ff)
+    mod = _student_block(ctx, ref, d, h, d_ff)
+    x = torch.randn(2, 7, d, generator=ctx.rng)
+    _check_block(ctx, mod, ref, x, None, "EncoderBlock(32, 4, 64) output")
+
+
+@case(points=3, visible=True)
+def block_mask(ctx):
+    """encoder block with a padding mask"""
+    d, h, d_ff = 32, 4, 64
+    ref = _ref_block(ctx, d, h, d_ff)
+    mod = _student_block(ctx, ref, d, h, d_ff)
+    x = torch.randn(3, 8, d, generator=ctx.rng)
+    mask = torch.tensor([[1] * 8, [1] * 5 + [0] * 3, [1] * 2 + [0] * 6])
+    _check_block(ctx, mod, ref, x, mask, "EncoderBlock output with attention_mask")
+    _check_block(ctx, mod, ref, x, mask.bool(), "EncoderBlock output with a boolean attention_mask")
+
+
+@case(points=2, visible=False)
+def block_hidden(ctx):
+    """other sizes: 1 and 8 heads, d_ff not 4·d, several seeds"""
+    for d, h, d_ff, b, t in ((16, 1, 24, 2, 5), (64, 8, 256, 1, 11), (48, 6, 100, 3, 1), (32, 2, 32, 4, 9)):
+        ref = _ref_block(ctx, d, h, d_ff)
+        mod = _student_block(ctx, ref, d, h, d_ff)
+        x = torch.randn(b, t, d, generator=ctx.rng)
+        mask = _mask(ctx, b, t)
+        _check_block(ctx, mod, ref, x, None, f"EncoderBlock({d}, {h}, {d_ff}) on {tuple(x.shape)}")
+        _check_block(ctx, mod, ref, x, mask, f"EncoderBlock({d}, {h}, {d_ff}) with a mask")
+
+
+@case(points=2, visible=False)
+def stack_hidden(ctx):
+    """positional encoding + two stacked blocks (embeddings · √d + PE)"""
+    d, h, d_ff, b, t = 32, 4, 128, 2, 10
+    emb = torch.randn(b, t, d, generator=ctx.rng) * 0.2
+    pe = ctx.sub.call("positional_encoding", t, d)
+    compare.is_tensor(pe, "positional_encoding(10, 32)")
+    compare.shape(pe, (t, d), "positional_encoding(10, 32)")
+    x = emb * math.sqrt(d) + pe.float()
+    x_ref = emb * math.sqrt(d) + ctx.ref.positional_encoding(t, d)
+    mask = _mask(ctx, b, t)
+    for layer in range(2):
+        ref = _ref_block(ctx, d, h, d_ff)
+        mod = _student_block(ctx, ref, d, h, d_ff)
+        got = mod(x, mask)
+        with torch.no_grad():
+            x_ref = ref(x_ref, mask)
+        compare.is_tensor(got, f"block {layer + 1} output")
+        sel = mask.bool()[..., None].expand_as(x_ref)
+        compare.tensor(torch.where(sel, got, 0.0), torch.where(sel, x_ref, 0.0),
+                       name=f"output of block {layer + 1} of the stack (real tokens)", atol=ATOL, rtol=RTOL)
+        x = got
