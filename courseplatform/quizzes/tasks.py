@@ -1,0 +1,102 @@
+"""Celery tasks: grade code answers with the engine, close overdue attempts."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def pack_dir_for(pack: str) -> Path:
+    base = (Path(settings.ASSIGNMENTS_DIR) / "quizzes").resolve()
+    path = (base / pack).resolve()
+    if base not in path.parents:
+        raise ValueError(f"pack {pack!r} is outside the quizzes folder")
+    return path
+
+
+def queue_for(pack: str) -> str:
+    """The Celery queue named by the pack's assignment.toml (cpu|gpu); cpu when it cannot be read."""
+    try:
+        from grader.pack import load_pack
+
+        return load_pack(pack_dir_for(pack)).meta.get("queue", "cpu")
+    except Exception:  # noqa: BLE001 - routing must never lose the answer
+        return "cpu"
+
+
+def _summarise(result: dict) -> str:
+    lines = [result.get("message", "")]
+    for t in result.get("tests", []):
+        mark = "✓" if t.get("status") == "passed" else "✗"
+        msg = t.get("message", "") if t.get("visible", True) else ("hidden test" if t.get("status") != "passed" else "")
+        lines.append(f"{mark} {t.get('name')}: {t.get('score', 0):g}/{t.get('max_score', 0):g}" + (f" — {msg}" if msg else ""))
+    return "\n".join(line for line in lines if line)
+
+
+def grade_code_item(item_id: int) -> None:
+    """Grade one code answer synchronously (the task body; also used by tests and commands)."""
+    from grader.api import grade
+
+    from .models import Attempt, AttemptQuestion
+    from .services import update_total
+
+    item = AttemptQuestion.objects.select_related("attempt").get(pk=item_id)
+    if item.grading_state != "pending" or not item.response:
+        return
+    snap = item.snapshot
+    code = item.response.get("code", "")
+    result = grade(pack_dir_for(snap["pack"]), snap.get("filename", "solution.py"), code.encode("utf-8"))
+    with transaction.atomic():
+        attempt = Attempt.objects.select_for_update().get(pk=item.attempt_id)
+        item = AttemptQuestion.objects.get(pk=item_id)
+        if item.grading_state != "pending":  # regraded meanwhile: a newer task owns it
+            return
+        max_score = float(result.get("max_score") or 0) or 1.0
+        fraction = max(0.0, min(1.0, float(result.get("score") or 0) / max_score))
+        item.score = round(fraction * item.max_score, 6)
+        item.grading_state = "graded" if result.get("status") == "graded" else "error"
+        item.feedback = _summarise(result)
+        item.result = {k: result.get(k) for k in ("score", "max_score", "status", "message", "tests", "notes")}
+        item.save(update_fields=["score", "grading_state", "feedback", "result"])
+        update_total(attempt)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=10)
+def grade_code_answer(self, item_id: int) -> None:
+    try:
+        from grader.api import GraderError
+    except ImportError:  # engine not installed: retry later rather than lose the answer
+        GraderError = RuntimeError  # noqa: N806
+    try:
+        grade_code_item(item_id)
+    except GraderError as exc:  # infrastructure fault only; a normal result is never retried
+        logger.warning("grading quiz code answer %s failed: %s", item_id, exc)
+        try:
+            raise self.retry(exc=exc)
+        except GraderError:
+            _mark_error(item_id, "The grading engine is unavailable; staff have been notified. Your answer is kept.")
+            raise
+
+
+def _mark_error(item_id: int, message: str) -> None:
+    from .models import Attempt, AttemptQuestion
+    from .services import update_total
+
+    with transaction.atomic():
+        item = AttemptQuestion.objects.select_related("attempt").get(pk=item_id)
+        attempt = Attempt.objects.select_for_update().get(pk=item.attempt_id)
+        item.grading_state, item.score, item.feedback = "error", 0.0, message
+        item.save(update_fields=["grading_state", "score", "feedback"])
+        update_total(attempt)
+
+
+@shared_task
+def close_overdue_attempts() -> int:
+    from .services import close_overdue
+
+    return close_overdue()
