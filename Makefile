@@ -8,11 +8,14 @@ STAMP := $(VENV)/.installed
 # Test services (real PostgreSQL and Redis). Override to point elsewhere.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/courseplatform
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
+# e.g. PYTEST_ARGS="tests/courses -x" or PYTEST_ARGS="-m 'not e2e'"
 PYTEST_ARGS ?=
 
-.PHONY: run test install system-deps services migrate demo clean bench
+.PHONY: run test install system-deps services migrate demo sync superuser clean bench
 
 $(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "courseplatform needs Python 3.11 or newer (found: $$($(PYTHON) --version 2>&1)); set PYTHON=python3.11" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
@@ -21,19 +24,32 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-run: install
-	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-1} $(PY) manage.py load_demo
+# Embedded mode: SQLite and Celery's file-system broker under var/, nothing else to install.
+run: install migrate demo
 	DEBUG=$${DEBUG:-1} $(PY) -m courseplatform.devserver
+
+migrate: install
+	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
+
+demo: install
+	DEBUG=$${DEBUG:-1} $(PY) manage.py load_demo
+
+sync: install
+	DEBUG=$${DEBUG:-1} $(PY) manage.py sync_course assignments/
+
+superuser: install
+	DEBUG=$${DEBUG:-1} $(PY) manage.py createsuperuser
 
 system-deps:
 	bash scripts/system_deps.sh
 
 services: system-deps
-	bash scripts/services.sh
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) bash scripts/services.sh
 
+# The whole suite against real PostgreSQL and Redis; pytest's exit status is make's.
 test: install services
 	DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+		HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install services

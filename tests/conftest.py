@@ -7,6 +7,12 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """PBKDF2 costs ~0.3 s a user on this machine; the tests only need hashing to work."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_user(django_user_model):
     def make(username: str, **extra):

@@ -53,3 +53,46 @@ class Membership(models.Model):
     @property
     def is_instructor(self) -> bool:
         return self.role == Role.INSTRUCTOR
+
+
+class AttendanceStatus(models.TextChoices):
+    PRESENT = "present", "Present"
+    ABSENT = "absent", "Absent"
+    EXCUSED = "excused", "Excused"
+
+
+class LectureSession(models.Model):
+    """One meeting of the course (lecture, lab, presentation day) whose attendance is taken."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="sessions")
+    date = models.DateField()
+    title = models.CharField(max_length=200)
+    starts_at = models.TimeField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["course", "date", "starts_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["course", "date", "title"], name="one_session_per_title_and_day")]
+
+    def __str__(self) -> str:
+        return f"{self.date:%d.%m.%Y} {self.title}"
+
+
+class Attendance(models.Model):
+    """Whether a student attended a session. No row: not marked yet (never counted as an absence)."""
+
+    session = models.ForeignKey(LectureSession, on_delete=models.CASCADE, related_name="attendance")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attendance")
+    status = models.CharField(max_length=16, choices=AttendanceStatus.choices, default=AttendanceStatus.PRESENT)
+    marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    marked_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["session", "user__username"]
+        constraints = [models.UniqueConstraint(fields=["session", "user"], name="one_attendance_per_session")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.get_status_display()} at {self.session}"

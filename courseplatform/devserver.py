@@ -1,0 +1,104 @@
+"""`python -m courseplatform.devserver` (what `make run` starts): the web server and a Celery worker.
+
+Both run as children in their own process groups; Ctrl-C or SIGTERM here stops both gracefully
+(SIGTERM: gunicorn finishes its requests, Celery a warm shutdown), waits for them, and kills what
+is left after a grace period, so no process outlives this one. If either child dies, the other is
+stopped too and the exit status is non-zero.
+
+Environment: HOST (0.0.0.0), PORT (8000), WEB_WORKERS (2), WORKER_CONCURRENCY (2),
+WORKER_QUEUES (cpu,gpu), STOP_GRACE_S (20).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from courseplatform.courses.demo_data import logins_text
+
+
+def _commands() -> dict[str, list[str]]:
+    host = os.environ.get("HOST", "0.0.0.0")
+    port = os.environ.get("PORT", "8000")
+    py = sys.executable
+    return {
+        "web": [
+            py, "-m", "gunicorn", "courseplatform.wsgi:application",
+            "--bind", f"{host}:{port}",
+            "--workers", os.environ.get("WEB_WORKERS", "2"),
+            "--threads", "4",
+            "--timeout", "120",
+            "--graceful-timeout", "10",
+            "--access-logfile", "-",
+            "--log-level", "info",
+        ],
+        "worker": [
+            py, "-m", "celery", "-A", "courseplatform", "worker",
+            "-Q", os.environ.get("WORKER_QUEUES", "cpu,gpu"),
+            "-c", os.environ.get("WORKER_CONCURRENCY", "2"),
+            "-l", "INFO",
+            "-n", "embedded@%h",
+        ],
+    }
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "courseplatform.settings")
+    port = os.environ.get("PORT", "8000")
+    grace = float(os.environ.get("STOP_GRACE_S", "20"))
+    children: dict[str, subprocess.Popen] = {}
+    stopping = {"signal": None}
+
+    def on_signal(signum, _frame):
+        stopping["signal"] = signum
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    for name, cmd in _commands().items():
+        # Own session: a Ctrl-C in the terminal reaches only us, and we stop the children in order.
+        children[name] = subprocess.Popen(cmd, start_new_session=True)
+
+    print(
+        f"\ncourseplatform is starting: http://localhost:{port}/  (web pid {children['web'].pid}, "
+        f"worker pid {children['worker'].pid})\n{logins_text()}\nPress Ctrl-C to stop.\n",
+        flush=True,
+    )
+
+    status = 0
+    while stopping["signal"] is None:
+        dead = [n for n, p in children.items() if p.poll() is not None]
+        if dead:
+            print(f"\n{', '.join(dead)} exited (status {children[dead[0]].returncode}); stopping the rest.", flush=True)
+            status = 1
+            break
+        time.sleep(0.3)
+    else:
+        print("\nStopping the web server and the worker...", flush=True)
+
+    for p in children.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)  # the main process stops its own workers/pool
+    deadline = time.monotonic() + grace
+    for name, p in children.items():
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"{name} did not stop within {grace:.0f}s; killing it.", flush=True)
+            status = status or 1
+    for p in children.values():
+        # Whatever is left in a child's process group (pool processes) goes too.
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if p.poll() is None:
+            p.wait()
+    print("Stopped.", flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

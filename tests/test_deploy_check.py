@@ -1,0 +1,40 @@
+"""Production settings pass Django's deploy check; without SECRET_KEY the site refuses to start."""
+from __future__ import annotations
+
+import os
+import secrets
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_manage(args, tmp_path, **env_extra):
+    # DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser tests (tests/e2e/conftest.py) and fails the deploy check.
+    drop = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(COURSEPLATFORM_VAR=str(tmp_path / "var"), **env_extra)
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_check_deploy_passes_with_production_settings(tmp_path):
+    key = "".join(secrets.choice(string.ascii_letters + string.digits + "!@#%^&*(-_=+)") for _ in range(50))
+    r = run_manage(["check", "--deploy", "--fail-level", "WARNING"], tmp_path,
+                   DEBUG="0", SECRET_KEY=key, ALLOWED_HOSTS="example.edu")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "System check identified no issues" in r.stdout
+
+
+def test_check_deploy_fails_with_debug_on(tmp_path):
+    r = run_manage(["check", "--deploy", "--fail-level", "WARNING"], tmp_path, DEBUG="1")
+    assert r.returncode != 0
+    assert "security.W018" in r.stderr + r.stdout  # DEBUG must be off in production
+
+
+def test_missing_secret_key_is_refused(tmp_path):
+    r = run_manage(["check"], tmp_path, DEBUG="0")
+    assert r.returncode != 0
+    assert "SECRET_KEY is not set" in r.stderr
