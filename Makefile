@@ -11,7 +11,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 # e.g. PYTEST_ARGS="tests/courses -x" or PYTEST_ARGS="-m 'not e2e'"
 PYTEST_ARGS ?=
 
-.PHONY: run test install system-deps services migrate demo sync superuser clean bench
+.PHONY: run test install system-deps services migrate demo sync superuser clean bench bench-grading bench-submissions bench-quiz
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -52,8 +52,18 @@ test: install services
 		HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install services
-	DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) bench/grading_latency.py
+# Benchmarks print a ratio or figures against a baseline measured in the same run.
+BENCH_ENV = DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) HF_HUB_OFFLINE=1
+bench: bench-grading bench-submissions bench-quiz
+
+bench-grading: install
+	$(BENCH_ENV) $(PY) bench/grading_latency.py
+
+bench-submissions: install services
+	$(BENCH_ENV) $(PY) bench/submission_load.py
+
+bench-quiz: install services
+	$(BENCH_ENV) $(PY) bench/quiz_load.py
 
 clean:
 	rm -rf $(VENV) var

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from . import services
-from .models import ApiToken, Assignment, Extension, Submission
+from .models import ApiToken, Assignment, Extension, PackUpload, Submission
 
 
 class ExtensionInline(admin.TabularInline):
@@ -50,3 +50,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
     search_fields = ("user__username", "prefix")
+
+
+@admin.register(PackUpload)
+class PackUploadAdmin(admin.ModelAdmin):
+    list_display = ("slug", "course", "original_name", "status", "uploaded_by", "created_at", "finished_at")
+    list_filter = ("status", "course")
+    search_fields = ("slug", "original_name")
+    readonly_fields = ("course", "uploaded_by", "original_name", "sha256", "size", "slug", "title", "queue", "staging_path",
+                       "pack_hash", "regrade_after", "status", "items", "total_items", "message", "assignment",
+                       "created_at", "finished_at")

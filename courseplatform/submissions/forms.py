@@ -12,6 +12,12 @@ class UploadForm(forms.Form):
     file = forms.FileField(label="Your solution", allow_empty_file=True)
 
 
+class PackUploadForm(forms.Form):
+    file = forms.FileField(label="Pack (.zip)", allow_empty_file=True,
+                           help_text="The pack's folder zipped: assignment.toml, handout.md, starter, reference.py, tests.py, mutants/.")
+    regrade = forms.BooleanField(label="Regrade every submission once the new version is installed", required=False)
+
+
 class DateTimeInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
@@ -26,9 +32,26 @@ class AssignmentSettingsForm(forms.ModelForm):
         fields = [
             "released", "opens_at", "due_at", "late_policy", "grace_minutes", "late_penalty_percent",
             "late_cutoff_days", "max_attempts", "cooldown_seconds", "max_queued_per_student", "score_rule",
-            "release_hidden_details",
+            "release_hidden_details", "leaderboard_metric", "leaderboard_order", "leaderboard_names",
         ]
         widgets = {"opens_at": DateTimeInput(), "due_at": DateTimeInput()}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("leaderboard_order", "leaderboard_names"):
+            self.fields[name].required = False
+
+    def clean_leaderboard_order(self):
+        return self.cleaned_data.get("leaderboard_order") or self.instance.leaderboard_order or "desc"
+
+    def clean_leaderboard_names(self):
+        return self.cleaned_data.get("leaderboard_names") or self.instance.leaderboard_names or "pseudonym"
+
+    def clean_leaderboard_metric(self):
+        value = (self.cleaned_data.get("leaderboard_metric") or "").strip()
+        if value and not all(ch.isalnum() or ch in "_-." for ch in value):
+            raise forms.ValidationError("A metric name as the pack reports it, e.g. f1 or accuracy.")
+        return value
 
     def clean_late_penalty_percent(self):
         value = self.cleaned_data["late_penalty_percent"]

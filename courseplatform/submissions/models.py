@@ -27,6 +27,16 @@ class LatePolicy(models.TextChoices):
     CLOSED = "closed", "Closed at the deadline"
 
 
+class LeaderboardNames(models.TextChoices):
+    PSEUDONYM = "pseudonym", "Students see pseudonyms (their own row is marked “you”)"
+    FULL = "full", "Students see everyone's full name"
+
+
+class LeaderboardOrder(models.TextChoices):
+    DESC = "desc", "Higher is better"
+    ASC = "asc", "Lower is better"
+
+
 class ScoreRule(models.TextChoices):
     BEST = "best", "Best attempt counts"
     LATEST = "latest", "Latest attempt counts"
@@ -67,6 +77,16 @@ class Assignment(models.Model):
     score_rule = models.CharField(max_length=8, choices=ScoreRule.choices, default=ScoreRule.BEST)
     release_hidden_details = models.BooleanField(
         default=False, help_text="After the deadline, show hidden tests' names and messages to students."
+    )
+    # Leaderboard (packs whose results carry metrics, e.g. accuracy/F1 of a fine-tuned model).
+    leaderboard_metric = models.CharField(
+        max_length=64, blank=True,
+        help_text="Metric the leaderboard ranks by (a name in the results' metrics, e.g. f1); empty = no leaderboard.",
+    )
+    leaderboard_order = models.CharField(max_length=4, choices=LeaderboardOrder.choices, default=LeaderboardOrder.DESC)
+    leaderboard_names = models.CharField(
+        max_length=12, choices=LeaderboardNames.choices, default=LeaderboardNames.PSEUDONYM,
+        help_text="Staff always see full names.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -260,3 +280,43 @@ class ApiToken(models.Model):
         if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
             cls.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user
+
+
+class PackUpload(models.Model):
+    """An instructor's pack zip: checked (reference full marks, starter zero, mutants as recorded)
+    before it is installed into the course as a new or updated assignment."""
+
+    class Status(models.TextChoices):
+        CHECKING = "checking", "Checking"
+        INSTALLED = "installed", "Installed"
+        FAILED = "failed", "Failed the check"
+        ERROR = "error", "Could not be checked"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="pack_uploads")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    original_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    slug = models.SlugField(max_length=64)
+    title = models.CharField(max_length=200, blank=True)
+    queue = models.CharField(max_length=8, choices=Queue.choices, default=Queue.CPU)
+    staging_path = models.CharField(max_length=500, help_text="Extracted pack, in trusted storage, while it is checked.")
+    pack_hash = models.CharField(max_length=64, blank=True)
+    regrade_after = models.BooleanField(default=False, help_text="Regrade every submission once installed.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CHECKING, db_index=True)
+    items = models.JSONField(default=list, blank=True, help_text="One entry per checked file: file, expected, score, ok, problem.")
+    total_items = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+    assignment = models.ForeignKey(Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="pack_uploads")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.slug} ({self.original_name}, {self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status != self.Status.CHECKING

@@ -233,10 +233,14 @@ def feedback(submission: Submission, viewer_is_staff: bool, now=None) -> dict:
             if not show_hidden:
                 item.update(name=f"Hidden test {hidden_no}", message="", redacted=True)
         tests.append(item)
-    artifacts = [
-        {"name": a.get("name", ""), "content_type": a.get("content_type", "")}
-        for a in result.get("artifacts") or []
-    ]
+    from .notebooks import image_type, is_notebook
+
+    artifacts = []
+    for index, a in enumerate(result.get("artifacts") or []):
+        if not isinstance(a, dict):
+            continue
+        kind = "notebook" if is_notebook(a) else ("image" if image_type(a) else "file")
+        artifacts.append({"index": index, "name": str(a.get("name", "")), "content_type": str(a.get("content_type", "")), "kind": kind})
     return {
         "tests": tests,
         "notes": [str(n) for n in result.get("notes") or []],

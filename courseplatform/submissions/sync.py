@@ -126,6 +126,9 @@ def sync_pack(course, pack_dir: Path, stdout=None) -> tuple[Assignment, str]:
     pack_dir = Path(pack_dir).resolve()
     meta, handout = load_meta(pack_dir)
     slug = str(meta.get("slug") or pack_dir.name)
+    store = Path(settings.PACK_STORE).resolve()
+    if pack_dir.parent.parent == store and slug == pack_dir.name:  # a trusted copy: PACK_STORE/<slug>/<hash>/
+        slug = pack_dir.parent.name
     digest = pack_hash(pack_dir)
     trusted = store_pack(slug, pack_dir, digest)
     limits = meta.get("limits") or {}
@@ -161,6 +164,10 @@ def sync_pack(course, pack_dir: Path, stdout=None) -> tuple[Assignment, str]:
         fields["grace_minutes"] = int(apply["late.grace_minutes"])
     if "late.penalty_percent_per_day" in apply:
         fields["late_penalty_percent"] = float(apply["late.penalty_percent_per_day"])
+    if "leaderboard.metric" in apply:
+        fields["leaderboard_metric"] = str(apply["leaderboard.metric"])[:64]
+    if "leaderboard.order" in apply:
+        fields["leaderboard_order"] = "asc" if apply["leaderboard.order"] == "asc" else "desc"
     if "late.max_days" in apply:
         days = int(apply["late.max_days"])
         fields["late_policy"] = LatePolicy.CLOSED if days == 0 else LatePolicy.PENALTY
@@ -193,7 +200,30 @@ def _stated_settings(pack_dir: Path) -> dict:
     for key in ("grace_minutes", "penalty_percent_per_day", "max_days"):
         if key in late:
             stated[f"late.{key}"] = late[key]
+    stated.update(leaderboard_settings(raw))
     return stated
+
+
+DEFAULT_LEADERBOARD_METRIC = "accuracy"
+
+
+def leaderboard_settings(raw: dict) -> dict:
+    """The leaderboard a pack asks for: a `[leaderboard]` table (metric, order) or a tag
+    `leaderboard`, `leaderboard:<metric>` or `leaderboard:<metric>:asc` in `tags`."""
+    table = raw.get("leaderboard")
+    metric, order = None, "desc"
+    if isinstance(table, dict) and table.get("metric"):
+        metric, order = str(table["metric"]), str(table.get("order") or "desc")
+    else:
+        for tag in raw.get("tags") or []:
+            parts = str(tag).split(":")
+            if parts[0] == "leaderboard":
+                metric = parts[1] if len(parts) > 1 and parts[1] else DEFAULT_LEADERBOARD_METRIC
+                order = parts[2] if len(parts) > 2 else "desc"
+                break
+    if not metric:
+        return {}
+    return {"leaderboard.metric": metric, "leaderboard.order": "asc" if order.lower() in ("asc", "min", "lower") else "desc"}
 
 
 def sync(course, root: Path, stdout=None) -> list[Assignment]:

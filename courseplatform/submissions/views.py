@@ -15,6 +15,7 @@ from pathlib import Path
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -36,6 +37,12 @@ from .uploads import install_limit
 from .validation import UploadRejected, max_bytes
 
 User = get_user_model()
+
+
+def _uploads_allowed(user) -> bool:
+    from .packs import uploads_allowed
+
+    return uploads_allowed(user)
 
 
 def _is_staff(request) -> bool:
@@ -95,7 +102,10 @@ def index(request, course_slug):
                 "attempts": len(subs),
                 "overdue": bool(due and due < now),
             })
-    return render(request, "submissions/index.html", {"rows": rows, "staff": staff})
+    return render(request, "submissions/index.html", {
+        "rows": rows, "staff": staff,
+        "can_upload_packs": request.membership.role == Role.INSTRUCTOR and _uploads_allowed(request.user),
+    })
 
 
 def _attempt_context(request, assignment, subs):
@@ -321,7 +331,12 @@ def resync(request, course_slug, slug):
 
     from .sync import PackInvalid, sync_pack
 
+    from .packs import UPLOAD_SOURCE
+
     assignment = _assignment(request, slug)
+    if assignment.pack_source.startswith(UPLOAD_SOURCE):
+        messages.info(request, f"This pack was uploaded as a zip ({assignment.pack_source}): upload a new version to change it.")
+        return redirect("submissions:pack_uploads", course_slug)
     source = Path(assignment.pack_source or (Path(settings.ASSIGNMENTS_DIR) / assignment.slug))
     old = assignment.pack_hash
     try:
@@ -454,4 +469,134 @@ def profile(request):
         "tokens": ApiToken.objects.filter(user=request.user),
         "server": request.build_absolute_uri("/").rstrip("/"),
         "memberships": Membership.objects.filter(user=request.user).select_related("course"),
+    })
+
+
+# --- instructors upload packs ------------------------------------------------------------------
+
+
+@course_role_required(Role.INSTRUCTOR)
+def pack_uploads(request, course_slug):
+    """Upload a pack zip (new assignment or a new version of one) and see recent uploads."""
+    from .forms import PackUploadForm
+    from .packs import PackRejected, max_pack_bytes, receive, uploads_allowed
+
+    if not uploads_allowed(request.user):
+        raise PermissionDenied("Pack uploads are reserved to site administrators on this server (PACK_UPLOADS).")
+    form = PackUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                row = receive(request.course, request.user, form.cleaned_data["file"], form.cleaned_data["regrade"])
+            except PackRejected as exc:
+                form.add_error("file", exc.message)
+            else:
+                messages.success(request, f"{row.original_name} received: checking the pack “{row.slug}”.")
+                return redirect("submissions:pack_upload", course_slug, row.pk)
+        status = 400
+    else:
+        status = 200
+    from .models import PackUpload
+
+    return render(request, "submissions/packs.html", {
+        "form": form,
+        "uploads": PackUpload.objects.filter(course=request.course).select_related("uploaded_by", "assignment")[:20],
+        "max_bytes": max_pack_bytes(),
+    }, status=status)
+
+
+@course_role_required(Role.INSTRUCTOR)
+def pack_upload(request, course_slug, pk):
+    """One upload's check, item by item; polled by htmx while it runs."""
+    from .models import PackUpload
+
+    row = get_object_or_404(PackUpload.objects.select_related("assignment", "uploaded_by"), course=request.course, pk=pk)
+    template = "submissions/_pack_check.html" if getattr(request, "htmx", False) else "submissions/pack_upload.html"
+    return render(request, template, {"up": row})
+
+
+# --- leaderboard -------------------------------------------------------------------------------------
+
+
+@course_role_required()
+def leaderboard(request, course_slug, slug):
+    from .leaderboard import board
+
+    assignment = _assignment(request, slug)
+    if not assignment.leaderboard_metric:
+        raise Http404("This assignment has no leaderboard.")
+    staff = _is_staff(request)
+    rows, columns = board(assignment, request.user, staff)
+    return render(request, "submissions/leaderboard.html", {
+        "assignment": assignment, "rows": rows, "columns": columns, "staff": staff,
+        "mine": next((r for r in rows if r.is_me), None),
+    })
+
+
+# --- notebook feedback -------------------------------------------------------------------------------
+
+
+def _artifact(request, pk, index):
+    from . import notebooks
+
+    sub = _submission(request, pk)
+    artifacts = (sub.result or {}).get("artifacts") or []
+    if not 0 <= index < len(artifacts) or not isinstance(artifacts[index], dict):
+        raise Http404("No such artifact.")
+    art = artifacts[index]
+    try:
+        data = notebooks.decode(art)
+    except ValueError:
+        raise Http404("Damaged artifact.") from None
+    return sub, art, data
+
+
+@course_role_required()
+def notebook_view(request, course_slug, pk, index):
+    """The executed notebook of one submission, rendered in a sandboxed frame."""
+    from . import notebooks
+
+    sub, art, _ = _artifact(request, pk, index)
+    if not notebooks.is_notebook(art):
+        raise Http404("This artifact is not a notebook.")
+    return render(request, "submissions/notebook.html", {
+        "s": sub, "index": index, "name": Path(str(art.get("name") or "notebook.ipynb")).name, "staff": _is_staff(request),
+    })
+
+
+@course_role_required()
+def notebook_frame(request, course_slug, pk, index):
+    """The sanitized notebook HTML as its own document, under a CSP that allows no script at all."""
+    from . import notebooks
+
+    sub, art, data = _artifact(request, pk, index)
+    if not notebooks.is_notebook(art):
+        raise Http404("This artifact is not a notebook.")
+    try:
+        body = notebooks.render(data)
+    except notebooks.NotebookUnreadable as exc:
+        from django.utils.html import escape
+
+        body = f"<p>{escape(exc)}</p>"
+    response = HttpResponse(notebooks.document(body, f"{sub.assignment.title}: attempt {sub.attempt}"),
+                            content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = notebooks.FRAME_CSP
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    response["Cache-Control"] = "private, no-store"
+    response.xframe_options_exempt = True  # our own SAMEORIGIN header stays
+    return response
+
+
+@course_role_required()
+def artifact_image(request, course_slug, pk, index):
+    """An image the grader returned (the notebook's plot), shown inline: only real PNG/JPEG/GIF bytes."""
+    from . import notebooks
+
+    _, art, data = _artifact(request, pk, index)
+    ctype = notebooks.image_type(art, data)
+    if ctype is None:
+        raise Http404("This artifact is not an image.")
+    return HttpResponse(data, content_type=ctype, headers={
+        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "private, max-age=3600",
     })

@@ -84,3 +84,120 @@ def test_student_watches_grades_arrive_live_and_instructor_regrades(live_server,
         stop_worker(worker)
         log = (tmp_path / "worker.log").read_text(errors="replace")
         print(log[-4000:])
+
+
+def _hostile_notebook_submission(tmp_path, make_user):
+    import base64
+
+    import nbformat
+
+    from courseplatform.courses.models import Course, Membership
+    from courseplatform.submissions.models import Assignment, Submission
+
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    )
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("show()")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/plain": "x", "text/html": (
+            "<b id='ok'>cosine 0.42</b><script>window.top.__pwned = 1; parent.document.title = 'pwned';</script>"
+            "<img src=x onerror=\"window.top.__pwned = 2; parent.document.title = 'pwned'\">")}),
+        nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(png).decode(), "text/plain": "fig"}),
+    ]
+    nb.cells = [cell]
+    course = Course.objects.create(slug="llms", title="Deep Dive into LLMs")
+    alice = make_user("alice")
+    Membership.objects.create(course=course, user=alice, role="student")
+    a = Assignment.objects.create(course=course, slug="embeddings_notebook", title="Homework notebook", points=10)
+    art = lambda n, t, d: {"name": n, "content_type": t, "data_b64": base64.b64encode(d).decode()}  # noqa: E731
+    return Submission.objects.create(
+        assignment=a, student=alice, sha256="0" * 64, blob="x", original_name="embeddings.ipynb", kind="ipynb", size=1,
+        state="graded", score=10, max_score=10, result={"status": "graded", "score": 10, "max_score": 10, "tests": [],
+        "message": "10/10", "artifacts": [art("executed.ipynb", "application/x-ipynb+json", nbformat.writes(nb).encode()),
+                                          art("bank_projection.png", "image/png", png)]})
+
+
+@pytest.mark.timeout(120)
+def test_notebook_feedback_runs_no_script(live_server, page, login, tmp_path, make_user, monkeypatch):
+    """The executed notebook shows its outputs and plot; a <script> and an onerror handler in an
+    output never run: stripped by the sanitizer, and even when the sanitizer is switched off the
+    frame's CSP and sandbox stop them."""
+    from courseplatform.submissions import notebooks
+
+    sub = _hostile_notebook_submission(tmp_path, make_user)
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    login(page, "alice", "pw-alice")
+    page.goto(f"{live_server.url}/courses/llms/assignments/embeddings_notebook/")
+    page.wait_for_selector(".artifact-image img")
+    assert page.evaluate("document.querySelector('.artifact-image img').naturalWidth") == 1  # the plot loads
+    page.click(".notebook-link")
+    page.wait_for_load_state()
+    title = page.title()
+    frame = page.frame_locator("iframe.notebook-frame")
+    assert frame.locator("#ok").inner_text() == "cosine 0.42"
+    assert frame.locator("img[src^='data:image/png']").count() == 1
+    page.wait_for_timeout(300)
+    assert page.title() == title and page.evaluate("window.__pwned") is None and not dialogs
+
+    monkeypatch.setattr(notebooks, "sanitize", lambda html: html)  # the second and third walls alone
+    page.reload()
+    frame = page.frame_locator("iframe.notebook-frame")
+    assert frame.locator("#ok").inner_text() == "cosine 0.42"
+    assert "<script>" in frame.locator("body").inner_html()  # the script is there ...
+    page.wait_for_timeout(300)
+    assert page.title() == title and page.evaluate("window.__pwned") is None and not dialogs  # ... and did not run
+    assert sub.pk
+
+
+@pytest.mark.timeout(240)
+def test_instructor_uploads_a_pack_and_watches_the_check(live_server, page, login, tmp_path, make_user, settings):
+    """A real worker with the real engine checks an uploaded pack while the page polls; then the
+    new assignment is there for students."""
+    import zipfile
+
+    from courseplatform.courses.models import Course, Membership
+    from courseplatform.submissions.models import Assignment, PackUpload
+
+    if not django_settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.fail("needs the Redis broker (CELERY_BROKER_URL=redis://...)")
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PACK_STORE = tmp_path / "packs"
+    course = Course.objects.create(slug="llms", title="Deep Dive into LLMs")
+    Membership.objects.create(course=course, user=make_user("prof"), role="instructor")
+    zpath = tmp_path / "doubling.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for name, text in {
+            "assignment.toml": 'title = "Doubling"\npoints = 4\nmodule = "doubling"\nrequired = ["double"]\n',
+            "handout.md": "# Doubling\n\nWrite `double(x)`.\n",
+            "starter.py": "def double(x):\n    raise NotImplementedError\n",
+            "reference.py": "def double(x):\n    return 2 * x\n",
+            "tests.py": ("from grader.driver import case, Fail\n\n\n@case(points=4)\ndef twice(ctx):\n    \"\"\"double(3) is 6\"\"\"\n"
+                         "    if ctx.sub.call('double', 3) != 6:\n        raise Fail('double(3) should be 6')\n"),
+            "mutants/expected.toml": '[same]\nscore = 0\nmessage = "double(3) should be 6"\n',
+            "mutants/same.py": "def double(x):\n    return x\n",
+        }.items():
+            z.writestr(f"doubling/{name}", text)
+    purge()
+    worker = start_worker("e2e-packs", tmp_path / "worker.log", GRADER_POOL_SIZE=1)
+    try:
+        login(page, "prof", "pw-prof")
+        page.goto(f"{live_server.url}/courses/llms/assignments/")
+        page.click("#upload-pack")
+        page.set_input_files("#id_file", str(zpath))
+        page.click("#pack-form button[type=submit]")
+        page.wait_for_load_state()
+        assert "/packs/upload/" in page.url
+        page.evaluate("window.__sameDocument = true")
+        page.wait_for_selector("#pack-check[data-status=installed]", timeout=150_000)
+        assert page.evaluate("window.__sameDocument === true")  # updated in place, no reload
+        text = page.inner_text("#pack-check")
+        assert "mutants/same.py" in text and "Installed as a new assignment" in text
+        assert PackUpload.objects.get().status == "installed"
+        assert Assignment.objects.get(course=course, slug="doubling").points == 4
+        page.click("text=Student view")
+        assert "Doubling" in page.inner_text("h1")
+    finally:
+        stop_worker(worker)
+        print((tmp_path / "worker.log").read_text(errors="replace")[-3000:])
