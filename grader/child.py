@@ -1,0 +1,272 @@
+"""The sandboxed side: what runs in P, the single-use process that imports the submission.
+
+Everything here is imported by the zygote before it forks (the grader's own source is not visible
+inside the sandbox). The trusted process drives P with request frames; P answers each with
+``{"ok": true, "value": ...}`` or ``{"ok": false, "error": {...}}``.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import io  # noqa: F401  (preloaded for submissions)
+import os
+import resource
+import signal
+import sys
+import traceback
+
+from grader import isolation, protocol
+
+WORK = "/tmp/work"
+
+
+def _describe(exc: BaseException, files_prefix: str) -> dict:
+    """A student-facing description of an exception raised by their code (never trusts __str__)."""
+    try:
+        tname = type(exc).__name__
+    except Exception:
+        tname = "Exception"
+    try:
+        msg = str(exc)
+    except BaseException:
+        msg = "<the exception's message could not be read>"
+    kind = "exception"
+    if isinstance(exc, SystemExit):
+        kind, msg = "exit", f"the code called sys.exit({msg})" if msg else "the code called sys.exit()"
+    elif isinstance(exc, MemoryError) or "can't allocate memory" in msg or "not enough memory" in msg:
+        kind = "memory"
+    elif isinstance(exc, RecursionError):
+        kind = "recursion"
+    lines: list[str] = []
+    try:
+        for fs in traceback.extract_tb(exc.__traceback__):
+            if fs.filename.startswith(files_prefix):
+                rel = fs.filename[len(files_prefix):].lstrip("/")
+                lines.append(f'  File "{rel}", line {fs.lineno}, in {fs.name}' + (f"\n    {fs.line}" if fs.line else ""))
+        if isinstance(exc, SyntaxError) and exc.filename:
+            fn = str(exc.filename)
+            rel = fn[len(files_prefix):].lstrip("/") if fn.startswith(files_prefix) else fn
+            lines.append(f'  File "{rel}", line {exc.lineno}' + (f"\n    {exc.text.rstrip()}" if exc.text else ""))
+            msg = f"{exc.msg} ({rel}, line {exc.lineno})"
+    except Exception:
+        pass
+    return {"type": tname[:100], "message": msg[:4000], "traceback": "\n".join(lines[-12:])[:4000], "kind": kind}
+
+
+class Server:
+    def __init__(self, sock, secure: bool, uid: int):
+        self.sock = sock
+        self.secure = secure
+        self.uid = uid
+        self.handles: dict[int, object] = {}
+        self.next_handle = 1
+        self.module = None
+        self.required: list[str] = []
+
+    # -------------------------------------------------------------- value conversion
+    def _on_unknown(self, obj):
+        hid = self.next_handle
+        self.next_handle += 1
+        self.handles[hid] = obj
+        try:
+            tname = type(obj).__name__
+        except Exception:
+            tname = "object"
+        return {"$h": hid, "type": str(tname)[:100]}
+
+    def _handle(self, hid, _t):
+        if hid not in self.handles:
+            raise KeyError(f"unknown handle {hid}")
+        return self.handles[hid]
+
+    def _args(self, header, tensors):
+        args = protocol.decode(header.get("args", []), tensors, on_handle=self._handle)
+        kwargs = protocol.decode(header.get("kwargs", {"$dict": []}), tensors, on_handle=self._handle)
+        return args, kwargs
+
+    def reply(self, value) -> None:
+        try:
+            obj, tensors = protocol.encode(value, on_unknown=self._on_unknown)
+            blob = protocol.pack_tensors(tensors)
+        except BaseException as exc:
+            err = _describe(exc, WORK)
+            err["kind"] = "encode"
+            err["message"] = f"the returned value cannot be checked: {err['message']}"
+            self.send({"ok": False, "error": err})
+            return
+        self.send({"ok": True, "value": obj}, blob)
+
+    def send(self, header, blob=b"") -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        protocol.send_frame(self.sock, header, blob)
+
+    # -------------------------------------------------------------- setup
+    def configure(self, cfg: dict) -> None:
+        """Apply the pack's limits, then drop privileges (P is still root until here)."""
+        mb = 1024 * 1024
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, 0)  # spares are prepared at nice 19
+        except OSError:
+            pass
+        if self.secure and int(cfg["scratch_mb"]) != 64:  # S mounted it with 64m
+            isolation.mount("tmpfs", "/tmp", "tmpfs", isolation.MS_REMOUNT | isolation.MS_NOSUID | isolation.MS_NODEV,
+                            f"size={int(cfg['scratch_mb'])}m,mode=1777")
+        vm = 0
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    vm = int(line.split()[1]) * 1024
+        mem = vm + int(cfg["memory_mb"]) * mb
+        if cfg.get("gpu"):
+            resource.setrlimit(resource.RLIMIT_DATA, (int(cfg["memory_mb"]) * mb + 512 * mb,) * 2)
+        else:
+            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        resource.setrlimit(resource.RLIMIT_CPU, (int(cfg["cpu_s"]), int(cfg["cpu_s"]) + 1))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (int(cfg["file_mb"]) * mb,) * 2)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (int(cfg["open_files"]),) * 2)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails with EFBIG instead
+        if self.secure:
+            resource.setrlimit(resource.RLIMIT_NPROC, (int(cfg["processes"]),) * 2)
+            os.setgroups([])
+            os.setresgid(self.uid, self.uid, self.uid)
+            os.setresuid(self.uid, self.uid, self.uid)
+            isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)  # cleared by the uid change
+        isolation.prctl(isolation.PR_SET_NO_NEW_PRIVS, 1)
+        os.makedirs(WORK, exist_ok=True)
+        os.chdir(WORK)
+        env = {"HOME": WORK, "TMPDIR": "/tmp", "JUPYTER_RUNTIME_DIR": WORK + "/.jupyter/runtime",
+               "JUPYTER_DATA_DIR": WORK + "/.jupyter/data", "IPYTHONDIR": WORK + "/.ipython",
+               "MPLCONFIGDIR": WORK + "/.matplotlib", "USER": "student", "LOGNAME": "student"}
+        os.environ.update(env)
+        try:
+            import torch
+
+            torch.set_num_threads(int(cfg.get("threads", 1)))
+        except Exception:
+            pass
+
+    def load(self, header, tensors) -> None:
+        try:
+            self.configure(header["config"])
+        except BaseException as exc:  # never run a submission with half-applied limits or as root
+            self.send({"ok": False, "error": {"type": "SandboxSetupError", "kind": "setup",
+                                              "message": f"the sandbox could not be set up: {exc}"}})
+            os._exit(70)
+        files = protocol.decode(header["files"], tensors)
+        for rel, content in files.items():
+            path = os.path.normpath(os.path.join(WORK, rel))
+            if not path.startswith(WORK + "/"):
+                continue
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as fh:
+                fh.write(content)
+        sys.path[:] = [WORK] + [p for p in sys.path if p and p.startswith(("/usr", sys.prefix, sys.base_prefix))]
+        self.required = list(header.get("required", []))
+        if not header.get("import_module", True):
+            self.send({"ok": True, "value": {"$dict": []}})
+            return
+        name = header["module"]
+        try:
+            spec = importlib.util.spec_from_file_location(name, os.path.join(WORK, header["main"]))
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[name] = mod
+            spec.loader.exec_module(mod)
+        except BaseException as exc:
+            err = _describe(exc, WORK)
+            err["kind"] = "import:" + err["kind"]
+            self.send({"ok": False, "error": err})
+            return
+        self.module = mod
+        missing = [n for n in self.required if not hasattr(mod, n)]
+        defined = sorted(n for n in vars(mod) if not n.startswith("_"))[:200]
+        self.reply({"missing": missing, "defined": defined})
+
+    # -------------------------------------------------------------- operations
+    def _member(self, name):
+        if self.module is None:
+            raise RuntimeError("the submission was not imported")
+        if not isinstance(name, str) or not hasattr(self.module, name):
+            raise NameError(f"your file does not define '{name}'")
+        return getattr(self.module, name)
+
+    def dispatch(self, header, tensors):
+        op = header.get("op")
+        if op == "call":
+            args, kwargs = self._args(header, tensors)
+            return self._member(header["name"])(*args, **kwargs)
+        if op == "has":
+            return self.module is not None and hasattr(self.module, header["name"])
+        if op == "get":
+            return self._member(header["name"])
+        if op == "construct":
+            args, kwargs = self._args(header, tensors)
+            modname, _, attr = header["path"].rpartition(".")
+            target = importlib.import_module(modname)
+            for part in attr.split(":"):
+                target = getattr(target, part)
+            return target(*args, **kwargs)
+        if op == "hcall":
+            args, kwargs = self._args(header, tensors)
+            obj = self._handle(header["h"], None)
+            fn = obj if header["method"] == "__call__" else getattr(obj, header["method"])
+            return fn(*args, **kwargs)
+        if op == "hget":
+            return getattr(self._handle(header["h"], None), header["attr"])
+        if op == "hset":
+            value = protocol.decode(header["value"], tensors, on_handle=self._handle)
+            setattr(self._handle(header["h"], None), header["attr"], value)
+            return None
+        if op == "load_state_dict":
+            state = protocol.decode(header["state"], tensors, on_handle=self._handle)
+            res = self._handle(header["h"], None).load_state_dict(state, strict=bool(header.get("strict", True)))
+            return {"missing": list(getattr(res, "missing_keys", [])), "unexpected": list(getattr(res, "unexpected_keys", []))}
+        if op == "state_dict":
+            return {str(k): v for k, v in self._handle(header["h"], None).state_dict().items()}
+        if op == "num_parameters":
+            params = self._handle(header["h"], None).parameters()
+            only = bool(header.get("trainable_only"))
+            return int(sum(p.numel() for p in params if (p.requires_grad or not only)))
+        if op == "release":
+            self.handles.pop(header["h"], None)
+            return None
+        if op == "execute_notebook":
+            return self.execute_notebook(header)
+        raise ValueError(f"unknown operation {op!r}")
+
+    def execute_notebook(self, header):
+        import nbclient
+        import nbformat
+
+        nb = nbformat.reads(header["nb"], as_version=4)
+        for code in header.get("append", []):
+            nb.cells.append(nbformat.v4.new_code_cell(code))
+        client = nbclient.NotebookClient(
+            nb, timeout=int(header.get("cell_timeout", 120)), kernel_name="python3", allow_errors=True,
+            resources={"metadata": {"path": WORK}})
+        client.execute()
+        return nbformat.writes(nb)
+
+    def serve(self) -> None:
+        while True:
+            try:
+                header, blob = protocol.recv_frame(self.sock, None, max_bytes=1 << 40)  # the trusted side's frames
+            except protocol.ProtocolError:
+                os._exit(0)
+            op = header.get("op")
+            if op == "bye":
+                os._exit(0)
+            try:
+                tensors = protocol.unpack_tensors(blob)
+                if op == "load":
+                    self.load(header, tensors)
+                    continue
+                value = self.dispatch(header, tensors)
+            except BaseException as exc:  # SystemExit and KeyboardInterrupt are the student's errors too
+                self.send({"ok": False, "error": _describe(exc, WORK)})
+                continue
+            self.reply(value)

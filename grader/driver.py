@@ -1,0 +1,471 @@
+"""The trusted driver API used by a pack's tests.py, and the runner that grades one submission.
+
+tests.py declares cases with ``@case``; each receives a ``Context`` whose ``sub`` proxies the
+submission in the sandbox. See grader/README.md for the API.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+
+from grader import protocol
+from grader.pool import SandboxUnavailable
+
+
+class Fail(Exception):
+    """Fail the current case with a student-facing message (and an optional hint)."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class StudentError(Fail):
+    """The student's code raised an exception (message already formatted for the student)."""
+
+    def __init__(self, message: str, error: dict):
+        super().__init__(message)
+        self.error = error
+
+
+class SandboxCrash(Exception):
+    """The sandbox died (crash, os._exit, killed) or sent garbage."""
+
+
+class SandboxTimeout(Exception):
+    """The sandbox did not answer before the case's deadline."""
+
+
+@dataclass
+class Case:
+    fn: object
+    id: str
+    name: str
+    points: float
+    visible: bool
+    timeout: float | None
+    hint: str | None
+    seed: int | None
+
+
+def case(points: float = 1, *, visible: bool = True, timeout: float | None = None, name: str | None = None,
+         hint: str | None = None, seed: int | None = None):
+    """Declare a graded case; see grader/README.md."""
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
+        raise TypeError("@case(points=...) must be a non-negative number")
+
+    def deco(fn):
+        doc = (fn.__doc__ or "").strip().splitlines()
+        fn._grader_case = Case(fn=fn, id=fn.__name__, name=name or (doc[0].strip() if doc else fn.__name__),
+                               points=float(points), visible=visible, timeout=timeout, hint=hint, seed=seed)
+        return fn
+
+    return deco
+
+
+def collect_cases(module) -> list[Case]:
+    return [v._grader_case for v in vars(module).values() if callable(v) and hasattr(v, "_grader_case")]
+
+
+def _format_student_error(what: str, err: dict) -> str:
+    kind = err.get("kind", "exception")
+    msg = err.get("message", "")
+    if kind == "exit":
+        text = f"{what}: {msg}; a graded function must return, not exit."
+    elif kind == "memory":
+        text = f"{what} ran out of memory ({err.get('type')}: {msg[:300]})."
+    elif kind == "encode":
+        text = f"{what}: {msg}"
+    else:
+        text = f"{what} raised {err.get('type', 'an exception')}: {msg}"
+    tb = err.get("traceback")
+    if tb:
+        text += "\n" + tb
+    return text
+
+
+# --------------------------------------------------------------------------- proxy
+
+class Handle:
+    """A remote object living in the sandbox (a module instance, a model, ...)."""
+
+    def __init__(self, sub: "Submission", hid: int, type_name: str, generation: int):
+        self._sub, self._id, self.type_name, self._gen = sub, hid, type_name, generation
+
+    def __repr__(self) -> str:
+        return f"<remote {self.type_name} #{self._id}>"
+
+    def __call__(self, *args, **kwargs):
+        return self._sub._op({"op": "hcall", "h": self._id, "method": "__call__"}, args, kwargs,
+                             what=f"{self.type_name}(...) (forward)", handle=self)
+
+    def call(self, method: str, *args, **kwargs):
+        return self._sub._op({"op": "hcall", "h": self._id, "method": method}, args, kwargs,
+                             what=f"{self.type_name}.{method}", handle=self)
+
+    def get(self, attr: str):
+        return self._sub._op({"op": "hget", "h": self._id, "attr": attr}, what=f"reading {self.type_name}.{attr}", handle=self)
+
+    def set(self, attr: str, value) -> None:
+        self._sub._op({"op": "hset", "h": self._id, "attr": attr}, extra={"value": value},
+                      what=f"setting {self.type_name}.{attr}", handle=self)
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True) -> dict:
+        return self._sub._op({"op": "load_state_dict", "h": self._id, "strict": strict},
+                             extra={"state": dict(state_dict)}, what=f"{self.type_name}.load_state_dict", handle=self)
+
+    def state_dict(self) -> dict:
+        return self._sub._op({"op": "state_dict", "h": self._id}, what=f"{self.type_name}.state_dict", handle=self)
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return self._sub._op({"op": "num_parameters", "h": self._id, "trainable_only": trainable_only},
+                             what=f"counting the parameters of {self.type_name}", handle=self)
+
+    def release(self) -> None:
+        self._sub._op({"op": "release", "h": self._id}, what="release", handle=self)
+
+
+class Submission:
+    """The driver's view of the submission: every method is one round trip to the sandbox."""
+
+    def __init__(self, runner: "Runner"):
+        self._runner = runner
+        self._deadline = None
+
+    # -- internals
+    def _encode_handle(self, obj):
+        if isinstance(obj, Handle):
+            if obj._gen != self._runner.generation:
+                raise Fail("internal: a handle from a previous sandbox was used")
+            return {"$h": obj._id}
+        raise protocol.EncodeError(f"the driver cannot send a {type(obj).__name__}")
+
+    def _op(self, header: dict, args=(), kwargs=None, *, extra: dict | None = None, what: str = "", handle=None,
+            timeout: float | None = None):
+        runner = self._runner
+        sandbox = runner.ensure_sandbox()
+        tensors: dict = {}
+        header = dict(header)
+        header["args"] = protocol.encode(list(args), on_unknown=self._encode_handle, _tensors=tensors)
+        header["kwargs"] = protocol.encode(dict(kwargs or {}), on_unknown=self._encode_handle, _tensors=tensors)
+        for k, v in (extra or {}).items():
+            header[k] = protocol.encode(v, on_unknown=self._encode_handle, _tensors=tensors)
+        blob = protocol.pack_tensors(tensors)
+        left = runner.time_left(timeout)
+        try:
+            reply, rblob = sandbox.request(header, blob, left, runner.max_reply)
+            rtensors = protocol.unpack_tensors(rblob)
+            if reply.get("ok") is True:
+                gen = runner.generation
+                return protocol.decode(reply.get("value"), rtensors,
+                                       on_handle=lambda hid, t: Handle(self, hid, t, gen))
+            err = reply.get("error")
+            if not isinstance(err, dict):
+                raise protocol.ProtocolError("malformed error reply")
+        except protocol.FrameTimeout:
+            runner.sandbox_lost(timeout=True)
+            raise SandboxTimeout(f"{what or 'the call'} did not finish within the time limit") from None
+        except protocol.PeerClosed:
+            why = runner.sandbox_lost()
+            raise SandboxCrash(f"{what or 'the call'} crashed: {why}") from None
+        except protocol.ProtocolError as exc:
+            runner.sandbox_lost()
+            raise SandboxCrash(f"{what or 'the call'}: the sandbox sent an invalid reply ({exc})") from None
+        err = {k: str(v)[:4000] for k, v in err.items()}
+        raise StudentError(_format_student_error(what or "your code", err), err)
+
+    # -- public API
+    def call(self, name: str, *args, **kwargs):
+        return self._op({"op": "call", "name": name}, args, kwargs, what=name)
+
+    def has(self, name: str) -> bool:
+        return bool(self._op({"op": "has", "name": name}, what=f"looking up {name}"))
+
+    def get(self, name: str):
+        return self._op({"op": "get", "name": name}, what=f"reading {name}")
+
+    def new(self, class_name: str, *args, **kwargs) -> Handle:
+        h = self._op({"op": "call", "name": class_name}, args, kwargs, what=f"{class_name}(...)")
+        if not isinstance(h, Handle):
+            raise Fail(f"{class_name}(...) did not create an object")
+        return h
+
+    def construct(self, dotted: str, *args, **kwargs):
+        return self._op({"op": "construct", "path": dotted}, args, kwargs, what=dotted)
+
+    def execute_notebook(self, timeout: float = 120, append: list[str] | None = None, cell_timeout: float = 60) -> dict:
+        import json
+
+        nb = self._runner.decoded.notebook
+        if nb is None:
+            raise Fail("This part needs a Jupyter notebook (.ipynb) submission.")
+        text = self._op({"op": "execute_notebook"}, extra={"nb": nb, "append": list(append or []),
+                                                        "cell_timeout": int(cell_timeout)},
+                        what="executing the notebook", timeout=timeout)
+        if not isinstance(text, str):
+            raise SandboxCrash("executing the notebook: the sandbox sent an invalid reply")
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise SandboxCrash("executing the notebook: the executed notebook is not valid JSON") from None
+
+
+class Context:
+    def __init__(self, runner: "Runner", case: Case):
+        import torch
+
+        self._runner = runner
+        self.case = case
+        self.sub = runner.proxy
+        self.ref = runner.pack.reference()
+        self.meta = runner.pack.meta
+        self.pack_dir = runner.pack.dir
+        base = f"{runner.pack.meta['seed']}:{case.id}" if case.seed is None else f"explicit:{case.seed}"
+        self.seed = int.from_bytes(hashlib.sha256(base.encode()).digest()[:4], "big") & 0x7FFFFFFF
+        self.rng = torch.Generator().manual_seed(self.seed)
+        self._np_rng = None
+
+    @property
+    def np_rng(self):
+        """A numpy Generator seeded like ``rng`` (created on first use)."""
+        if self._np_rng is None:
+            import numpy as np
+
+            self._np_rng = np.random.default_rng(self.seed)
+        return self._np_rng
+
+    def metric(self, name: str, value: float) -> None:
+        self._runner.metrics[str(name)] = float(value)
+
+    def note(self, text: str) -> None:
+        self._runner.notes.append(str(text))
+
+    def artifact(self, name: str, content_type: str, data: bytes) -> None:
+        self._runner.artifacts.append({"name": name, "content_type": content_type,
+                                       "data_b64": base64.b64encode(bytes(data)).decode()})
+
+
+# --------------------------------------------------------------------------- runner
+
+MAX_RESTARTS = 3
+
+
+class Runner:
+    """Grades one decoded submission: acquires sandboxes, loads the submission, runs the cases."""
+
+    def __init__(self, pack, decoded, zygote):
+        self.pack, self.decoded, self.zygote = pack, decoded, zygote
+        lim = pack.meta["limits"]
+        self.limits = lim
+        self.max_reply = int(lim["result_mb"]) * 1024 * 1024
+        self.sandbox = None
+        self.generation = 0
+        self.restarts = 0
+        self.proxy = Submission(self)
+        self.metrics: dict = {}
+        self.notes: list[str] = list(decoded.notes)
+        self.artifacts: list[dict] = []
+        self.outputs: list[bytes] = []     # what the student sees (hidden cases' output withheld)
+        self.output_total = 0
+        self._pending_out = b""
+        self.wall_deadline = None
+        self.case_deadline = None
+        self.load_error: str | None = None
+        self.defined: list[str] = []
+        self.secure = zygote.secure
+
+    def time_left(self, timeout: float | None = None) -> float:
+        now = time.monotonic()
+        ends = [self.wall_deadline, self.case_deadline]
+        if timeout is not None:
+            ends.append(now + timeout)
+        ends = [e for e in ends if e is not None] or [now + float(self.limits["wall_s"])]
+        return max(0.0, min(ends) - now)
+
+    def _retire(self) -> None:
+        sb, self.sandbox = self.sandbox, None
+        if sb is not None:
+            self._pending_out += sb.take_output()
+            sb.close()
+            self.output_total += sb.output_total
+
+    def _collect_output(self, hidden: bool = False) -> None:
+        """Attribute what was printed since the last call to the current step; output printed
+        during a hidden case is withheld (it could reveal the hidden inputs)."""
+        if self.sandbox is not None:
+            self._pending_out += self.sandbox.take_output()
+        data, self._pending_out = self._pending_out, b""
+        if data:
+            self.outputs.append(b"[output printed during a hidden test is not shown]\n" if hidden else data)
+
+    def sandbox_lost(self, timeout: bool = False) -> str:
+        sb = self.sandbox
+        if sb is None:
+            return "the sandbox is gone"
+        sb.kill()
+        why = "it ran past the time limit and was stopped" if timeout else sb.describe_death()
+        self._retire()
+        return why
+
+    def ensure_sandbox(self):
+        if self.sandbox is not None:
+            return self.sandbox
+        if self.generation > 0:
+            if self.restarts >= MAX_RESTARTS:
+                raise SandboxCrash("not run: the submission crashed its sandbox too many times")
+            self.restarts += 1
+        self.generation += 1
+        sb = self.zygote.acquire()
+        sb.output_cap = int(self.limits["output_kb"]) * 1024
+        self.sandbox = sb
+        cfg = {k: self.limits[k] for k in ("memory_mb", "processes", "cpu_s", "file_mb", "scratch_mb", "open_files", "threads")}
+        cfg["gpu"] = self.pack.queue == "gpu"
+        tensors: dict = {}
+        header = {"op": "load", "module": self.decoded.module, "main": self.decoded.main, "config": cfg,
+                  "required": self.pack.meta["required"], "import_module": self.pack.meta["import_module"],
+                  "files": protocol.encode(self.decoded.files, _tensors=tensors)}
+        timeout = min(self.time_left(), float(self.limits["case_s"]))
+        try:
+            reply, rblob = sb.request(header, protocol.pack_tensors(tensors), timeout, self.max_reply)
+        except protocol.FrameTimeout:
+            self.sandbox_lost(timeout=True)
+            raise LoadFailed(f"Importing your file did not finish within {timeout:.0f} s "
+                             "(is there an infinite loop or a long computation at the top level?).") from None
+        except protocol.ProtocolError:
+            why = self.sandbox_lost()
+            raise LoadFailed(f"Importing your file crashed: {why}.") from None
+        if reply.get("ok") is not True:
+            err = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+            err = {k: str(v)[:4000] for k, v in err.items()}
+            kind = err.get("kind", "")
+            self.sandbox_lost()
+            if "SyntaxError" in err.get("type", "") or "IndentationError" in err.get("type", ""):
+                raise LoadFailed(f"Your file has a syntax error: {err.get('type')}: {err.get('message')}")
+            raise LoadFailed(_format_student_error("Importing your file", dict(err, kind=kind.split(":")[-1])))
+        info = protocol.decode(reply.get("value"), {}) if reply.get("value") is not None else {}
+        if isinstance(info, dict):
+            missing = [str(x) for x in info.get("missing", [])]
+            self.defined = [str(x) for x in info.get("defined", [])][:50]
+            if missing:
+                self.sandbox_lost()
+                found = ", ".join(self.defined[:15]) or "nothing"
+                raise LoadFailed(f"Your file does not define {', '.join(missing)} (it defines: {found}). "
+                                 "Check the name and that it is defined at the top level, not inside another function.")
+        return sb
+
+    def run(self) -> dict:
+        t0 = time.monotonic()
+        self.wall_deadline = t0 + float(self.limits["wall_s"])
+        cases = self.pack.cases()
+        results = []
+        status = "graded"
+        message = None
+        try:
+            try:
+                self.case_deadline = None
+                self.ensure_sandbox()
+            except LoadFailed as exc:
+                status, message = "error", str(exc)
+            except SandboxCrash as exc:
+                status, message = "error", str(exc)
+            self._collect_output()
+            for c in cases:
+                if status == "error":
+                    results.append(_result(c, 0.0, "error", "Not run: " + _first_line(message)))
+                    continue
+                results.append(self._run_case(c))
+        finally:
+            self._retire()
+            self._collect_output()
+        score = sum(r["score"] for r in results)
+        max_score = sum(r["max_score"] for r in results)
+        if message is None:
+            failed = sum(1 for r in results if r["status"] != "passed")
+            message = f"{_fmt(score)}/{_fmt(max_score)} points." + (
+                f" {failed} of {len(results)} tests did not pass." if failed else f" All {len(results)} tests passed.")
+        output = b"".join(self.outputs)[: int(self.limits["output_kb"]) * 1024 + 4096]
+        out_text = output.decode("utf-8", errors="replace")
+        kept = sum(len(o) for o in self.outputs)
+        if self.output_total > int(self.limits["output_kb"]) * 1024 and self.output_total > kept:
+            out_text += f"\n[output truncated: {self.output_total} bytes printed, the first {int(self.limits['output_kb'])} KiB kept]"
+        res = {
+            "score": round(score, 6) if status == "graded" else 0.0,
+            "max_score": max_score,
+            "status": status,
+            "message": message,
+            "tests": results,
+            "notes": self.notes,
+            "output": out_text,
+            "elapsed_s": round(time.monotonic() - t0, 4),
+        }
+        if self.metrics:
+            res["metrics"] = self.metrics
+        if self.artifacts:
+            res["artifacts"] = self.artifacts
+        return res
+
+    def _run_case(self, c: Case) -> dict:
+        if time.monotonic() >= self.wall_deadline:
+            return _result(c, 0.0, "timeout", "Not run: the submission used up its total time limit "
+                                              f"({self.limits['wall_s']:g} s).")
+        timeout = float(c.timeout if c.timeout is not None else self.limits["case_s"])
+        self.case_deadline = time.monotonic() + timeout
+        try:
+            ctx = Context(self, c)
+            frac = c.fn(ctx)
+            if frac is None or frac is True:
+                frac = 1.0
+            frac = float(frac)
+            if not math.isfinite(frac):
+                frac = 0.0
+            frac = min(1.0, max(0.0, frac))
+            if frac >= 1.0:
+                return _result(c, c.points, "passed", "Passed.")
+            return _result(c, c.points * frac, "failed", f"Partial credit: {_fmt(c.points * frac)}/{_fmt(c.points)}.")
+        except StudentError as exc:
+            return _result(c, 0.0, "failed", _with_hint(exc.message, exc.hint or c.hint))
+        except Fail as exc:
+            return _result(c, 0.0, "failed", _with_hint(exc.message, exc.hint or c.hint))
+        except SandboxTimeout as exc:
+            return _result(c, 0.0, "timeout", f"Timed out after {timeout:g} s: {exc}. "
+                                              "Look for an infinite loop or a much slower algorithm than needed.")
+        except SandboxCrash as exc:
+            return _result(c, 0.0, "error", str(exc).rstrip(".") + ".")
+        except LoadFailed as exc:
+            return _result(c, 0.0, "error", str(exc))
+        except protocol.EncodeError as exc:
+            return _result(c, 0.0, "error", f"The grader could not send the inputs: {exc}")
+        except SandboxUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001  a driver that tripped over an unexpected value
+            return _result(c, 0.0, "error",
+                           f"The grader could not check your result ({type(exc).__name__}: {str(exc)[:300]}). "
+                           "Check the return type and shapes against the handout.")
+        finally:
+            self.case_deadline = None
+            self._collect_output(hidden=not c.visible)
+
+
+class LoadFailed(Exception):
+    pass
+
+
+def _with_hint(message: str, hint: str | None) -> str:
+    return f"{message}\nHint: {hint}" if hint else message
+
+
+def _first_line(s: str) -> str:
+    return (s or "").splitlines()[0] if s else ""
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}" if x != int(x) else str(int(x))
+
+
+def _result(c: Case, score: float, status: str, message: str) -> dict:
+    return {"name": c.name, "id": c.id, "score": round(float(score), 6), "max_score": c.points, "status": status,
+            "message": message[:6000], "visible": c.visible}

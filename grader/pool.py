@@ -1,0 +1,296 @@
+"""Trusted side of the sandbox: the process-wide pools of warm sandboxes and one sandbox's channel.
+
+``start()``/``shutdown()`` are for Celery worker signals; ``grade()`` starts pools lazily.
+A pool is keyed by (queue, preload): a zygote per key, each keeping GRADER_POOL_SIZE sandboxes
+ready.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from grader import protocol
+
+GRADER_ROOT = Path(__file__).resolve().parent.parent
+ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "GRADER_SPARE_NICE")
+
+
+class SandboxUnavailable(Exception):
+    """The sandbox cannot be created (not root, namespaces refused, the zygote died)."""
+
+
+def insecure_mode() -> bool:
+    return os.environ.get("GRADER_INSECURE", "") not in ("", "0", "false", "no")
+
+
+def _scrubbed_env(queue: str) -> dict:
+    env = {k: os.environ[k] for k in ENV_KEEP if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    if queue != "gpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    env.update({
+        "HOME": "/tmp/work", "PYTHONPATH": str(GRADER_ROOT), "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg", "TOKENIZERS_PARALLELISM": "false",
+    })
+    return env
+
+
+class Sandbox:
+    """One single-use sandbox handed out by a zygote: P's control socket, its output, S's status."""
+
+    def __init__(self, sock: socket.socket, out_fd: int, status_fd: int, p_pid: int, s_pid: int, secure: bool):
+        self.sock = sock
+        self.sock.setblocking(False)
+        self.status_fd = status_fd
+        self.p_pid = p_pid
+        self.s_pid = s_pid
+        self.secure = secure
+        self.dead = False
+        self.exit_status: int | None = None
+        self.output = bytearray()      # kept output not yet taken (take_output)
+        self.output_total = 0          # bytes printed in total
+        self.output_kept = 0           # bytes kept in total (at most output_cap)
+        self.output_cap = 64 * 1024
+        try:
+            self.pidfd = os.pidfd_open(p_pid)
+        except OSError:
+            self.pidfd = None
+        self._out_fd = out_fd
+        os.set_blocking(out_fd, False)
+        self._drain_spec = [out_fd, self.drain_output]  # mutable: the fd becomes None at EOF
+
+    def drain_output(self) -> None:
+        """Read whatever the sandbox printed so far (non-blocking); keep the first output_cap bytes."""
+        fd = self._out_fd
+        if fd is None:
+            return
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                os.close(fd)
+                self._out_fd = None
+                self._drain_spec[0] = None
+                return
+            self.output_total += len(chunk)
+            room = self.output_cap - self.output_kept
+            if room > 0:
+                self.output += chunk[:room]
+                self.output_kept += min(room, len(chunk))
+
+    def take_output(self) -> bytes:
+        """The kept output printed since the last call (everything flushed before the last reply)."""
+        self.drain_output()
+        data = bytes(self.output)
+        self.output.clear()
+        return data
+
+    def request(self, header: dict, blob: bytes, timeout: float, max_bytes: int) -> tuple[dict, bytes]:
+        deadline = time.monotonic() + max(timeout, 0.001)
+        protocol.send_frame(self.sock, header, blob, deadline, drain=self._drain_spec)
+        return protocol.recv_frame(self.sock, deadline, max_bytes=max_bytes, drain=self._drain_spec)
+
+    def kill(self) -> None:
+        if self.dead:
+            return
+        self.dead = True
+        try:
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            else:
+                os.kill(self.p_pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def wait_status(self, timeout: float = 2.0) -> int | None:
+        """P's wait status as reported by S (None if S did not report in time)."""
+        if self.exit_status is not None:
+            return self.exit_status
+        import select
+
+        deadline = time.monotonic() + timeout
+        buf = b""
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([self.status_fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not r:
+                break
+            c = os.read(self.status_fd, 64)
+            if not c:
+                break
+            buf += c
+            if buf.endswith(b"\n"):
+                break
+        for line in buf.decode(errors="replace").splitlines():
+            if line.startswith("X "):
+                try:
+                    self.exit_status = int(line.split()[1])
+                except ValueError:
+                    pass
+        return self.exit_status
+
+    def describe_death(self) -> str:
+        status = self.wait_status()
+        if status is None or status < 0:
+            return "the sandbox process ended unexpectedly"
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = f"signal {sig}"
+            extra = {"SIGSEGV": " (a segmentation fault: invalid memory access)", "SIGXCPU": " (CPU time limit exceeded)",
+                     "SIGKILL": " (killed)", "SIGABRT": " (aborted)", "SIGBUS": " (bus error)"}.get(name, "")
+            return f"the sandbox process was killed by {name}{extra}"
+        if os.WIFEXITED(status):
+            return f"the sandbox process exited with code {os.WEXITSTATUS(status)} (os._exit or a crash)"
+        return "the sandbox process ended unexpectedly"
+
+    def close(self) -> None:
+        # every reply is preceded by a flush, so what the submission printed is already in the pipe
+        self.drain_output()
+        self.kill()
+        for closer in (self.sock.close, lambda: os.close(self.status_fd),
+                       (lambda: os.close(self.pidfd)) if self.pidfd is not None else (lambda: None)):
+            try:
+                closer()
+            except OSError:
+                pass
+        if self._out_fd is not None:
+            os.close(self._out_fd)
+            self._out_fd = None
+            self._drain_spec[0] = None
+
+
+class Zygote:
+    def __init__(self, queue: str, preload: tuple[str, ...], size: int):
+        self.queue, self.preload, self.size = queue, preload, size
+        self.secure = not insecure_mode()
+        self.lock = threading.Lock()
+        self.proc = None
+        self.sock = None
+        self._start()
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        cmd = [os.environ.get("GRADER_PYTHON", sys.executable), "-m", "grader.zygote", "--fd", str(theirs.fileno()),
+               "--size", str(self.size), "--queue", self.queue, "--preload", ",".join(self.preload),
+               "--uid-base", os.environ.get("GRADER_UID_BASE", "200000")]
+        if not self.secure:
+            cmd.append("--insecure")
+        self.proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=_scrubbed_env(self.queue), cwd="/",
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        theirs.close()
+        self.sock = ours
+        self.sock.settimeout(float(os.environ.get("GRADER_START_TIMEOUT", "180")))
+        try:
+            data = self.sock.recv(65536)
+        except (socket.timeout, OSError) as exc:
+            self._kill()
+            raise SandboxUnavailable(f"the sandbox parent did not start: {exc}") from None
+        if not data:
+            self._kill()
+            raise SandboxUnavailable("the sandbox parent exited during start-up")
+        msg = json.loads(data)
+        if not msg.get("ok"):
+            self._kill()
+            raise SandboxUnavailable(msg.get("error", "the sandbox parent failed to start"))
+
+    def _kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.sock:
+            self.sock.close()
+
+    def acquire(self, timeout: float = 60.0) -> Sandbox:
+        with self.lock:
+            for attempt in (1, 2):
+                try:
+                    if self.proc.poll() is not None:
+                        raise OSError("the sandbox parent died")
+                    self.sock.settimeout(timeout)
+                    self.sock.send(b'{"op": "get"}')
+                    data, fds, _, _ = socket.recv_fds(self.sock, 65536, 3)
+                    if not data:
+                        raise OSError("the sandbox parent closed the connection")
+                    msg = json.loads(data)
+                    if not msg.get("ok"):
+                        for fd in fds:
+                            os.close(fd)
+                        raise SandboxUnavailable(msg.get("error", "no sandbox"))
+                    if len(fds) != 3:
+                        raise OSError("the sandbox parent sent a malformed reply")
+                    sock = socket.socket(fileno=fds[0])
+                    return Sandbox(sock, fds[1], fds[2], int(msg["p_pid"]), int(msg["s_pid"]), self.secure)
+                except (OSError, ValueError) as exc:
+                    if attempt == 2:
+                        raise SandboxUnavailable(f"the sandbox parent failed twice: {exc}") from None
+                    self._kill()
+                    self._start()
+        raise SandboxUnavailable("no sandbox")
+
+    def shutdown(self) -> None:
+        with self.lock:
+            try:
+                self.sock.send(b'{"op": "stop"}')
+            except OSError:
+                pass
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+            self._kill()
+
+
+_pools: dict[tuple, Zygote] = {}
+_pools_lock = threading.Lock()
+
+
+def pool_size() -> int:
+    try:
+        return max(1, int(os.environ.get("GRADER_POOL_SIZE", "2")))
+    except ValueError:
+        return 2
+
+
+def get(queue: str = "cpu", preload=("torch",)) -> Zygote:
+    key = (queue, tuple(sorted(set(preload) | {"torch"})), insecure_mode())
+    with _pools_lock:
+        z = _pools.get(key)
+        if z is None:
+            z = _pools[key] = Zygote(queue, key[1], pool_size())
+        return z
+
+
+def start(queue: str = "cpu", preload=("torch",)) -> Zygote:
+    """Start (or return) the pool for a queue; for Celery's worker_process_init."""
+    return get(queue, preload)
+
+
+def shutdown() -> None:
+    """Stop every pool of this process; for Celery's worker_process_shutdown and atexit."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for z in pools:
+        z.shutdown()
+
+
+atexit.register(shutdown)

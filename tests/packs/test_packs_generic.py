@@ -1,0 +1,60 @@
+"""Every assignment pack under assignments/ grades its own files as recorded.
+
+For each directory with an assignment.toml: reference.py gets full marks, the starter gets 0,
+each mutants/* gets exactly its score in mutants/expected.toml with feedback containing the recorded
+substring, and each solutions/* gets full marks. Packs written later are picked up automatically;
+a pack whose expectations cannot even be read fails here instead of being skipped.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ASSIGNMENTS = Path(__file__).resolve().parents[2] / "assignments"
+
+
+def _params():
+    from grader.check import expectations, find_packs
+    from grader.pack import PackError
+
+    params = []
+    for pack in find_packs(ASSIGNMENTS):
+        try:
+            items = expectations(pack)
+        except (PackError, OSError) as exc:
+            params.append(pytest.param(pack, {"file": "<pack>", "error": str(exc)}, id=f"{pack.name}:invalid"))
+            continue
+        for item in items:
+            params.append(pytest.param(pack, item, id=f"{pack.name}:{item['file']}"))
+    return params
+
+
+PARAMS = _params()
+
+
+def test_there_are_packs():
+    assert any(p.values[0].name == "attention" for p in PARAMS)
+
+
+@pytest.mark.parametrize("pack_dir, item", PARAMS)
+def test_pack_file_gets_its_recorded_result(pack_dir, item):
+    from grader.check import check_item
+
+    assert "error" not in item, item.get("error")
+    got = check_item(pack_dir, item)
+    res = got["result"]
+    details = "\n".join(f"  {t['status']:8} {t['score']:g}/{t['max_score']:g} {t['name']}: {t['message'][:300]}"
+                        for t in res["tests"])
+    assert got["ok"], f"{pack_dir.name}/{item['file']}: {got['problem']}\n{res['message']}\n{details}"
+
+
+@pytest.mark.parametrize("pack_dir", sorted({p.values[0] for p in PARAMS}), ids=lambda p: p.name)
+def test_pack_is_complete(pack_dir):
+    from grader.pack import load_pack
+
+    pack = load_pack(pack_dir)
+    assert (pack_dir / "handout.md").is_file(), "every pack needs a handout.md"
+    assert pack.starter_files, "every pack needs a starter.py or starter.ipynb"
+    assert sum(c.points for c in pack.cases()) == pack.meta["points"]
+    assert any(c.visible for c in pack.cases()), "students need at least one visible test"
