@@ -85,6 +85,8 @@ def _check_student_may_change(course, settings_: ProjectSettings):
 
 def _clean_name(course, name: str, exclude: Group | None = None) -> str:
     name = " ".join((name or "").split())
+    if not name.isprintable():
+        raise ProjectError("The group name contains control characters; use letters, digits and punctuation.")
     if not name:
         raise ProjectError("Give the group a name.")
     if len(name) > 80:

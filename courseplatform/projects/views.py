@@ -39,6 +39,18 @@ def _index_url(course_slug):
     return reverse("projects:index", args=[course_slug])
 
 
+def _text(request, key: str, limit: int | None = None) -> str:
+    """A text field of the POST without NUL characters (PostgreSQL refuses them; no browser sends them)."""
+    value = request.POST.get(key, "").replace("\x00", "")
+    return value[:limit] if limit else value
+
+
+def _id(value) -> int:
+    """A posted object id; anything but digits matches nothing (404), never a crash."""
+    value = str(value or "").strip()
+    return int(value) if value.isdigit() and len(value) < 19 else 0
+
+
 def _refuse(request, message: str, status: int = 400, template: str = "projects/refused.html"):
     return render(request, template, {"message": message}, status=status)
 
@@ -93,7 +105,8 @@ def group_create(request, course_slug):
     form = GroupNameForm(request.POST)
     try:
         if not form.is_valid():
-            raise ProjectError("Give the group a name (at most 80 characters).")
+            problems = " ".join(str(m) for msgs in form.errors.values() for m in msgs)
+            raise ProjectError(f"Give the group a name (at most 80 characters). {problems}".strip())
         group = services.create_group(request.course, request.user, form.cleaned_data["name"])
     except ProjectError as e:
         messages.error(request, str(e))
@@ -181,7 +194,7 @@ def groups_action(request, course_slug):
             services.set_locked(course, request.user, action == "lock")
             messages.success(request, "Groups locked." if action == "lock" else "Groups unlocked.")
         elif action in ("rename", "delete", "new_code"):
-            group = get_object_or_404(Group, course=course, pk=request.POST.get("group") or 0)
+            group = get_object_or_404(Group, course=course, pk=_id(request.POST.get("group")))
             if action == "rename":
                 services.rename_group(course, request.user, group, request.POST.get("name", ""))
                 messages.success(request, f"Renamed to “{group.name}”.")
@@ -423,7 +436,7 @@ def grade(request, course_slug, pk, group_id):
                 if raw.strip() == "":
                     raise ProjectError(f"{c.title}: enter the points (0 to {float(c.points):g}).")
                 scores[c] = (services.to_decimal(raw, c.title, float(c.points)),
-                             request.POST.get(f"comment_{c.pk}", "").strip()[:500])
+                             _text(request, f"comment_{c.pk}").strip()[:500])
             total = sum(v for v, _ in scores.values())
         else:
             total = services.to_decimal(request.POST.get("score", ""), "Score", maximum)
@@ -431,11 +444,11 @@ def grade(request, course_slug, pk, group_id):
         for u in group.member_users():
             raw = request.POST.get(f"override_{u.id}", "").strip()
             if raw:
-                reason = request.POST.get(f"reason_{u.id}", "").strip()
+                reason = _text(request, f"reason_{u.id}").strip()
                 if not reason:
                     raise ProjectError(f"Give a reason for {u.username}'s individual score.")
                 overrides[u] = (services.to_decimal(raw, f"{u.username}'s individual score", maximum), reason[:300])
-        feedback = request.POST.get("feedback", "")
+        feedback = _text(request, "feedback")
     except ProjectError as e:
         ctx = _delivery_context(request, milestone, group)
         ctx.update(form=DeliveryForm(), grade_error=str(e),
