@@ -236,9 +236,23 @@ def member_remove(request, course_slug, member_id):
 @require_POST
 @course_role_required(*INSTRUCTOR_ONLY)
 def member_invite(request, course_slug, member_id):
-    """A fresh set-password link for a member (lost e-mail, expired link)."""
+    """A fresh set-password link for a member (lost e-mail, expired link).
+
+    The link is shown to the instructor only for an account nobody uses yet (no password, never
+    logged in, in no other course, not a site admin); any other account belongs to its owner, and
+    its link may only go to the owner's own address (else an instructor could take over another
+    course's instructor or a superuser by enrolling them)."""
     member = _member(request, member_id)
-    url = enrolment.invite_url(request, member.user)
+    user = member.user
+    url = enrolment.invite_url(request, user)
+    in_use = (user.has_usable_password() or user.last_login is not None or user.is_staff or user.is_superuser
+              or Membership.objects.filter(user=user).exclude(course=request.course).exists())
+    if in_use and not (request.POST.get("email") and user.email):
+        messages.error(request, f"{user.username} already uses this account: a set-password link can only be "
+                                "e-mailed to them" + (" (use the e-mail button)." if user.email else
+                                                     "; they have no e-mail address here, so they should use "
+                                                     "“Forgot password?” on the login page."))
+        return redirect("courses:roster", course_slug=course_slug)
     if request.POST.get("email") and member.user.email:
         enrolment.send_invites(request.course, [enrolment.Enrolled(member.user, "enrolled", member.role, url)])
         messages.success(request, f"E-mailed a set-password link to {member.user.email}.")

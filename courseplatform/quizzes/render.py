@@ -42,7 +42,7 @@ def render_markdown(text: str) -> str:
     clean = bleach.clean(rendered, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRS,
                          protocols=["http", "https", "mailto"], strip=True)
     for i, piece in enumerate(pieces):
-        clean = clean.replace(f"MATHTOKEN{i}X", html.escape(piece, quote=False))
+        clean = clean.replace(f"MATHTOKEN{i}X", html.escape(piece, quote=True))
     return clean
 
 

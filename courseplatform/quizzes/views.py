@@ -14,6 +14,7 @@ from django.db.models import Count, Prefetch
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils import timezone
 from django.utils.html import escape
 from django.views.decorators.http import require_POST
@@ -166,7 +167,7 @@ def answer(request, course_slug, attempt_id, item_id):
 
 def _status(request, text, *, ok, status=200):
     # htmx does not swap 4xx bodies by default: answer 200 to htmx, the real status otherwise.
-    html = f'<span class="save-status {"ok" if ok else "bad"}" role="status">{text}</span>'
+    html = format_html('<span class="save-status {}" role="status">{}</span>', "ok" if ok else "bad", text)
     return HttpResponse(html, status=200 if request.htmx else status)
 
 
@@ -330,8 +331,9 @@ def quiz_settings(request, course_slug, quiz_slug):
 def extensions(request, course_slug, quiz_slug):
     quiz = _quiz(request, quiz_slug)
     existing = None
-    if request.method == "POST" and request.POST.get("student"):
-        existing = Extension.objects.filter(quiz=quiz, student_id=request.POST.get("student")).first()
+    student_id = request.POST.get("student", "") if request.method == "POST" else ""
+    if student_id.isdigit():
+        existing = Extension.objects.filter(quiz=quiz, student_id=int(student_id)).first()
     form = ExtensionForm(request.POST or None, instance=existing, quiz=quiz,
                          initial={"student": request.GET.get("student")})
     if request.method == "POST" and form.is_valid():

@@ -49,10 +49,9 @@ class PackRejected(Exception):
 
 
 def uploads_allowed(user) -> bool:
-    """settings.PACK_UPLOADS: "instructors" (default: any instructor of the course), "superusers"
-    (a pack's tests.py runs in the trusted worker, so a site may keep that to its administrators),
-    or "off"."""
-    mode = str(getattr(settings, "PACK_UPLOADS", "instructors")).lower()
+    """settings.PACK_UPLOADS: "superusers" (the default: a pack's tests.py runs in the trusted
+    worker, which can reach the database), "instructors" (any instructor of the course) or "off"."""
+    mode = str(getattr(settings, "PACK_UPLOADS", "superusers")).lower()
     if mode == "off":
         return False
     if mode == "superusers":

@@ -277,6 +277,7 @@ def staff_overview(request, course_slug, slug):
         "states": states,
         "test_runs": test_runs,
         "is_instructor": request.membership.role == Role.INSTRUCTOR,
+        "can_upload_packs": request.membership.role == Role.INSTRUCTOR and _uploads_allowed(request.user),
         "outdated": Submission.objects.filter(assignment=assignment, state=State.GRADED).exclude(pack_hash=assignment.pack_hash).count(),
     })
 
@@ -304,12 +305,17 @@ def regrade(request, course_slug, slug):
     subs = Submission.objects.filter(assignment=assignment)
     back = reverse("submissions:staff", args=[course_slug, slug])
     if scope == "submission":
-        subs = subs.filter(pk=request.POST.get("submission") or 0)
+        pk = request.POST.get("submission", "")
+        subs = subs.filter(pk=int(pk) if pk.isdigit() else 0)
         if not subs.exists():
             raise Http404("No such submission in this assignment.")
         back = request.POST.get("next") or back
     elif scope == "student":
-        user_id = request.POST.get("student") or 0
+        raw = request.POST.get("student", "")
+        if not raw.isdigit():
+            messages.error(request, "Choose a student to regrade.")
+            return redirect(back)
+        user_id = int(raw)
         subs = subs.filter(student_id=user_id)
         back = reverse("submissions:staff_student", args=[course_slug, slug, int(user_id)])
     elif scope == "all":
@@ -430,7 +436,8 @@ def edit_settings(request, course_slug, slug):
 def extensions(request, course_slug, slug):
     assignment = _assignment(request, slug)
     if request.method == "POST" and request.POST.get("delete"):
-        Extension.objects.filter(assignment=assignment, pk=request.POST["delete"]).delete()
+        pk = request.POST["delete"]
+        Extension.objects.filter(assignment=assignment, pk=int(pk) if pk.isdigit() else 0).delete()
         messages.success(request, "Extension removed.")
         return redirect("submissions:extensions", course_slug, slug)
     form = ExtensionForm(request.POST or None, course=request.course, assignment=assignment)
@@ -454,7 +461,9 @@ def profile(request):
     form = TokenForm(request.POST or None)
     if request.method == "POST":
         if request.POST.get("revoke"):
-            n = ApiToken.objects.filter(user=request.user, pk=request.POST["revoke"], revoked_at__isnull=True).update(
+            pk = request.POST["revoke"]
+            n = ApiToken.objects.filter(user=request.user, pk=int(pk) if pk.isdigit() else 0,
+                                        revoked_at__isnull=True).update(
                 revoked_at=timezone.now()
             )
             messages.success(request, "Token revoked." if n else "No such active token.")

@@ -36,6 +36,12 @@ def pack_zip(files=None, folder="tiny", name="tiny.zip", **extra) -> SimpleUploa
     return SimpleUploadedFile(name, zip_bytes(entries), content_type="application/zip")
 
 
+@pytest.fixture(autouse=True)
+def instructors_may_upload(settings):
+    """The site default is PACK_UPLOADS="superusers"; these tests exercise a site that opts in."""
+    settings.PACK_UPLOADS = "instructors"
+
+
 @pytest.fixture
 def engine(monkeypatch, eager):
     """The engine's self-check runs with the fake grade function."""
