@@ -47,17 +47,21 @@ def _trusted_threads() -> None:
         torch.set_num_threads(n)
 
 
-def grade(pack_dir, filename: str, data: bytes) -> dict:
-    """Grade one submission. Raises GraderError only for infrastructure faults."""
+def grade(pack_dir, filename: str, data: bytes, *, slug: str | None = None) -> dict:
+    """Grade one submission. Raises GraderError only for infrastructure faults.
+
+    ``slug`` names the pack in the result (``engine.pack``) when its assignment.toml has no
+    ``slug`` (e.g. a trusted copy stored as ``PACK_STORE/<slug>/<hash>/``); default: the folder name."""
     t0 = time.monotonic()
     _trusted_threads()
     try:
-        pack = load_pack(Path(pack_dir))
+        pack = load_pack(Path(pack_dir), slug=slug)
         pack.cases()  # imports the driver and checks the points
     except PackError as exc:
         raise GraderError(f"invalid pack: {exc}") from exc
     try:
-        decoded = decode(filename, bytes(data), module=pack.meta["module"], accepted=pack.meta["accepted"])
+        decoded = decode(filename, bytes(data), module=pack.meta["module"], accepted=pack.meta["accepted"],
+                         import_module=pack.meta["import_module"])
     except SubmissionError as exc:
         res = error_result(pack, str(exc))
         res["elapsed_s"] = round(time.monotonic() - t0, 4)

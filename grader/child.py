@@ -15,7 +15,7 @@ import signal
 import sys
 import traceback
 
-from grader import isolation, protocol
+from grader import forbid, isolation, protocol
 
 WORK = "/tmp/work"
 
@@ -62,6 +62,7 @@ class Server:
         self.next_handle = 1
         self.module = None
         self.required: list[str] = []
+        self.forbid: dict | None = None
 
     # -------------------------------------------------------------- value conversion
     def _on_unknown(self, obj):
@@ -167,6 +168,10 @@ class Server:
                 fh.write(content)
         sys.path[:] = [WORK] + [p for p in sys.path if p and p.startswith(("/usr", sys.prefix, sys.base_prefix))]
         self.required = list(header.get("required", []))
+        self.forbid = header.get("forbid") or None
+        if self.forbid:
+            # before anything of the submission runs, so an import-time look-up gets the stub too
+            forbid.install(self.forbid)
         if not header.get("import_module", True):
             self.send({"ok": True, "value": {"$dict": []}})
             return
@@ -245,10 +250,24 @@ class Server:
         nb = nbformat.reads(header["nb"], as_version=4)
         for code in header.get("append", []):
             nb.cells.append(nbformat.v4.new_code_cell(code))
+        stubs = forbid.kernel_cell(self.forbid) if self.forbid else None
+        if stubs:  # the kernel is its own process: the pack's forbidden APIs are stubbed there first
+            nb.cells.insert(0, nbformat.v4.new_code_cell(stubs))
         client = nbclient.NotebookClient(
             nb, timeout=int(header.get("cell_timeout", 120)), kernel_name="python3", allow_errors=True,
             resources={"metadata": {"path": WORK}})
         client.execute()
+        if stubs:  # the student's notebook as they wrote it, numbered from 1
+            failed = [o for o in nb.cells.pop(0).get("outputs", []) if o.get("output_type") == "error"]
+            if failed:  # never report a notebook as run under the pack's rules when it was not
+                raise RuntimeError(f"the grader could not install the forbidden-API stubs in the kernel: "
+                                   f"{failed[0].get('ename')}: {failed[0].get('evalue')}")
+            for cell in nb.cells:
+                if cell.get("cell_type") == "code" and isinstance(cell.get("execution_count"), int):
+                    cell["execution_count"] -= 1
+                    for out in cell.get("outputs", []):
+                        if isinstance(out.get("execution_count"), int):
+                            out["execution_count"] -= 1
         return nbformat.writes(nb)
 
     def serve(self) -> None:

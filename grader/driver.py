@@ -11,7 +11,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from grader import protocol
+from grader import forbid, protocol
 from grader.pool import SandboxUnavailable
 
 
@@ -230,6 +230,13 @@ class Context:
         self._np_rng = None
 
     @property
+    def source_files(self) -> dict[str, str]:
+        """The submitted Python source, as the sandbox imports it: {relative path: text} of every
+        ``.py`` file (a notebook's code cells appear as ``<module>.py``). Read-only for drivers."""
+        return {name: data.decode("utf-8", "replace") for name, data in self._runner.decoded.files.items()
+                if name.endswith(".py")}
+
+    @property
     def np_rng(self):
         """A numpy Generator seeded like ``rng`` (created on first use)."""
         if self._np_rng is None:
@@ -327,6 +334,7 @@ class Runner:
         tensors: dict = {}
         header = {"op": "load", "module": self.decoded.module, "main": self.decoded.main, "config": cfg,
                   "required": self.pack.meta["required"], "import_module": self.pack.meta["import_module"],
+                  "forbid": self.pack.meta.get("forbid"),
                   "files": protocol.encode(self.decoded.files, _tensors=tensors)}
         timeout = min(self.time_left(), float(self.limits["case_s"]))
         try:
@@ -364,18 +372,30 @@ class Runner:
         results = []
         status = "graded"
         message = None
+        refused = None
+        forbid_cfg = self.pack.meta.get("forbid")
+        if forbid_cfg:
+            used = forbid.scan_files(self.decoded.files, forbid_cfg)
+            if used:
+                refused = forbid.refusal(used, forbid_cfg)
         try:
-            try:
-                self.case_deadline = None
-                self.ensure_sandbox()
-            except LoadFailed as exc:
-                status, message = "error", str(exc)
-            except SandboxCrash as exc:
-                status, message = "error", str(exc)
-            self._collect_output()
+            if refused is None:
+                try:
+                    self.case_deadline = None
+                    self.ensure_sandbox()
+                except LoadFailed as exc:
+                    status, message = "error", str(exc)
+                except SandboxCrash as exc:
+                    status, message = "error", str(exc)
+                self._collect_output()
+            else:
+                message = f"0/{_fmt(sum(c.points for c in cases))} points. {refused}"
             for c in cases:
                 if status == "error":
                     results.append(_result(c, 0.0, "error", "Not run: " + _first_line(message)))
+                    continue
+                if refused is not None:
+                    results.append(_result(c, 0.0, "failed", refused))
                     continue
                 results.append(self._run_case(c))
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import sys
 import threading
 import tomllib
@@ -32,6 +33,8 @@ DEFAULT_LIMITS = {
 }
 DEFAULT_LATE = {"grace_minutes": 0, "penalty_percent_per_day": 10.0, "max_days": 3}
 TRUSTED_FILES = ("assignment.toml", "reference.py", "tests.py")
+HASH_DIR = re.compile(r"^[0-9a-f]{64}$")
+SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
 
 class PackError(Exception):
@@ -145,7 +148,7 @@ def _num(meta: dict, key: str, where: str, *, minimum: float = 0, integer: bool 
 def validate_meta(raw: dict, where: str, slug: str) -> dict:
     meta = dict(raw)
     known = {"title", "slug", "points", "queue", "module", "required", "accepted", "preload", "import_module",
-             "seed", "limits", "late", "description", "due", "tags"}
+             "seed", "limits", "late", "description", "due", "tags", "forbid", "leaderboard"}
     unknown = sorted(set(meta) - known)
     if unknown:
         raise PackError(f"{where}: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -156,6 +159,9 @@ def validate_meta(raw: dict, where: str, slug: str) -> dict:
         raise PackError(f"{where}: title must be a non-empty string")
     meta["points"] = _num(meta, "points", where, minimum=0)
     meta.setdefault("slug", slug)
+    if not isinstance(meta["slug"], str) or not SLUG.match(meta["slug"]):
+        raise PackError(f"{where}: slug must be letters, digits, '-' or '_' (at most 100, starting with a "
+                        f"letter or digit), got {meta['slug']!r}")
     meta.setdefault("queue", "cpu")
     if meta["queue"] not in QUEUES:
         raise PackError(f"{where}: queue must be one of {', '.join(QUEUES)}, got {meta['queue']!r}")
@@ -200,6 +206,25 @@ def validate_meta(raw: dict, where: str, slug: str) -> dict:
     for key in DEFAULT_LATE:
         late[key] = _num(late, key, where + " [late]", minimum=0, integer=key != "penalty_percent_per_day")
     meta["late"] = late
+    if "forbid" in meta:
+        from grader import forbid
+
+        meta["forbid"] = forbid.validate(meta["forbid"], where)
+    else:
+        meta["forbid"] = None
+    if "leaderboard" in meta:
+        board = meta["leaderboard"]
+        if not isinstance(board, dict):
+            raise PackError(f"{where}: [leaderboard] must be a table")
+        bad = sorted(set(board) - {"metric", "order"})
+        if bad:
+            raise PackError(f"{where} [leaderboard]: unknown field(s) {', '.join(bad)} (known: metric, order)")
+        if not isinstance(board.get("metric"), str) or not board["metric"].strip():
+            raise PackError(f"{where} [leaderboard]: metric must be a non-empty string (the driver's ctx.metric name)")
+        order = board.get("order", "desc")
+        if order not in ("desc", "asc"):
+            raise PackError(f"{where} [leaderboard]: order must be \"desc\" (higher is better) or \"asc\", got {order!r}")
+        meta["leaderboard"] = {"metric": board["metric"].strip(), "order": order}
     return meta
 
 
@@ -220,19 +245,35 @@ def _stamp(pack_dir: Path):
     return tuple(out)
 
 
-def load_pack(pack_dir) -> Pack:
-    """Parse and validate a pack (cached while its trusted files are unchanged)."""
+def _default_slug(pack_dir: Path) -> str:
+    """The folder's name as a slug (other characters as '-'), so any folder loads; a folder named
+    by a content hash (the platform's trusted copies, ``PACK_STORE/<slug>/<sha256>/``) takes its
+    parent's name."""
+    name = pack_dir.name
+    if HASH_DIR.match(name) and pack_dir.parent.name:
+        name = pack_dir.parent.name
+    s = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-_")[:100]
+    return s or "pack"
+
+
+def load_pack(pack_dir, slug: str | None = None) -> Pack:
+    """Parse and validate a pack (cached while its trusted files are unchanged).
+
+    The pack's slug (``Pack.slug``, ``meta["slug"]``, ``result["engine"]["pack"]``) is the toml's
+    ``slug`` when it has one, else ``slug`` when the caller passes it, else the folder's name (its
+    parent's for a folder named by a sha256, as the platform's ``PACK_STORE/<slug>/<hash>/``)."""
     pack_dir = Path(pack_dir).resolve()
     stamp = _stamp(pack_dir)
-    hit = _pack_cache.get(pack_dir)
+    key = (pack_dir, slug)
+    hit = _pack_cache.get(key)
     if hit is not None and hit[0] == stamp:
         return hit[1]
-    pack = _load_pack(pack_dir)
-    _pack_cache[pack_dir] = (stamp, pack)
+    pack = _load_pack(pack_dir, slug)
+    _pack_cache[key] = (stamp, pack)
     return pack
 
 
-def _load_pack(pack_dir: Path) -> Pack:
+def _load_pack(pack_dir: Path, slug: str | None = None) -> Pack:
     toml_path = pack_dir / "assignment.toml"
     if not toml_path.is_file():
         raise PackError(f"{pack_dir}: not an assignment pack (no assignment.toml)")
@@ -240,7 +281,7 @@ def _load_pack(pack_dir: Path) -> Pack:
         raw = tomllib.loads(toml_path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PackError(f"{toml_path}: {exc}") from None
-    meta = validate_meta(raw, str(toml_path), pack_dir.name)
+    meta = validate_meta(raw, str(toml_path), slug or _default_slug(pack_dir))
     for name in ("reference.py", "tests.py"):
         if not (pack_dir / name).is_file():
             raise PackError(f"{pack_dir}: missing {name}")

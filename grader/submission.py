@@ -42,7 +42,10 @@ def kind_of(filename: str) -> str:
     return ext
 
 
-def decode(filename: str, data: bytes, module: str = "submission", accepted=("py", "ipynb", "zip")) -> Decoded:
+def decode(filename: str, data: bytes, module: str = "submission", accepted=("py", "ipynb", "zip"),
+           import_module: bool = True) -> Decoded:
+    """Decode an upload. ``import_module`` is the pack's: when false the notebook is executed as a
+    notebook (IPython magics run; only shell commands are removed) and the notes say so."""
     kind = kind_of(filename)
     if kind not in ("py", "ipynb", "zip"):
         raise SubmissionError(f"'{filename}' is not a .py, .ipynb or .zip file.")
@@ -52,9 +55,9 @@ def decode(filename: str, data: bytes, module: str = "submission", accepted=("py
         _text(data, filename)
         return Decoded("py", module, {f"{module}.py": data}, f"{module}.py")
     if kind == "ipynb":
-        source, notes, nb_json = notebook_to_source(data, filename)
+        source, notes, nb_json = notebook_to_source(data, filename, import_module)
         return Decoded("ipynb", module, {f"{module}.py": source.encode()}, f"{module}.py", nb_json, notes)
-    return _decode_zip(filename, data, module, accepted)
+    return _decode_zip(filename, data, module, accepted, import_module)
 
 
 def _text(data: bytes, filename: str, limit: int = MAX_SOURCE_BYTES) -> str:
@@ -87,7 +90,12 @@ _MAGIC = re.compile(r"^(\s*)(%%?\w|!|\w+\s*=\s*!|\?|\w[\w.]*\?\??\s*$)")
 _KEEP_BODY_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
 
 
-def notebook_to_source(data: bytes, filename: str) -> tuple[str, list[str], str]:
+def notebook_to_source(data: bytes, filename: str, import_module: bool = True) -> tuple[str, list[str], str]:
+    """(module source of the code cells, notes for the student, the notebook JSON to execute).
+
+    The source is what gets imported (magics and shell lines replaced by ``pass``); the notebook
+    JSON is what ``execute_notebook`` runs (shell commands removed, other magics kept). The note
+    describes the one the pack uses: ``import_module`` true, the import; false, the execution."""
     text = _text(data, filename, MAX_NOTEBOOK_BYTES)
     nbformat = _nbf()
     try:
@@ -106,11 +114,12 @@ def notebook_to_source(data: bytes, filename: str) -> tuple[str, list[str], str]
         raise SubmissionError(f"'{filename}' is not a valid notebook: {msg[:300]}") from None
     parts: list[str] = []
     dropped: list[str] = []
+    shell: list[str] = []
     for index, cell in enumerate(nb.cells, start=1):
         if cell.cell_type != "code":
             continue
         lines = cell.source.splitlines()
-        _sanitize_for_kernel(cell)
+        shell += [f"cell {index}: {what}" for what in _sanitize_for_kernel(cell)]
         first = lines[0].strip() if lines else ""
         if first.startswith("%%"):
             name = first[2:].split()[0] if len(first) > 2 else ""
@@ -130,9 +139,16 @@ def notebook_to_source(data: bytes, filename: str) -> tuple[str, list[str], str]
                 out.append(ln)
         parts.append(f"# %% cell {index}\n" + "\n".join(out) + "\n")
     notes = []
-    if dropped:
-        shown = "; ".join(dropped[:10]) + (f"; and {len(dropped) - 10} more" if len(dropped) > 10 else "")
-        notes.append(f"{len(dropped)} IPython magic/shell line(s) were dropped (they do not run in the grader): {shown}")
+
+    def listed(items):
+        return "; ".join(items[:10]) + (f"; and {len(items) - 10} more" if len(items) > 10 else "")
+
+    if import_module and dropped:
+        notes.append(f"{len(dropped)} IPython magic/shell line(s) were dropped (they do not run in the grader): "
+                     f"{listed(dropped)}")
+    elif not import_module and shell:
+        notes.append(f"{len(shell)} shell command(s) were removed before your notebook was run (installs and "
+                     f"shell commands do not run in the grader): {listed(shell)}")
     if not parts:
         notes.append("The notebook has no code cells.")
     return "\n".join(parts), notes, nbformat.writes(nb)
@@ -142,24 +158,29 @@ _SHELL_LINE = re.compile(r"^(\s*)(!|\w+\s*=\s*!|%(pip|conda|mamba|system|sx|sc|b
 _SHELL_CELLS = ("%%bash", "%%sh", "%%script", "%%system", "%%writefile", "%%file", "%%html", "%%javascript", "%%js")
 
 
-def _sanitize_for_kernel(cell) -> None:
+def _sanitize_for_kernel(cell) -> list[str]:
     """When the notebook itself is executed (nbclient, inside the sandbox), shell commands and
-    installs are removed; other IPython magics (e.g. %matplotlib inline) work in a kernel and stay."""
+    installs are removed; other IPython magics (e.g. %matplotlib inline) work in a kernel and stay.
+    Returns what was removed (for the student's note)."""
     src = cell.source
     first = src.lstrip().splitlines()[0] if src.strip() else ""
     if first.startswith(_SHELL_CELLS):
         cell.source = f"# dropped by the grader: {first[:60]} cell"
-        return
+        return [f"the whole `{first[:60]}` cell"]
     out = []
+    removed = []
     for ln in src.splitlines():
         m = _SHELL_LINE.match(ln)
+        if m:
+            removed.append(f"`{ln.strip()[:60]}`")
         out.append(f"{m.group(1)}pass  # dropped by the grader: shell command" if m else ln)
     cell.source = "\n".join(out)
+    return removed
 
 
 # --------------------------------------------------------------------------- zip
 
-def _decode_zip(filename: str, data: bytes, module: str, accepted) -> Decoded:
+def _decode_zip(filename: str, data: bytes, module: str, accepted, import_module: bool = True) -> Decoded:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
@@ -228,7 +249,7 @@ def _decode_zip(filename: str, data: bytes, module: str, accepted) -> Decoded:
     if main.endswith(".ipynb"):
         if "ipynb" not in accepted:
             raise SubmissionError("This assignment does not accept notebooks.")
-        source, notes, notebook = notebook_to_source(files.pop(main), main)
+        source, notes, notebook = notebook_to_source(files.pop(main), main, import_module)
         main_py = f"{module}.py"
         files[main_py] = source.encode()
     else:

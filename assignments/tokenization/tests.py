@@ -10,7 +10,6 @@ special tokens do not have the ids 0-4 (a submission that hard-codes [CLS] = 2 f
 """
 from __future__ import annotations
 
-import ast
 import random
 from functools import lru_cache
 
@@ -18,9 +17,7 @@ from grader import compare
 from grader.driver import Fail, StudentError, case
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-FORBIDDEN_NAMES: set[str] = set()
-FORBIDDEN_MODULES = ["transformers", "tokenizers", "sentencepiece", "tiktoken", "spacy", "nltk"]
-FORBIDDEN_PATCHES: list = []
+# Tokenizer libraries are forbidden by the [forbid] table of assignment.toml (enforced by the engine).
 
 
 @lru_cache(maxsize=4)
@@ -46,86 +43,6 @@ def _permuted(ctx) -> dict:
 TINY = {t: i for i, t in enumerate(
     ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "ab", "abc", "abcd", "b", "c", "d", "##a", "##b",
      "##c", "##d", "##ab", "##bc", "##cd", "##abc", "##bcd", "##dd", "x", "xy", "##y", "##z", "##yz"])}
-
-
-# --------------------------------------------------------------------------- forbidden APIs
-# Two layers, both run before every case: (1) a scan of the submitted source in this trusted
-# process (AST: imports, attribute and plain names, string constants, skipping any
-# `if __name__ == "__main__":` block, where testing against the library is fine); (2) inside the
-# sandbox the library entry points are replaced by stubs that raise, which also catches dynamic
-# look-ups such as getattr(F, "scaled_" + "dot_product_attention").
-
-def _main_guard(node) -> bool:
-    t = node.test
-    return (isinstance(node, ast.If) and isinstance(t, ast.Compare) and isinstance(t.left, ast.Name)
-            and t.left.id == "__name__" and len(t.comparators) == 1
-            and isinstance(t.comparators[0], ast.Constant) and t.comparators[0].value == "__main__")
-
-
-def _scan(source: str) -> set[str]:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    found: set[str] = set()
-
-    def visit(node):
-        if isinstance(node, ast.If) and _main_guard(node):
-            for child in node.orelse:
-                visit(child)
-            return
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            for m in mods:
-                if m.split(".")[0] in FORBIDDEN_MODULES:
-                    found.add(m.split(".")[0])
-            if isinstance(node, ast.ImportFrom):
-                found.update(a.name for a in node.names if a.name in FORBIDDEN_NAMES)
-        elif isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_NAMES:
-            found.add(node.attr)
-        elif isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
-            found.add(node.id)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            found.update(n for n in FORBIDDEN_NAMES | set(FORBIDDEN_MODULES) if n == node.value.strip())
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(tree)
-    return found
-
-
-def _sources(ctx) -> dict[str, str]:
-    files = getattr(getattr(getattr(ctx, "_runner", None), "decoded", None), "files", None) or {}
-    return {name: data.decode("utf-8", "replace") for name, data in files.items() if name.endswith(".py")}
-
-
-_STUB_CODE = """
-import importlib, sys
-def _stub(label):
-    def forbidden(*args, **kwargs):
-        raise RuntimeError(label + " is not allowed in this assignment (see the handout): write it yourself")
-    return forbidden
-for _mod, _attr in PATCHES:
-    try:
-        setattr(importlib.import_module(_mod), _attr, _stub(_mod + "." + _attr))
-    except Exception:
-        pass
-for _name in MODULES:
-    for _key in [k for k in sys.modules if k == _name or k.startswith(_name + ".")]:
-        sys.modules[_key] = None
-    sys.modules[_name] = None
-"""
-
-
-def _forbid(ctx):
-    used = set()
-    for source in _sources(ctx).values():
-        used |= _scan(source)
-    if used:
-        raise Fail(f"Your code uses {', '.join(sorted(used))}, which this assignment does not allow "
-                   "(see \"Not allowed\" in the handout). Every test fails until it is removed.")
-    code = f"PATCHES = {FORBIDDEN_PATCHES!r}\nMODULES = {FORBIDDEN_MODULES!r}\n" + _STUB_CODE
-    ctx.sub.construct("builtins.exec", code, {"__name__": "grader_forbid"})
 
 
 # ------------------------------------------------------------------ known mistakes (diagnosis only)
@@ -270,7 +187,6 @@ PAIRS = [("How are you?", "I am fine."), ("What does BERT predict?", "Masked tok
 @case(points=3, visible=True)
 def basic_visible(ctx):
     """basic_tokenize: case, accents, whitespace, punctuation"""
-    _forbid(ctx)
     _check_basic(ctx, BASIC_VISIBLE)
 
 
@@ -278,14 +194,12 @@ def basic_visible(ctx):
                                     "the vocabulary; pieces after the first carry '##'.")
 def wordpiece_visible(ctx):
     """wordpiece: words from the course notes"""
-    _forbid(ctx)
     _check_pieces(ctx, WORDS_VISIBLE, _vocab(ctx), label="vocab")
 
 
 @case(points=2, visible=True)
 def encode_visible(ctx):
     """encode: single sentence and pair"""
-    _forbid(ctx)
     vocab = _vocab(ctx)
     _check_encode(ctx, vocab, "The cat sat on the mat.", "vocab")
     _check_encode(ctx, vocab, "How are you?", "vocab", text_pair="I am fine.")
@@ -296,7 +210,6 @@ def encode_visible(ctx):
 @case(points=2, visible=False)
 def basic_hidden(ctx):
     """basic_tokenize: hidden sentences (Unicode punctuation, tabs, empty text)"""
-    _forbid(ctx)
     _check_basic(ctx, BASIC_HIDDEN)
 
 
@@ -304,7 +217,6 @@ def basic_hidden(ctx):
                                      "words longer than max_chars become [UNK] too.")
 def wordpiece_hidden(ctx):
     """wordpiece: hidden words, [UNK], max_chars, a tiny vocabulary"""
-    _forbid(ctx)
     vocab = _vocab(ctx)
     _check_pieces(ctx, WORDS_HIDDEN, vocab, label="vocab")
     _check_pieces(ctx, ["a" * 100, "a" * 101, "abcabc"], vocab, label="vocab")
@@ -316,7 +228,6 @@ def wordpiece_hidden(ctx):
                                      "sentence, of B when both are equally long.")
 def encode_truncation_hidden(ctx):
     """encode: truncation of pairs (longest first), padding, ValueErrors"""
-    _forbid(ctx)
     vocab = _vocab(ctx)
     long_a = "Multi-head attention runs several attention functions in parallel and concatenates them."
     long_b = "The key value cache stores the keys."
@@ -337,7 +248,6 @@ def encode_truncation_hidden(ctx):
 @case(points=2, visible=False, hint="Look every id up in vocab: [CLS], [SEP] and [PAD] do not have fixed ids.")
 def encode_permuted_vocab_hidden(ctx):
     """encode with a vocabulary whose special ids are not 0–4"""
-    _forbid(ctx)
     vocab = _permuted(ctx)
     for text in SINGLE:
         _check_encode(ctx, vocab, text, "permuted_vocab", max_length=24, padding=True)
@@ -348,7 +258,6 @@ def encode_permuted_vocab_hidden(ctx):
 @case(points=2, visible=False)
 def encode_batch_hidden(ctx):
     """encode_batch: padding to the longest row"""
-    _forbid(ctx)
     vocab = _vocab(ctx)
     for kwargs in ({}, {"text_pairs": [b for _, b in PAIRS]}, {"max_length": 9}):
         texts = [a for a, _ in PAIRS] if "text_pairs" in kwargs else SINGLE

@@ -64,6 +64,22 @@ def test_notebook_magics_and_shell_lines_are_dropped_with_a_note():
     assert cells[2].startswith("# dropped by the grader")
 
 
+def test_executed_notebook_note_names_only_what_was_removed_from_the_run():
+    """For a pack that executes the notebook (import_module = false) magics do run: the note lists
+    the shell commands removed before the run, never '%matplotlib inline'."""
+    data = make_nb("%matplotlib inline\nimport math", "!pip install torch\nx = 1", "%%bash\necho hi", "y = x + 1")
+    d = decode("hw.ipynb", data, module="attention", import_module=False)
+    assert len(d.notes) == 1, d.notes
+    assert d.notes[0].startswith("2 shell command(s) were removed before your notebook was run")
+    assert "`!pip install torch`" in d.notes[0] and "the whole `%%bash` cell" in d.notes[0]
+    assert "%matplotlib" not in d.notes[0] and "IPython magic" not in d.notes[0]
+    quiet = decode("hw.ipynb", make_nb("%matplotlib inline\nx = 1"), module="attention", import_module=False)
+    assert quiet.notes == []
+    # the same upload for a pack that imports the code: the magic is dropped there, and said so
+    imported = decode("hw.ipynb", make_nb("%matplotlib inline\nx = 1"), module="attention")
+    assert len(imported.notes) == 1 and "1 IPython magic/shell line(s) were dropped" in imported.notes[0]
+
+
 @pytest.mark.parametrize("data, message", [
     (b"{not json", "not JSON"),
     (b'{"cells": 3}', "not a valid notebook"),
@@ -116,6 +132,16 @@ def test_notebook_submission_is_graded_with_the_note(grade_src):
     res = grade_src(make_nb("%matplotlib inline\nimport math\nimport torch", body, "!nvidia-smi"), filename="hw.ipynb")
     assert res["status"] == "graded" and res["score"] == 10.0
     assert any("magic/shell line(s) were dropped" in n for n in res["notes"])
+
+
+def test_executed_notebook_pack_keeps_magics_and_notes_shell_commands(grade_src):
+    from grader_testutil import PACKS
+
+    data = make_nb("%matplotlib inline\n!pip install requests\nimport math", "answer = 6 * 7", markdown=False)
+    res = grade_src(data, pack=PACKS / "notebook", filename="hw.ipynb")
+    assert res["status"] == "graded" and res["score"] == 2.0, [t["message"] for t in res["tests"]]
+    assert not any("magic" in n for n in res["notes"]), res["notes"]
+    assert any(n.startswith("1 shell command(s) were removed") and "`!pip install requests`" in n for n in res["notes"])
 
 
 def test_malformed_notebook_through_the_engine(grade_src):

@@ -147,6 +147,17 @@ def test_library_attention_found_at_run_time():
     assert result["score"] == FULL - 3 - 2 - 1
 
 
+def test_aten_attention_op_reached_dynamically_is_blocked():
+    """torch.ops.aten's attention kernels are stubbed too (the [forbid] patches of assignment.toml)."""
+    source = SDPA_STATIC.replace(
+        "F.scaled_dot_product_attention(q, k, v)",
+        "getattr(getattr(torch.ops, 'at' + 'en'), '_scaled_dot_' + 'product_attention_math')(q, k, v)[0]")
+    assert source != SDPA_STATIC
+    result = _grade(source)
+    assert "torch.ops.aten._scaled_dot_product_attention_math is not allowed in this assignment" in _feedback(result)
+    assert _failed(result) == {"forward_basic", "shapes_hidden", "no_bias_hidden"}, _feedback(result)
+
+
 def test_library_use_in_main_guard_is_allowed():
     source = REFERENCE + (
         "\n\nif __name__ == '__main__':\n"

@@ -1,0 +1,282 @@
+"""Forbidden APIs: the ``[forbid]`` table of ``assignment.toml``.
+
+An assignment that asks students to write something themselves (attention, a tokenizer, a decoding
+loop) forbids the library version. The engine enforces it in two layers, for every case:
+
+1. **Source scan** (trusted process, once per submission, before any sandbox is used): the AST of
+   every submitted ``.py`` file (a notebook's code cells included) is searched for imports of a
+   forbidden module, forbidden names (attribute ``x.name``, plain ``name``, ``from m import name``,
+   and string constants equal to a name or module, as in ``getattr(F, "name")``, unless
+   ``strings = false``) and forbidden
+   attributes (``x.name`` and ``from m import name`` only). Code under
+   ``if __name__ == "__main__":`` is skipped (testing against the library there is fine). A hit
+   fails every test with :func:`refusal`'s message; nothing of the submission is run.
+2. **Sandbox stubs** (in the sandbox, after the limits are applied and *before* the submission is
+   imported): every ``patches`` target is replaced by a function that raises
+   ``ForbiddenAPIError`` (a ``RuntimeError``), and every forbidden module is blocked in
+   ``sys.modules`` (and by an import hook), so a dynamic look-up the scan cannot see
+   (``getattr(F, "scaled_" + "dot_product_attention")``, ``importlib.import_module("token" +
+   "izers")``), including one done at import time, fails when it is used.
+
+``validate`` (trusted, pack loading) normalises the table; ``scan_files``/``refusal`` run in the
+trusted process; ``install`` runs in the sandbox (this module is imported by the zygote before it
+forks, like ``grader.child``).
+"""
+from __future__ import annotations
+
+import ast
+import fnmatch
+import importlib
+import re
+import sys
+from pathlib import Path
+
+DEFAULT_MESSAGE = 'see "Not allowed" in the handout'
+KEYS = ("modules", "names", "attributes", "patches", "labels", "message", "strings")
+
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!]+$")
+
+
+# --------------------------------------------------------------------------- validation (trusted)
+
+def validate(raw, where: str) -> dict:
+    """The normalised ``[forbid]`` table; raises ``grader.pack.PackError`` naming the field."""
+    from grader.pack import PackError
+
+    where = f"{where} [forbid]"
+    if not isinstance(raw, dict):
+        raise PackError(f"{where}: must be a table")
+    unknown = sorted(set(raw) - set(KEYS))
+    if unknown:
+        raise PackError(f"{where}: unknown field(s) {', '.join(unknown)} (known: {', '.join(KEYS)})")
+
+    def str_list(key: str, pattern: re.Pattern, what: str) -> list[str]:
+        v = raw.get(key, [])
+        if not isinstance(v, list) or not all(isinstance(x, str) and pattern.match(x) for x in v):
+            raise PackError(f"{where}: {key} must be a list of {what}, got {v!r}")
+        return list(dict.fromkeys(v))
+
+    out = {
+        "modules": str_list("modules", _DOTTED, "module names (e.g. \"transformers\")"),
+        "names": str_list("names", re.compile(r"^[A-Za-z_]\w*$"), "Python names"),
+        "attributes": str_list("attributes", re.compile(r"^[A-Za-z_]\w*$"), "Python names"),
+    }
+    patches = raw.get("patches", [])
+    if not isinstance(patches, list):
+        raise PackError(f"{where}: patches must be a list of [module, attribute] or [module, attribute, label]")
+    out["patches"] = []
+    for p in patches:
+        ok = (isinstance(p, list) and len(p) in (2, 3) and all(isinstance(x, str) and x for x in p)
+              and _DOTTED.match(p[0]))
+        if ok:
+            parts = p[1].split(".")
+            ok = bool(_PATTERN.match(parts[0])) and all(re.match(r"^[A-Za-z_]\w*$", s) for s in parts[1:])
+        if not ok:
+            raise PackError(f"{where}: patches entry {p!r} must be [module, attribute] or [module, attribute, label] "
+                            "(attribute: a dotted path such as \"GenerationMixin.generate\"; a wildcard is allowed "
+                            "in its first part only, e.g. \"*Warper.__call__\")")
+        out["patches"].append([p[0], p[1], p[2] if len(p) == 3 else None])
+    labels = raw.get("labels", {})
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise PackError(f"{where}: labels must be a table of name = \"what the student is told\"")
+    out["labels"] = dict(labels)
+    message = raw.get("message", DEFAULT_MESSAGE)
+    if not isinstance(message, str) or not message.strip():
+        raise PackError(f"{where}: message must be a non-empty string")
+    out["message"] = message.strip()
+    strings = raw.get("strings", True)
+    if not isinstance(strings, bool):
+        raise PackError(f"{where}: strings must be true or false")
+    out["strings"] = strings
+    if not (out["modules"] or out["names"] or out["attributes"] or out["patches"]):
+        raise PackError(f"{where}: forbids nothing (set modules, names, attributes or patches)")
+    return out
+
+
+# --------------------------------------------------------------------------- source scan (trusted)
+
+def _is_main_guard(node) -> bool:
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    t = node.test
+    if len(t.ops) != 1 or not isinstance(t.ops[0], ast.Eq) or len(t.comparators) != 1:
+        return False
+    sides = (t.left, t.comparators[0])
+    return (any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
+            and any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides))
+
+
+def _module_hit(name: str, modules: list[str]) -> str | None:
+    for m in modules:
+        if name == m or name.startswith(m + "."):
+            return m
+    return None
+
+
+def scan(source: str, forbid: dict) -> set[str]:
+    """The forbidden modules/names the source uses outside ``if __name__ == "__main__":`` blocks
+    (empty for a file that does not parse: the import reports the syntax error)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    modules = forbid.get("modules", [])
+    names = set(forbid.get("names", []))
+    attrs = names | set(forbid.get("attributes", []))
+    found: set[str] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if _is_main_guard(node):
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                hit = _module_hit(a.name, modules)
+                if hit:
+                    found.add(hit)
+        elif isinstance(node, ast.ImportFrom):
+            if not node.level and node.module:  # relative imports are the student's own files
+                hit = _module_hit(node.module, modules)
+                if hit:
+                    found.add(hit)
+                for a in node.names:
+                    hit = _module_hit(f"{node.module}.{a.name}", modules)
+                    if hit:
+                        found.add(hit)
+            found.update(a.name for a in node.names if a.name in attrs)
+        elif isinstance(node, ast.Attribute) and node.attr in attrs:
+            found.add(node.attr)
+        elif isinstance(node, ast.Name) and node.id in names:
+            found.add(node.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and forbid.get("strings", True):
+            text = node.value.strip()
+            if text in names:
+                found.add(text)
+            hit = _module_hit(text, modules) if _DOTTED.match(text) else None
+            if hit:
+                found.add(hit)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def scan_files(files: dict, forbid: dict) -> list[str]:
+    """What the submitted ``.py`` files use, as shown to the student (sorted, labels applied)."""
+    used: set[str] = set()
+    for name, data in files.items():
+        if str(name).endswith(".py"):
+            text = data.decode("utf-8", "replace") if isinstance(data, (bytes, bytearray)) else str(data)
+            used |= scan(text, forbid)
+    labels = forbid.get("labels", {})
+    return sorted({labels.get(u, u) for u in used})
+
+
+def refusal(used: list[str], forbid: dict) -> str:
+    """The student-facing message for a submission whose source uses forbidden APIs."""
+    return (f"Your code uses {', '.join(used)}, which this assignment does not allow "
+            f"({forbid.get('message') or DEFAULT_MESSAGE}). Every test fails until it is removed.")
+
+
+# --------------------------------------------------------------------------- sandbox stubs (untrusted side)
+
+class ForbiddenAPIError(RuntimeError):
+    """Raised by a forbidden library entry point inside the sandbox."""
+
+
+def _stub(label: str, message: str):
+    def forbidden(*args, **kwargs):
+        raise ForbiddenAPIError(f"{label} is not allowed in this assignment ({message})")
+
+    forbidden.__name__ = forbidden.__qualname__ = label.rsplit(".", 1)[-1]
+    return forbidden
+
+
+class _Blocker:
+    """A meta-path finder refusing the forbidden modules (a second lock behind the sys.modules entries)."""
+
+    def __init__(self, modules: list[str], message: str):
+        self.modules, self.message = list(modules), message
+
+    def find_spec(self, fullname, path=None, target=None):
+        hit = _module_hit(fullname, self.modules)
+        if hit:
+            raise ModuleNotFoundError(f"import of {fullname} is not allowed in this assignment ({self.message})",
+                                      name=fullname)
+        return None
+
+
+def _resolve(dotted: str):
+    """A module by its dotted name, or an object reachable from one (``torch.ops.aten``)."""
+    try:
+        return importlib.import_module(dotted)
+    except ImportError:
+        parent, _, attr = dotted.rpartition(".")
+        if not parent:
+            raise
+        return getattr(_resolve(parent), attr)
+
+
+def _read_source() -> str | None:
+    """This file's text, read on import while the grader's files are visible (the zygote imports
+    this module before it forks); None when run from that text in a kernel."""
+    if __name__ == KERNEL_NAME:
+        return None
+    try:
+        return Path(__file__).read_text(encoding="utf-8")
+    except (OSError, NameError):
+        return None
+
+
+KERNEL_NAME = "_grader_forbid"
+_SOURCE = _read_source()
+
+
+def kernel_cell(forbid: dict) -> str | None:
+    """Code that installs the same stubs in a notebook kernel (a separate process that cannot import
+    the grader): this module's source, run in a private namespace, then ``install(forbid)``."""
+    if _SOURCE is None:
+        return None
+    return (f"# installed by the grader: forbidden APIs\n"
+            f"exec(compile({_SOURCE!r}, '<grader forbid>', 'exec'), __grader_ns := {{'__name__': {KERNEL_NAME!r}}})\n"
+            f"__grader_ns['install']({forbid!r})\n"
+            f"del __grader_ns\n")
+
+
+def install(forbid: dict) -> list[str]:
+    """Replace the ``patches`` targets with raising stubs and block the forbidden modules, in this
+    process. Returns the labels of the targets replaced (a target whose module is not installed is
+    skipped: it cannot be used either)."""
+    message = forbid.get("message") or DEFAULT_MESSAGE
+    done: list[str] = []
+    for mod_name, path, label in forbid.get("patches", []):
+        try:
+            module = _resolve(mod_name)
+        except Exception:
+            continue
+        first, *rest = path.split(".")
+        if any(ch in first for ch in "*?["):
+            matches = sorted(n for n in dir(module) if fnmatch.fnmatchcase(n, first))
+        else:
+            matches = [first]
+        for match in matches:
+            parts = [match] + rest
+            try:
+                owner = module
+                for part in parts[:-1]:
+                    owner = getattr(owner, part)
+                if match != first and rest and not isinstance(getattr(module, match), type):
+                    continue  # a wildcard followed by an attribute path patches classes only
+                shown = label.replace("{name}", match) if label else f"{mod_name}.{'.'.join(parts)}"
+                setattr(owner, parts[-1], _stub(shown, message))
+                done.append(shown)
+            except Exception:
+                continue
+    modules = forbid.get("modules", [])
+    if modules:
+        for key in [k for k in list(sys.modules) if _module_hit(k, modules)]:
+            sys.modules[key] = None
+        for m in modules:
+            sys.modules[m] = None
+        sys.meta_path.insert(0, _Blocker(modules, message))
+    return done
