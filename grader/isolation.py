@@ -98,16 +98,20 @@ def bind_ro(src: str, dst: str, *, dev: bool = False) -> None:
     mount(None, dst, None, flags)
 
 
-def build_root(root: str, ro_paths: list[str], *, gpu: bool, shm_mb: int = 64) -> None:
+def build_root(root: str, ro_paths: list[str], *, gpu: bool, shm_mb: int = 64, tmp_mb: int = 64) -> None:
     """In a fresh mount namespace (as root): populate ``root`` and pivot into it.
 
-    Read-only binds of ``ro_paths`` (and /usr, /etc); symlinks for /bin, /lib*, /sbin where they
-    are links; a minimal /dev; tmpfs at /dev/shm; /proc and /tmp are left as mount points for
-    the caller. The new root itself ends read-only.
+    A writable tmpfs at /tmp (the scratch, mounted first so that a read-only path that itself lies
+    under /tmp, e.g. a virtual environment in a checkout under /tmp, is bound inside it rather than
+    hidden by it); read-only binds of ``ro_paths`` (and /usr, /etc); symlinks for /bin, /lib*, /sbin
+    where they are links; a minimal /dev; tmpfs at /dev/shm; /proc is left as a mount point for the
+    caller. The new root itself ends read-only.
     """
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     os.makedirs(root, mode=0o700, exist_ok=True)  # survives a /tmp cleaner removing the empty mount point
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m,mode=0755")
+    os.makedirs(root + "/tmp")
+    mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
             os.symlink(os.readlink(top), root + top)
@@ -139,7 +143,6 @@ def build_root(root: str, ro_paths: list[str], *, gpu: bool, shm_mb: int = 64) -
     os.makedirs(root + "/dev/shm")
     mount("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={shm_mb}m,mode=1777")
     os.makedirs(root + "/proc")
-    os.makedirs(root + "/tmp")
     os.makedirs(root + "/.old")
     pivot_root(root, root + "/.old")
     os.chdir("/")

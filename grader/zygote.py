@@ -127,7 +127,6 @@ class Zygote:
             isolation.loopback_up()
             isolation.sethostname("sandbox")
             isolation.build_root(self.rootdir, self.ro, gpu=self.gpu)
-            isolation.mount("tmpfs", "/tmp", "tmpfs", isolation.MS_NOSUID | isolation.MS_NODEV, "size=64m,mode=1777")
             os.mkdir("/tmp/work", 0o700)
             os.chown("/tmp/work", uid, uid)
             isolation.remount_root_ro()
