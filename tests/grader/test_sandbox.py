@@ -3,11 +3,18 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from grader_testutil import ATTENTION, FAKE_SECRET, REFERENCE, sandbox_processes
+
+# Wherever the checkout lies (/work/main here, anywhere in CI): its virtualenv is the only part of it
+# the sandbox may see.
+ROOT = str(Path(__file__).resolve().parents[2])
+VENV = os.path.realpath(sys.prefix)
 
 
 def assert_worker_alive(grade_src):
@@ -144,7 +151,7 @@ import os, importlib
 def probe(info):
     out = {"read": {}, "import": {}, "walk": []}
     for p in (info["pack_dir"] + "/reference.py", info["pack_dir"] + "/tests.py",
-              "/work/main/assignments/attention/reference.py", "/work/main/assignments/attention/tests.py"):
+              "{ROOT}/assignments/attention/reference.py", "{ROOT}/assignments/attention/tests.py"):
         try:
             out["read"][p] = open(p).read()[:20]
         except OSError as e:
@@ -157,15 +164,18 @@ def probe(info):
             out["import"][name] = type(e).__name__
     for top in ("/tmp", "/etc", "/root", "/dev"):
         for d, dirs, files in os.walk(top):
+            if d == "{VENV}" or d.startswith("{VENV}/"):  # a checkout under /tmp: its read-only venv
+                dirs[:] = []
+                continue
             out["walk"] += [os.path.join(d, f) for f in files if f == "assignment.toml" or "/tmp" in d]
-    out["work"] = os.listdir("/work") + os.listdir("/work/main")
+    out["work"] = sorted(os.listdir("{ROOT}"))
     return out
-""")
+""".replace("{ROOT}", ROOT).replace("{VENV}", VENV))
     assert res["status"] == "graded", res["message"]
     assert set(v["read"].values()) == {"FileNotFoundError"}, v["read"]
     assert set(v["import"].values()) == {"ModuleNotFoundError"}, v["import"]
     assert v["walk"] == ["/tmp/work/probe.py"]  # the scratch dir holds the submission only
-    assert v["work"] == ["main", ".venv"]  # only the virtualenv of the whole checkout is mounted
+    assert v["work"] == [".venv"]  # only the virtualenv of the whole checkout is mounted
 
 
 def test_other_submissions_and_media_are_invisible(probe, tmp_path):
@@ -178,13 +188,16 @@ def probe(info):
     assert v == "written"
     secret_upload = tmp_path / "alice_submission.py"
     secret_upload.write_text("SECRET ANSWER")
-    media = "/work/main/var/media"
+    media = ROOT + "/var/media"
     res, v = probe(f"""
 import os
 def probe(info):
     out = {{"found": []}}
     for top in ("/tmp", "/dev/shm"):
         for d, dirs, files in os.walk(top):
+            if d == "{VENV}" or d.startswith("{VENV}/"):  # a checkout under /tmp: its read-only venv
+                dirs[:] = []
+                continue
             for f in files:
                 try:
                     if "{marker[::-1]}"[::-1] in open(os.path.join(d, f)).read():
@@ -227,12 +240,12 @@ def probe(info):
 
 
 def test_writing_outside_scratch_is_refused(probe):
-    host_target = f"/work/main/var/h1-escape-{os.getpid()}.txt"
+    host_target = f"{ROOT}/var/h1-escape-{os.getpid()}.txt"
     res, v = probe(f"""
 def probe(info):
     out = {{}}
     for p in ("/tmp/work/ok.txt", "/dev/shm/ok.txt", "/etc/evil", "/usr/lib/evil", "/evil", "{host_target}",
-              info["pack_dir"] + "/reference.py", "/work/main/.venv/evil.py", "/proc/sys/kernel/hostname"):
+              info["pack_dir"] + "/reference.py", "{VENV}/evil.py", "/proc/sys/kernel/hostname"):
         try:
             with open(p, "w") as fh:
                 fh.write("x")

@@ -151,7 +151,7 @@ def test_hostile_notebook_cannot_read_the_pack_and_fake_values_score_nothing():
         "import os\n"
         f"for p in [{str(PACK / 'reference.py')!r}, {str(PACK / 'tests.py')!r}, {str(PACK / 'reference.ipynb')!r}]:\n"
         "    print(p, 'EXISTS' if os.path.exists(p) else 'absent')\n"
-        "print('work:', sorted(os.listdir('/work/main')) if os.path.isdir('/work/main') else 'none')\n"
+        f"print('work:', sorted(os.listdir({str(PACK.parents[1])!r})) if os.path.isdir({str(PACK.parents[1])!r}) else 'none')\n"
         "!cat /etc/shadow\n")
     nb.cells.insert(2, probe)
     nb.cells.append(nbformat.v4.new_code_cell(
