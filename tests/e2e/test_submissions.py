@@ -131,6 +131,7 @@ def test_notebook_feedback_runs_no_script(live_server, page, login, tmp_path, ma
     login(page, "alice", "pw-alice")
     page.goto(f"{live_server.url}/courses/llms/assignments/embeddings_notebook/")
     page.wait_for_selector(".artifact-image img")
+    page.wait_for_function("document.querySelector('.artifact-image img').complete")  # loaded or failed
     assert page.evaluate("document.querySelector('.artifact-image img').naturalWidth") == 1  # the plot loads
     page.click(".notebook-link")
     page.wait_for_load_state()
