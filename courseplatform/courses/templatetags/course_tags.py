@@ -1,3 +1,5 @@
+"""Template filters shared by every app ({% load course_tags %}; the apps' own tag libraries
+re-export them so their templates need only one {% load %})."""
 from django import template
 
 register = template.Library()
@@ -10,3 +12,14 @@ def get_item(mapping, key):
         return mapping.get(key)
     except AttributeError:
         return None
+
+
+@register.filter
+def points(value):
+    """12.50 -> '12.5', 10.0 -> '10', None -> '–'."""
+    if value is None or value == "":
+        return "–"
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return value

@@ -1,5 +1,7 @@
 from django import template
 
+from courseplatform.courses.templatetags.course_tags import get_item, points
+
 from ..rendering import render_markdown
 
 register = template.Library()
@@ -10,20 +12,5 @@ def markdown_filter(text):
     return render_markdown(text)
 
 
-@register.filter
-def points(value):
-    """12.50 -> '12.5', 10.00 -> '10', None -> '–'."""
-    if value is None or value == "":
-        return "–"
-    try:
-        return f"{float(value):g}"
-    except (TypeError, ValueError):
-        return value
-
-
-@register.filter
-def get_item(mapping, key):
-    try:
-        return mapping.get(key)
-    except AttributeError:
-        return None
+register.filter("points", points)
+register.filter("get_item", get_item)
