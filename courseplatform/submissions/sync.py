@@ -19,9 +19,10 @@ from datetime import datetime, time
 from pathlib import Path
 
 import bleach
-import markdown
 from django.conf import settings
 from django.utils import timezone
+
+from courseplatform.courses.markdown import render_math_markdown
 
 from .models import Assignment, LatePolicy
 
@@ -40,8 +41,9 @@ class PackInvalid(Exception):
 
 
 def render_handout(text: str) -> str:
-    html = markdown.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists", "toc"])
-    return bleach.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRS, protocols=["http", "https", "mailto"], strip=True)
+    """The handout's Markdown, with its formulas kept intact for KaTeX (detail.html loads it)."""
+    return render_math_markdown(text, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRS,
+                                extensions=("fenced_code", "tables", "sane_lists", "toc"))
 
 
 def _files(pack_dir: Path):

@@ -87,3 +87,24 @@ def test_demo_hook_grades_for_real_and_is_idempotent(course, make_user, settings
     assert Assignment.objects.get(slug="attention").due_at is not None
     demo.load(course, people, io.StringIO())
     assert Submission.objects.filter(assignment__slug="attention").count() == 5
+
+
+def test_handout_formulas_reach_katex_intact():
+    """Markdown must not eat the `_`, `*` and `\\\\` inside formulas; the page renders them with KaTeX."""
+    from courseplatform.submissions.sync import render_handout
+
+    html = render_handout("Scores: $$s_i \\leftarrow \\begin{cases} a_1 \\\\ b_2 \\end{cases}$$ and $q_*k_*$, *emphasis*.\n")
+    assert "$$s_i \\leftarrow \\begin{cases} a_1 \\\\ b_2 \\end{cases}$$" in html
+    assert "$q_*k_*$" in html and "<em>emphasis</em>" in html
+    assert "<script" not in render_handout("$<script>alert(1)</script>$")
+
+
+def test_assignment_page_loads_katex(client_for, student, course):
+    from django.urls import reverse
+
+    from courseplatform.submissions.models import Assignment
+
+    Assignment.objects.create(course=course, slug="attention", title="Attention", handout_html="<p>$x_1$</p>",
+                              released=True)
+    page = client_for(student).get(reverse("submissions:detail", args=[course.slug, "attention"])).content.decode()
+    assert "katex/katex.min.js" in page and "js/math.js" in page and "data-math" in page

@@ -1,21 +1,8 @@
-/* Quizzes: KaTeX auto-render, the countdown (server time is the truth), autosave state. */
+/* Quizzes: math rendering (static/js/math.js), the countdown (server time is the truth), autosave state. */
 (function () {
   "use strict";
-  var MATH = {
-    delimiters: [
-      { left: "$$", right: "$$", display: true },
-      { left: "\\[", right: "\\]", display: true },
-      { left: "\\(", right: "\\)", display: false },
-      { left: "$", right: "$", display: false }
-    ],
-    throwOnError: false,
-    ignoredTags: ["script", "noscript", "style", "textarea", "pre", "code", "input"]
-  };
-
   function renderMath(root) {
-    if (window.renderMathInElement) {
-      window.renderMathInElement(root || document.body, MATH);
-    }
+    if (window.cpRenderMath) window.cpRenderMath(root);  // static/js/math.js
   }
 
   function fmt(seconds) {
