@@ -4,7 +4,68 @@ Apps add their own fixtures in conftest.py files of their test folders.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
+
 import pytest
+
+# One run of the suite must not meet another on this machine (two checkouts, or two runs of one):
+# the test database and the broker's keys carry a suffix made of the checkout and this process.
+CHECKOUT = Path(__file__).resolve().parent.parent
+RUN_ID = f"{hashlib.sha256(str(CHECKOUT).encode()).hexdigest()[:8]}_{os.getpid()}"
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    if getattr(config, "workerinput", None) is None:  # the controller (or a plain run) names the run
+        os.environ.setdefault("COURSEPLATFORM_TEST_RUN", RUN_ID)
+    run = os.environ.get("COURSEPLATFORM_TEST_RUN", RUN_ID)
+    if settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        prefix = f"cp-test-{run}:"
+        os.environ["CELERY_BROKER_KEYPREFIX"] = prefix  # worker processes started by tests inherit it
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+                                                    "global_keyprefix": prefix}
+        from courseplatform.celery import app
+
+        app.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """test_<name>_<checkout>_<pid>: two runs on one machine never share (or drop) a test database.
+    Databases left by runs that were killed are dropped here when their process is gone."""
+    from django.conf import settings
+
+    run = os.environ.get("COURSEPLATFORM_TEST_RUN", RUN_ID)
+    for alias, db in settings.DATABASES.items():
+        test = db.setdefault("TEST", {})
+        base = test.get("NAME") or "test_" + db["NAME"]
+        if db["ENGINE"].endswith("sqlite3"):
+            continue  # in-memory
+        test["NAME"] = f"{base}_{run}"
+        _drop_stale_test_databases(db, base)
+
+
+def _drop_stale_test_databases(db: dict, base: str) -> None:
+    if "postgresql" not in db["ENGINE"]:
+        return
+    import psycopg
+
+    prefix = f"{base}_{RUN_ID.split('_')[0]}_"
+    try:
+        with psycopg.connect(host=db.get("HOST") or None, port=db.get("PORT") or None, user=db.get("USER") or None,
+                             password=db.get("PASSWORD") or None, dbname="postgres", autocommit=True,
+                             connect_timeout=5) as conn:
+            names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                                 (prefix.replace("_", r"\_") + "%",))]
+            for name in names:
+                pid = name[len(prefix):].split("_")[0]
+                if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.Error:
+        pass  # only housekeeping: the run itself reports a database that cannot be reached
 
 
 @pytest.fixture(autouse=True)
