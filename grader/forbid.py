@@ -114,17 +114,120 @@ def _module_hit(name: str, modules: list[str]) -> str | None:
     return None
 
 
-def scan(source: str, forbid: dict) -> set[str]:
+class _Bindings(ast.NodeVisitor):
+    """Every name the submission binds itself, at any level, and every name bound to a module by an
+    import of a library (not one of the submission's own files).
+
+    Own names: ``def``/``class`` names (nested functions and methods too), parameters, targets of
+    assignments, ``for``, ``with ... as``, ``except ... as``, comprehensions, ``:=`` and ``match``
+    captures, attribute targets (``self.name = ...``), and names imported from the submission's own
+    files (relative imports, or a module among the submitted files)."""
+
+    def __init__(self, local_modules: frozenset):
+        self.local_modules = local_modules
+        self.own: set[str] = set()       # names (and attribute names) the submission defines
+        self.modules: set[str] = set()   # names bound by ``import lib`` / ``import lib as x`` / ``from lib import sub``
+        self.local: set[str] = set()     # names bound to the submission's own modules (``import helper``)
+
+    def _local(self, module: str | None, level: int) -> bool:
+        return bool(level) or (module or "").split(".")[0] in self.local_modules
+
+    def visit_Import(self, node):
+        for a in node.names:
+            if a.name.split(".")[0] in self.local_modules:
+                self.own.add(a.asname or a.name.split(".")[0])
+                self.local.add(a.asname or a.name.split(".")[0])
+            else:
+                self.modules.add(a.asname or a.name.split(".")[0])
+
+    def visit_ImportFrom(self, node):
+        for a in node.names:
+            if a.name == "*":
+                continue
+            bound = a.asname or a.name
+            if self._local(node.module, node.level):
+                self.own.add(bound)
+                self.local.add(bound)
+            else:  # ``from torch.nn import functional as F``: a library object; chains rooted at it are the library's
+                self.modules.add(bound)
+
+    def _def(self, node):
+        self.own.add(node.name)
+        self.generic_visit(node)
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _def
+
+    def visit_arg(self, node):
+        self.own.add(node.arg)
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.own.add(node.id)
+
+    def visit_Attribute(self, node):
+        if isinstance(node.ctx, ast.Store):
+            self.own.add(node.attr)
+        self.generic_visit(node)
+
+    def visit_ExceptHandler(self, node):
+        if node.name:
+            self.own.add(node.name)
+        self.generic_visit(node)
+
+    def visit_MatchAs(self, node):
+        if node.name:
+            self.own.add(node.name)
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node):
+        if node.name:
+            self.own.add(node.name)
+
+    def visit_MatchMapping(self, node):
+        if node.rest:
+            self.own.add(node.rest)
+        self.generic_visit(node)
+
+
+def _root(node) -> str | None:
+    """``torch`` for ``torch.nn.functional.x`` (or ``torch.randn(3).x``, ``torch.ops["aten"].x``);
+    None when the chain does not start at a plain name."""
+    while isinstance(node, (ast.Attribute, ast.Call, ast.Subscript)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def scan(source: str, forbid: dict, local_modules=()) -> set[str]:
     """The forbidden modules/names the source uses outside ``if __name__ == "__main__":`` blocks
-    (empty for a file that does not parse: the import reports the syntax error)."""
+    (empty for a file that does not parse: the import reports the syntax error).
+
+    A forbidden name is a library's: a name the submission defines itself (see ``_Bindings``) is the
+    student's own, and its uses are allowed (``def scaled_dot_product_attention`` and calls of it,
+    ``self.generate()`` of their own method), unless it is reached through a library module
+    (``F.scaled_dot_product_attention`` where ``F`` is imported) or imported from a library. The
+    sandbox stubs stay the real guard for whatever this cannot see. ``local_modules``: the module
+    names of the submission's own files (a zip's helpers)."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
+    local = frozenset(local_modules)
     modules = forbid.get("modules", [])
     names = set(forbid.get("names", []))
     attrs = names | set(forbid.get("attributes", []))
+    strings = forbid.get("strings", True)
+    bindings = _Bindings(local)
+    try:
+        bindings.visit(tree)
+    except RecursionError:
+        return set()
+    own, imported = bindings.own, bindings.modules
     found: set[str] = set()
+
+    def via_module(node) -> bool:
+        root = _root(node)
+        return root is not None and root in imported
+
     stack = [tree]
     while stack:
         node = stack.pop()
@@ -137,7 +240,7 @@ def scan(source: str, forbid: dict) -> set[str]:
                 if hit:
                     found.add(hit)
         elif isinstance(node, ast.ImportFrom):
-            if not node.level and node.module:  # relative imports are the student's own files
+            if not node.level and node.module and node.module.split(".")[0] not in local:
                 hit = _module_hit(node.module, modules)
                 if hit:
                     found.add(hit)
@@ -145,14 +248,24 @@ def scan(source: str, forbid: dict) -> set[str]:
                     hit = _module_hit(f"{node.module}.{a.name}", modules)
                     if hit:
                         found.add(hit)
-            found.update(a.name for a in node.names if a.name in attrs)
+                found.update(a.name for a in node.names if a.name in attrs)
         elif isinstance(node, ast.Attribute) and node.attr in attrs:
-            found.add(node.attr)
-        elif isinstance(node, ast.Name) and node.id in names:
-            found.add(node.id)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and forbid.get("strings", True):
+            # a library's attribute: reached through an imported module, or a name the
+            # submission never defines (``x.log_softmax`` on a tensor)
+            if via_module(node.value) or (node.attr not in own and _root(node.value) not in bindings.local):
+                found.add(node.attr)
+        elif isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):
+            if node.id not in own:
+                found.add(node.id)
+        elif isinstance(node, ast.Call) and strings:
+            # getattr(F, "scaled_dot_product_attention"): a name looked up on a library module
+            if any(via_module(a) for a in node.args):
+                for a in node.args:
+                    if isinstance(a, ast.Constant) and isinstance(a.value, str) and a.value.strip() in names:
+                        found.add(a.value.strip())
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and strings:
             text = node.value.strip()
-            if text in names:
+            if text in names and text not in own:
                 found.add(text)
             hit = _module_hit(text, modules) if _DOTTED.match(text) else None
             if hit:
@@ -164,10 +277,13 @@ def scan(source: str, forbid: dict) -> set[str]:
 def scan_files(files: dict, forbid: dict) -> list[str]:
     """What the submitted ``.py`` files use, as shown to the student (sorted, labels applied)."""
     used: set[str] = set()
+    py = [str(name) for name in files if str(name).endswith(".py")]
+    local = {p[:-3].replace("\\", "/").split("/")[-1] for p in py}
+    local |= {p.replace("\\", "/").split("/")[0] for p in py if "/" in p.replace("\\", "/")}  # packages
     for name, data in files.items():
         if str(name).endswith(".py"):
             text = data.decode("utf-8", "replace") if isinstance(data, (bytes, bytearray)) else str(data)
-            used |= scan(text, forbid)
+            used |= scan(text, forbid, local)
     labels = forbid.get("labels", {})
     return sorted({labels.get(u, u) for u in used})
 

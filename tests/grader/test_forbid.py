@@ -60,6 +60,75 @@ def test_scan_allows(source):
     assert _scan(source) == set()
 
 
+# The student's own names: a name the submission defines (any level) is not the library's.
+OWN_SOFTMAX = "def softmax(x, dim=-1):\n    e = x.exp()\n    return e / e.sum(dim, keepdim=True)\n"
+
+
+@pytest.mark.parametrize("source", [
+    OWN_SOFTMAX + "y = softmax(x)\n",                                       # a top-level def and its call
+    "import torch\n" + OWN_SOFTMAX + "class M(torch.nn.Module):\n    def forward(self, x):\n        return softmax(x)\n",
+    "class M:\n    def softmax(self, x):\n        return x\n    def f(self, x):\n        return self.softmax(x)\n",
+    "def outer(x):\n    def softmax(z):\n        return z\n    return softmax(x)\n",   # nested function
+    "class Softmax:\n    pass\nsoftmax = Softmax()\ny = softmax\n",           # an assignment
+    "ys = [softmax for softmax in range(3)]\n",                                # a comprehension target
+    "f = lambda softmax: softmax + 1\n",                                        # a parameter
+    "for softmax in (1, 2):\n    print(softmax)\n",
+    "with open('f') as softmax:\n    softmax.read()\n",
+    "if (softmax := 3):\n    print(softmax)\n",
+    "try:\n    pass\nexcept ValueError as softmax:\n    print(softmax)\n",
+    "__all__ = ['softmax']\n" + OWN_SOFTMAX,                                # a string naming their own function
+    "class C:\n    def __init__(self):\n        self.softmax = lambda x: x\n    def g(self, x):\n        return self.softmax(x)\n",
+    "from .helper import softmax\ny = softmax(1)\n",                       # the student's own files
+    "from helper import softmax as sm\nimport helper\ny = sm(1) + helper.softmax(2)\n",
+    "class Counter2:\n    def most_common(self):\n        return 1\nCounter2().most_common()\n",
+])
+def test_scan_allows_the_students_own_names(source):
+    assert forbid.scan(source, CFG, local_modules={"helper"}) == set()
+
+
+@pytest.mark.parametrize("source, found", [
+    ("import torch.nn.functional as F\n" + OWN_SOFTMAX + "y = F.softmax(x, -1)\n", {"softmax"}),
+    ("from torch.nn import functional as F\n" + OWN_SOFTMAX + "y = F.softmax(x, -1)\n", {"softmax"}),
+    ("import torch\n" + OWN_SOFTMAX + "y = torch.nn.functional.softmax(x, -1)\n", {"softmax"}),
+    ("from torch.nn.functional import softmax\n" + OWN_SOFTMAX, {"softmax"}),
+    ("from torch.nn.functional import softmax as my_softmax\ny = my_softmax(x)\n", {"softmax"}),
+    ("import torch.nn.functional as F\n" + OWN_SOFTMAX + "g = getattr(F, 'softmax')\n", {"softmax"}),
+    ("import torch\n" + OWN_SOFTMAX + "g = getattr(torch.nn.functional, 'softmax')\n", {"softmax"}),
+    ("import torch.nn.functional as F\n" + OWN_SOFTMAX + "softmax = F.softmax\n", {"softmax"}),
+    ("def f(x):\n    return x.softmax(-1)\n", {"softmax"}),                # a tensor method: not defined by them
+    ("from helper import softmax\n", {"softmax"}),                          # helper.py was not submitted
+    ("import helper\ny = helper.softmax(1)\n", {"softmax"}),
+    ("import collections\nclass C:\n    def most_common(self):\n        return 1\n"
+     "n = collections.Counter('ab').most_common()\n", {"most_common"}),   # through the module, not their class
+])
+def test_scan_refuses_library_names_next_to_own_ones(source, found):
+    assert forbid.scan(source, CFG) == found
+
+
+def test_scan_files_knows_the_zips_own_modules():
+    files = {"sub.py": b"from helper import softmax\n\ndef run(x):\n    return softmax(x)\n",
+             "helper.py": OWN_SOFTMAX.encode(), "pkg/__init__.py": b"", "pkg/ops.py": OWN_SOFTMAX.encode(),
+             "other.py": b"from pkg.ops import softmax\nimport pkg.ops as ops\ny = ops.softmax(1)\n"}
+    assert forbid.scan_files(files, CFG) == []
+    files["helper.py"] = b"from torch.nn.functional import softmax\n"
+    assert forbid.scan_files(files, CFG) == ["softmax"]
+
+
+def test_scan_survives_deep_nesting():
+    assert forbid.scan("x = " + "(" * 5000 + "1" + ")" * 5000 + "\n", CFG) == set()
+
+
+def test_own_function_with_a_forbidden_name_is_graded_and_the_stub_still_guards():
+    own = ("import torch\n\ndef softmax(x, dim=0):\n    e = torch.exp(x - x.max())\n    return e / e.sum()\n\n"
+           "def run(x):\n    return int(round(float(softmax(torch.zeros(2))[0]) * 4 * x))\n")
+    res = _grade(own)
+    assert res["score"] == 3.0 and res["status"] == "graded", _messages(res)
+    sneaky = own.replace("softmax(torch.zeros(2))", "getattr(torch, 'soft' + 'max')(torch.zeros(2), 0)")
+    res = _grade(sneaky)
+    assert res["score"] == 0.0
+    assert all(f"torch.softmax {MESSAGE}" in m for m in _messages(res)), _messages(res)
+
+
 def test_scan_main_guard_else_branch_and_other_ifs_are_scanned():
     assert _scan("if __name__ == '__main__':\n    pass\nelse:\n    import sqlite3\n") == {"sqlite3"}
     assert _scan("if __name__ != '__main__':\n    import sqlite3\n") == {"sqlite3"}
