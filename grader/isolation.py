@@ -109,9 +109,9 @@ def build_root(root: str, ro_paths: list[str], *, gpu: bool, shm_mb: int = 64, t
     """
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     os.makedirs(root, mode=0o700, exist_ok=True)  # survives a /tmp cleaner removing the empty mount point
-    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m,mode=0755")
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m,nr_inodes=1024,mode=0755")
     os.makedirs(root + "/tmp")
-    mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,mode=1777")
+    mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_mb}m,nr_inodes={tmp_inodes(tmp_mb)},mode=1777")
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
             os.symlink(os.readlink(top), root + top)
@@ -141,13 +141,32 @@ def build_root(root: str, ro_paths: list[str], *, gpu: bool, shm_mb: int = 64, t
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, root + "/dev/" + name)
     os.makedirs(root + "/dev/shm")
-    mount("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={shm_mb}m,mode=1777")
+    mount("tmpfs", root + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={shm_mb}m,nr_inodes=1024,mode=1777")
     os.makedirs(root + "/proc")
     os.makedirs(root + "/.old")
     pivot_root(root, root + "/.old")
     os.chdir("/")
     umount2("/.old", MNT_DETACH)
     os.rmdir("/.old")
+
+
+def tmp_inodes(size_mb: int) -> int:
+    """Inodes of the scratch tmpfs: enough for a checkout-like tree, never unbounded kernel memory
+    (each inode and dentry is kernel memory, charged to the sandbox's cgroup as well)."""
+    return max(1024, min(65536, int(size_mb) * 64))
+
+
+# SysV IPC of the sandbox's own IPC namespace (the host's settings do not apply there): a few
+# small segments and queues; shm pages are also charged to the sandbox's memory cgroup.
+IPC_LIMITS = {"kernel/shmmax": 16 << 20, "kernel/shmall": (64 << 20) // 4096, "kernel/shmmni": 32,
+              "kernel/msgmnb": 65536, "kernel/msgmax": 8192, "kernel/msgmni": 32, "kernel/sem": "32 1024 32 32"}
+
+
+def limit_ipc() -> None:
+    """Write the IPC namespace's limits under /proc/sys (as root, right after /proc is mounted)."""
+    for key, value in IPC_LIMITS.items():
+        with open("/proc/sys/" + key, "w") as fh:
+            fh.write(str(value))
 
 
 def remount_root_ro() -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 from grader import protocol
 
 GRADER_ROOT = Path(__file__).resolve().parent.parent
-ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "GRADER_SPARE_NICE")
+ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "GRADER_SPARE_NICE", "GRADER_ALLOW_RLIMIT_ONLY",
+            "GRADER_CGROUP_PARENT")
 
 
 class SandboxUnavailable(Exception):
@@ -57,6 +58,8 @@ class Sandbox:
         self.secure = secure
         self.dead = False
         self.exit_status: int | None = None
+        self.death: dict[str, int] = {}  # what S reported with P's status: OOM kills, memory limit (MB)
+        self.cgroup: dict | None = None   # the sandbox's cgroup directories (removed by S when P ended)
         self.output = bytearray()      # kept output not yet taken (take_output)
         self.output_total = 0          # bytes printed in total
         self.output_kept = 0           # bytes kept in total (at most output_cap)
@@ -140,10 +143,24 @@ class Sandbox:
                     self.exit_status = int(line.split()[1])
                 except ValueError:
                     pass
+                for token in line.split()[2:]:
+                    key, _, value = token.partition("=")
+                    if value.lstrip("-").isdigit():
+                        self.death[key] = int(value)
         return self.exit_status
+
+    def out_of_memory(self) -> bool:
+        """The kernel's memory limit ended (part of) the sandbox: an OOM kill in its cgroup."""
+        self.wait_status()
+        return self.death.get("oom", 0) > 0
 
     def describe_death(self) -> str:
         status = self.wait_status()
+        if self.out_of_memory():
+            limit = self.death.get("limit_mb", 0)
+            return (f"it used more than {limit} MB of memory (this assignment's limit, counting every process "
+                    "it started and the files it wrote to /tmp or shared memory) and was stopped") if limit else \
+                "it used more memory than this assignment allows and was stopped"
         if status is None or status < 0:
             return "the sandbox process ended unexpectedly"
         if os.WIFSIGNALED(status):
@@ -179,6 +196,7 @@ class Zygote:
     def __init__(self, queue: str, preload: tuple[str, ...], size: int):
         self.queue, self.preload, self.size = queue, preload, size
         self.secure = not insecure_mode()
+        self.limits: dict = {}  # what the zygote enforces (cgroup version, seccomp, ...), from its hello
         self.lock = threading.Lock()
         self.proc = None
         self.sock = None
@@ -208,6 +226,8 @@ class Zygote:
         if not msg.get("ok"):
             self._kill()
             raise SandboxUnavailable(msg.get("error", "the sandbox parent failed to start"))
+        self.limits = dict(msg.get("limits") or {})
+        _enforced[self.secure] = self.limits
 
     def _kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -238,7 +258,9 @@ class Zygote:
                     if len(fds) != 3:
                         raise OSError("the sandbox parent sent a malformed reply")
                     sock = socket.socket(fileno=fds[0])
-                    return Sandbox(sock, fds[1], fds[2], int(msg["p_pid"]), int(msg["s_pid"]), self.secure)
+                    sb = Sandbox(sock, fds[1], fds[2], int(msg["p_pid"]), int(msg["s_pid"]), self.secure)
+                    sb.cgroup = msg.get("cgroup")
+                    return sb
                 except (OSError, ValueError) as exc:
                     if attempt == 2:
                         raise SandboxUnavailable(f"the sandbox parent failed twice: {exc}") from None
@@ -260,6 +282,12 @@ class Zygote:
 
 
 _pools: dict[tuple, Zygote] = {}
+_enforced: dict[bool, dict] = {}  # secure? -> what the latest zygote reported in force
+
+
+def enforced(secure: bool = True) -> dict:
+    """The limits in force in this worker's sandboxes (for the result's engine block)."""
+    return dict(_enforced.get(secure, {}))
 _pools_lock = threading.Lock()
 
 

@@ -49,19 +49,47 @@ class Zygote:
         os.chmod(self.rootdir, 0o700)
         self.ro = _ro_paths()
         self.last_error = None
+        self.cg = None          # cgroups.Manager: one group per sandbox (None: rlimits only, by setting)
+        self.filter = None      # seccomp.Filter, compiled once here
+        self.limits: dict = {}  # what is enforced, for the result's engine block
+        self.groups: dict[int, object] = {}  # S pid -> its cgroups.Group (removed again if S dies early)
+        self.group_seq = 0
+
+    def setup_limits(self) -> None:
+        """Kernel limits: detect the cgroup hierarchy and compile the syscall filter (once, at start).
+        Refuses to start without cgroups unless GRADER_ALLOW_RLIMIT_ONLY is set."""
+        from grader import cgroups, seccomp
+
+        self.limits = {"rlimits": True}
+        if not self.secure:
+            return
+        try:
+            self.cg = cgroups.setup(prefix="grader-")
+            self.limits.update(self.cg.describe())
+        except cgroups.CgroupError as exc:
+            if os.environ.get("GRADER_ALLOW_RLIMIT_ONLY", "") in ("", "0", "false", "no"):
+                raise RuntimeError(f"sandbox unavailable: no cgroup can be used for the per-sandbox limits ({exc}); "
+                                   "set GRADER_ALLOW_RLIMIT_ONLY=1 to grade with per-process rlimits only") from None
+            self.limits["cgroup"] = f"none ({exc}; rlimits only, by GRADER_ALLOW_RLIMIT_ONLY)"
+        self.filter = seccomp.build()
+        self.limits.update(self.filter.describe())
 
     # ------------------------------------------------------------------ one sandbox
     def spawn(self) -> dict:
         """Fork S for a new sandbox; it becomes ready asynchronously (see finish)."""
         self.counter = (self.counter + 1) % UID_RANGE
         uid = self.uid_base + self.counter
+        group = None
+        if self.cg is not None:  # prepared here, while this is a spare: nothing of it is paid per grade
+            self.group_seq += 1
+            group = self.cg.new_group(f"sb-{uid}-{self.group_seq}")
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         st_r, st_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             try:
-                self._sandbox_parent(child_sock, out_w, st_w, uid)
+                self._sandbox_parent(child_sock, out_w, st_w, uid, group)
             except BaseException:
                 try:
                     os.write(st_w, ("E " + traceback.format_exc().replace("\n", " | ")[-1500:] + "\n").encode())
@@ -71,7 +99,10 @@ class Zygote:
         child_sock.close()
         os.close(out_w)
         os.close(st_w)
-        return {"s_pid": pid, "uid": uid, "sock": parent_sock, "out": out_r, "status": st_r,
+        if group is not None:
+            group.forget()
+            self.groups[pid] = group
+        return {"s_pid": pid, "uid": uid, "cgroup": group.dirs if group is not None else None, "sock": parent_sock, "out": out_r, "status": st_r,
                 "started": time.monotonic()}
 
     def finish(self, sb: dict) -> dict:
@@ -111,7 +142,7 @@ class Zygote:
     def prepare(self) -> dict:
         return self.finish(self.spawn())
 
-    def _sandbox_parent(self, sock, out_w, st_w, uid) -> None:
+    def _sandbox_parent(self, sock, out_w, st_w, uid, group) -> None:
         """S: runs as root in the forked child; builds the namespaces, forks P, reports its fate."""
         from grader import isolation, protocol
 
@@ -120,7 +151,7 @@ class Zygote:
         # preparing a spare sandbox must not steal CPU from one that is grading: lower priority
         # (GRADER_SPARE_NICE) until P receives a submission (P is still root then and restores priority 0)
         os.setpriority(os.PRIO_PROCESS, 0, self.spare_nice)
-        protocol.close_fds_except({sock.fileno(), out_w, st_w, 0, 1, 2})
+        protocol.close_fds_except({sock.fileno(), out_w, st_w, 0, 1, 2} | (group.keep_fds() if group else set()))
         if self.secure:
             isolation.unshare(isolation.CLONE_NEWNS | isolation.CLONE_NEWNET | isolation.CLONE_NEWPID
                               | isolation.CLONE_NEWIPC | isolation.CLONE_NEWUTS)
@@ -137,7 +168,7 @@ class Zygote:
         if pid == 0:
             try:
                 os.close(st_w)
-                self._sandbox_main(sock, out_w, uid, None if self.secure else work)
+                self._sandbox_main(sock, out_w, uid, None if self.secure else work, group)
             except BaseException:
                 traceback.print_exc()
             os._exit(70)
@@ -153,23 +184,31 @@ class Zygote:
             except ChildProcessError:
                 status = -1
                 break
+        extra = ""
+        if group is not None:  # P and all it started are gone (P was pid 1 of its namespace)
+            extra = "".join(f" {k}={v}" for k, v in group.report().items())
         try:
-            os.write(st_w, f"X {status}\n".encode())
+            os.write(st_w, f"X {status}{extra}\n".encode())
         except OSError:
             pass
+        if group is not None:
+            group.remove()
         if not self.secure:
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
         os._exit(0)
 
-    def _sandbox_main(self, sock, out_w, uid, insecure_work) -> None:
+    def _sandbox_main(self, sock, out_w, uid, insecure_work, group) -> None:
         """P: pid 1 of the sandbox's pid namespace; never returns."""
         from grader import child, isolation, protocol
 
+        if group is not None:
+            group.enter()  # first: P and everything it ever starts are in the sandbox's cgroup
         isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
         if self.secure:
             isolation.mount("proc", "/proc", "proc", isolation.MS_NOSUID | isolation.MS_NODEV | isolation.MS_NOEXEC)
+            isolation.limit_ipc()  # this IPC namespace's SysV shared memory and message queues: small
         else:
             child.WORK = insecure_work
         os.setsid()
@@ -188,6 +227,7 @@ class Zygote:
         _warm_up()
         protocol.send_frame(sock, {"op": "ready", "pid": os.getpid()})
         server = child.Server(sock, self.secure, uid)
+        server.cgroup, server.syscall_filter = group, self.filter  # applied by configure()
         server.serve()
         os._exit(0)
 
@@ -202,7 +242,8 @@ class Zygote:
             self._send({"ok": False, "error": f"could not create a sandbox: {exc}"})
             return
         sb = self.ready.popleft()
-        meta = {"ok": True, "s_pid": sb["s_pid"], "p_pid": sb["p_pid"], "uid": sb["uid"]}
+        meta = {"ok": True, "s_pid": sb["s_pid"], "p_pid": sb["p_pid"], "uid": sb["uid"],
+                "cgroup": sb.get("cgroup")}
         socket.send_fds(self.ctl, [json.dumps(meta).encode()], [sb["sock"].fileno(), sb["out"], sb["status"]])
         sb["sock"].close()
         os.close(sb["out"])
@@ -230,10 +271,19 @@ class Zygote:
                 return
             if pid == 0:
                 return
+            group = self.groups.pop(pid, None)
+            if group is not None:  # S removes it; this covers an S that was killed before it could
+                group.remove(timeout=0.2)
 
     def shutdown(self) -> None:
         for sb in list(self.ready) + list(self.pending):
             self.discard(sb)
+        if self.cg is not None:
+            deadline = time.monotonic() + 2
+            while self.groups and time.monotonic() < deadline:
+                self.reap()
+                time.sleep(0.01)
+            self.cg.remove_base()
         try:
             os.rmdir(self.rootdir)
         except OSError:
@@ -242,8 +292,9 @@ class Zygote:
 
     def run(self) -> None:
         try:
+            self.setup_limits()
             self.ready.append(self.prepare())
-            self._send({"ok": True, "op": "hello", "secure": self.secure, "pid": os.getpid()})
+            self._send({"ok": True, "op": "hello", "secure": self.secure, "pid": os.getpid(), "limits": self.limits})
         except BaseException as exc:
             self._send({"ok": False, "error": f"could not create a sandbox: {exc}"})
             self.shutdown()
@@ -370,8 +421,10 @@ def main(argv=None) -> None:
             import nbformat  # noqa: F401
         except ImportError:
             pass
+        import grader.cgroups  # noqa: F401
         import grader.child  # noqa: F401
         import grader.isolation  # noqa: F401
+        import grader.seccomp  # noqa: F401
         import grader.protocol  # noqa: F401
     except BaseException as exc:
         socket.socket(fileno=args.fd).send(json.dumps({"ok": False, "error": f"sandbox parent failed to start: {exc!r}"}).encode())
