@@ -19,6 +19,9 @@ def _engine(pack, secure: bool | None) -> dict:
     info = {"pack": pack.slug, "pack_hash": pack.hash}
     if secure is not None:
         info["sandbox"] = "namespaces" if secure else "insecure"
+        limits = pool.enforced(secure)
+        if limits:  # which limits are in force: cgroup version and controllers, seccomp, keyring, rlimits
+            info["limits"] = limits
     return info
 
 

@@ -15,7 +15,7 @@ import signal
 import sys
 import traceback
 
-from grader import forbid, isolation, protocol
+from grader import forbid, isolation, protocol, seccomp
 
 WORK = "/tmp/work"
 
@@ -115,7 +115,15 @@ class Server:
             pass
         if self.secure and int(cfg["scratch_mb"]) != 64:  # S mounted it with 64m
             isolation.mount("tmpfs", "/tmp", "tmpfs", isolation.MS_REMOUNT | isolation.MS_NOSUID | isolation.MS_NODEV,
-                            f"size={int(cfg['scratch_mb'])}m,mode=1777")
+                            f"size={int(cfg['scratch_mb'])}m,nr_inodes={isolation.tmp_inodes(int(cfg['scratch_mb']))},"
+                            "mode=1777")
+        group = getattr(self, "cgroup", None)
+        if group is not None:
+            # the kernel's limits for P and every descendant: all memory (anonymous, shared, tmpfs,
+            # kernel) at memory_mb without swap, and the pid limit; then no descriptor of the group
+            # may stay open where student code runs
+            group.apply(int(cfg["memory_mb"]), int(cfg["processes"]))
+            group.close_child_fds()
         vm = 0
         with open("/proc/self/status") as fh:
             for line in fh:
@@ -150,6 +158,10 @@ class Server:
             torch.set_num_threads(int(cfg.get("threads", 1)))
         except Exception:
             pass
+        flt = getattr(self, "syscall_filter", None)
+        if flt is not None:  # last, on every thread: from here on only student code and this server run
+            seccomp.join_session_keyring(flt)
+            seccomp.install(flt)
 
     def load(self, header, tensors) -> None:
         try:
