@@ -1,6 +1,7 @@
 """The engine's Python API: ``grade(pack_dir, filename, data) -> dict``."""
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -9,6 +10,9 @@ from grader import pool
 from grader.driver import Runner
 from grader.pack import PackError, load_pack
 from grader.submission import SubmissionError, decode
+from grader.text import clean_result
+
+logger = logging.getLogger(__name__)
 
 
 class GraderError(Exception):
@@ -25,11 +29,13 @@ def _engine(pack, secure: bool | None) -> dict:
     return info
 
 
-def error_result(pack, message: str, notes: list[str] | None = None) -> dict:
+def error_result(pack, message: str, notes: list[str] | None = None, only_visible: bool = False) -> dict:
     """A graded result for a submission that could not be run at all."""
+    cases = [c for c in pack.cases() if c.visible or not only_visible]
     tests = [{"name": c.name, "id": c.id, "score": 0.0, "max_score": c.points, "status": "error",
-              "message": "Not run: the submission could not be loaded.", "visible": c.visible} for c in pack.cases()]
-    return {"score": 0.0, "max_score": float(pack.meta["points"]), "status": "error", "message": message,
+              "message": "Not run: the submission could not be loaded.", "visible": c.visible} for c in cases]
+    max_score = float(sum(c.points for c in cases)) if only_visible else float(pack.meta["points"])
+    return {"score": 0.0, "max_score": max_score, "status": "error", "message": message,
             "tests": tests, "notes": list(notes or []), "output": "", "elapsed_s": 0.0, "engine": _engine(pack, None)}
 
 
@@ -50,11 +56,13 @@ def _trusted_threads() -> None:
         torch.set_num_threads(n)
 
 
-def grade(pack_dir, filename: str, data: bytes, *, slug: str | None = None) -> dict:
+def grade(pack_dir, filename: str, data: bytes, *, slug: str | None = None, only_visible: bool = False) -> dict:
     """Grade one submission. Raises GraderError only for infrastructure faults.
 
     ``slug`` names the pack in the result (``engine.pack``) when its assignment.toml has no
-    ``slug`` (e.g. a trusted copy stored as ``PACK_STORE/<slug>/<hash>/``); default: the folder name."""
+    ``slug`` (e.g. a trusted copy stored as ``PACK_STORE/<slug>/<hash>/``); default: the folder name.
+    ``only_visible`` runs the visible cases only (a student's "check"): hidden cases are neither run
+    nor listed, so the result reveals nothing about them."""
     t0 = time.monotonic()
     _trusted_threads()
     try:
@@ -66,19 +74,30 @@ def grade(pack_dir, filename: str, data: bytes, *, slug: str | None = None) -> d
         decoded = decode(filename, bytes(data), module=pack.meta["module"], accepted=pack.meta["accepted"],
                          import_module=pack.meta["import_module"])
     except SubmissionError as exc:
-        res = error_result(pack, str(exc))
+        res = error_result(pack, str(exc), only_visible=only_visible)
         res["elapsed_s"] = round(time.monotonic() - t0, 4)
-        return res
+        return clean_result(res)
     if not pack.meta["import_module"] and decoded.notebook is None:
-        res = error_result(pack, "This assignment is graded by running your notebook: please submit the .ipynb file.")
-        return res
+        res = error_result(pack, "This assignment is graded by running your notebook: please submit the .ipynb file.",
+                           only_visible=only_visible)
+        return clean_result(res)
     try:
         zygote = pool.get(pack.queue, pack.preload)
-        result = Runner(pack, decoded, zygote).run()
     except pool.SandboxUnavailable as exc:
         raise GraderError(f"sandbox unavailable: {exc}") from exc
+    try:
+        result = Runner(pack, decoded, zygote, only_visible=only_visible).run()
+    except pool.SandboxUnavailable as exc:
+        raise GraderError(f"sandbox unavailable: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001  what a submission sent tripped the engine: a result, not a retry
+        logger.exception("grading stopped on an unexpected error (pack %s)", pack.slug)
+        result = error_result(pack, "The grader stopped on something your submission did that it did not expect "
+                                    f"({type(exc).__name__}). Check that your code returns the kinds of values the "
+                                    "handout describes and does not touch the grader's connection; if this "
+                                    "persists, ask the course staff.", only_visible=only_visible)
     result["engine"] = _engine(pack, zygote.secure)
     if not zygote.secure:
         result["notes"].append("Graded WITHOUT the sandbox (GRADER_INSECURE is set): development use only.")
     result["elapsed_s"] = round(time.monotonic() - t0, 4)
-    return result
+    # every string a submission could influence is cleaned here, once (grader/text.py)
+    return clean_result(result)

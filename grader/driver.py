@@ -71,6 +71,38 @@ def collect_cases(module) -> list[Case]:
     return [v._grader_case for v in vars(module).values() if callable(v) and hasattr(v, "_grader_case")]
 
 
+MAX_EXECUTED_NOTEBOOK = 16 * 1024 * 1024
+
+
+def _garbled(what: str, exc: Exception) -> str:
+    """The message for a reply that is not a valid frame (the submission wrote to the grader's
+    connection, or sent something over its limits)."""
+    return (f"{what} failed: the sandbox sent an invalid reply ({str(exc)[:200]}). Your code must not write "
+            "to file descriptors it did not open, and values it returns must stay within the limits.")
+_ERROR_FIELDS = ("type", "message", "traceback", "kind")
+
+
+def _error_fields(err) -> dict:
+    """The fields of an error reply from the sandbox, as bounded strings (anything else is dropped)."""
+    if not isinstance(err, dict):
+        raise protocol.ProtocolError("malformed error reply")
+    out = {}
+    for k in _ERROR_FIELDS:
+        v = err.get(k)
+        if v is not None:
+            out[k] = (v if isinstance(v, str) else _json_text(v))[:4000]
+    return out
+
+
+def _json_text(v) -> str:
+    import json
+
+    try:
+        return json.dumps(v)[:4000]
+    except (TypeError, ValueError, RecursionError):
+        return "?"
+
+
 def _format_student_error(what: str, err: dict) -> str:
     kind = err.get("kind", "exception")
     msg = err.get("message", "")
@@ -106,6 +138,14 @@ class Handle:
     def call(self, method: str, *args, **kwargs):
         return self._sub._op({"op": "hcall", "h": self._id, "method": method}, args, kwargs,
                              what=f"{self.type_name}.{method}", handle=self)
+
+    def call_with_args(self, method: str, *args, **kwargs) -> tuple:
+        """Like ``call`` (``"__call__"``: forward), but returns ``(result, args_after, kwargs_after)``:
+        the arguments as the method left them, so an in-place change of an input is visible."""
+        return self._sub._unpack_with_args(
+            self._sub._op({"op": "hcall_args", "h": self._id, "method": method}, args, kwargs,
+                          what=f"{self.type_name}.{method}" if method != "__call__" else f"{self.type_name}(...) (forward)",
+                          handle=self))
 
     def get(self, attr: str):
         return self._sub._op({"op": "hget", "h": self._id, "attr": attr}, what=f"reading {self.type_name}.{attr}", handle=self)
@@ -156,16 +196,18 @@ class Submission:
             header[k] = protocol.encode(v, on_unknown=self._encode_handle, _tensors=tensors)
         blob = protocol.pack_tensors(tensors)
         left = runner.time_left(timeout)
+        deadline = time.monotonic() + left
         try:
             reply, rblob = sandbox.request(header, blob, left, runner.max_reply)
             rtensors = protocol.unpack_tensors(rblob)
+            protocol.check_deadline(deadline)
             if reply.get("ok") is True:
                 gen = runner.generation
-                return protocol.decode(reply.get("value"), rtensors,
-                                       on_handle=lambda hid, t: Handle(self, hid, t, gen))
-            err = reply.get("error")
-            if not isinstance(err, dict):
-                raise protocol.ProtocolError("malformed error reply")
+                value = protocol.decode(reply.get("value"), rtensors,
+                                        on_handle=lambda hid, t: Handle(self, hid, t, gen))
+                protocol.check_deadline(deadline)
+                return value
+            err = _error_fields(reply.get("error"))
         except protocol.FrameTimeout:
             runner.sandbox_lost(timeout=True)
             raise SandboxTimeout(f"{what or 'the call'} did not finish within the time limit") from None
@@ -175,12 +217,23 @@ class Submission:
         except protocol.ProtocolError as exc:
             runner.sandbox_lost()
             raise SandboxCrash(f"{what or 'the call'}: the sandbox sent an invalid reply ({exc})") from None
-        err = {k: str(v)[:4000] for k, v in err.items()}
         raise StudentError(_format_student_error(what or "your code", err), err)
 
     # -- public API
     def call(self, name: str, *args, **kwargs):
         return self._op({"op": "call", "name": name}, args, kwargs, what=name)
+
+    def call_with_args(self, name: str, *args, **kwargs) -> tuple:
+        """Like ``call``, but returns ``(result, args_after, kwargs_after)``: the arguments as the
+        function left them (the driver sends copies, so an in-place change is otherwise invisible)."""
+        return self._unpack_with_args(self._op({"op": "call_args", "name": name}, args, kwargs, what=name))
+
+    @staticmethod
+    def _unpack_with_args(reply) -> tuple:
+        if not (isinstance(reply, (list, tuple)) and len(reply) == 3 and isinstance(reply[1], (list, tuple))
+                and isinstance(reply[2], dict)):
+            raise SandboxCrash("the sandbox sent an invalid reply to a call")
+        return reply[0], tuple(reply[1]), dict(reply[2])
 
     def has(self, name: str) -> bool:
         return bool(self._op({"op": "has", "name": name}, what=f"looking up {name}"))
@@ -194,6 +247,15 @@ class Submission:
             raise Fail(f"{class_name}(...) did not create an object")
         return h
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the sandbox process and its finished children have used so
+        far. Independent of how busy the machine is: take the difference around a call to budget
+        the work the submission itself did (the wall clock of the case stays as a safety net)."""
+        value = self._op({"op": "rusage"}, what="reading the CPU time used")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SandboxCrash("reading the CPU time used: the sandbox sent an invalid reply")
+        return float(value)
+
     def construct(self, dotted: str, *args, **kwargs):
         return self._op({"op": "construct", "path": dotted}, args, kwargs, what=dotted)
 
@@ -203,14 +265,16 @@ class Submission:
         nb = self._runner.decoded.notebook
         if nb is None:
             raise Fail("This part needs a Jupyter notebook (.ipynb) submission.")
-        text = self._op({"op": "execute_notebook"}, extra={"nb": nb, "append": list(append or []),
-                                                        "cell_timeout": int(cell_timeout)},
-                        what="executing the notebook", timeout=timeout)
+        # the executed notebook comes back as one JSON string in the header: a larger header cap
+        with protocol.header_limit(min(self._runner.max_reply, MAX_EXECUTED_NOTEBOOK)):
+            text = self._op({"op": "execute_notebook"}, extra={"nb": nb, "append": list(append or []),
+                                                            "cell_timeout": int(cell_timeout)},
+                            what="executing the notebook", timeout=timeout)
         if not isinstance(text, str):
             raise SandboxCrash("executing the notebook: the sandbox sent an invalid reply")
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise SandboxCrash("executing the notebook: the executed notebook is not valid JSON") from None
 
 
@@ -264,8 +328,9 @@ MAX_RESTARTS = 3
 class Runner:
     """Grades one decoded submission: acquires sandboxes, loads the submission, runs the cases."""
 
-    def __init__(self, pack, decoded, zygote):
+    def __init__(self, pack, decoded, zygote, only_visible: bool = False):
         self.pack, self.decoded, self.zygote = pack, decoded, zygote
+        self.only_visible = only_visible  # a "check": the visible cases only, hidden ones are not run at all
         lim = pack.meta["limits"]
         self.limits = lim
         self.max_reply = int(lim["result_mb"]) * 1024 * 1024
@@ -279,6 +344,8 @@ class Runner:
         self.outputs: list[bytes] = []     # what the student sees (hidden cases' output withheld)
         self.output_total = 0
         self._pending_out = b""
+        self.hidden_started = False      # a hidden case has started: no output is shown from then on
+        self._withheld_marked = False
         self.wall_deadline = None
         self.case_deadline = None
         self.load_error: str | None = None
@@ -301,13 +368,20 @@ class Runner:
             self.output_total += sb.output_total
 
     def _collect_output(self, hidden: bool = False) -> None:
-        """Attribute what was printed since the last call to the current step; output printed
-        during a hidden case is withheld (it could reveal the hidden inputs)."""
+        """Attribute what was printed since the last call to the current step. Once a hidden case
+        has started, everything printed afterwards is withheld (it could reveal the hidden inputs),
+        whenever it is read: the visible cases run before the hidden ones, so their output is kept."""
         if self.sandbox is not None:
             self._pending_out += self.sandbox.take_output()
         data, self._pending_out = self._pending_out, b""
-        if data:
-            self.outputs.append(b"[output printed during a hidden test is not shown]\n" if hidden else data)
+        if not data:
+            return
+        if hidden or self.hidden_started:
+            if not self._withheld_marked:
+                self._withheld_marked = True
+                self.outputs.append(b"[output printed during hidden tests is not shown]\n")
+            return
+        self.outputs.append(data)
 
     def sandbox_lost(self, timeout: bool = False) -> str:
         sb = self.sandbox
@@ -337,38 +411,59 @@ class Runner:
                   "forbid": self.pack.meta.get("forbid"),
                   "files": protocol.encode(self.decoded.files, _tensors=tensors)}
         timeout = min(self.time_left(), float(self.limits["case_s"]))
+        sb_deadline = time.monotonic() + timeout
         try:
             reply, rblob = sb.request(header, protocol.pack_tensors(tensors), timeout, self.max_reply)
         except protocol.FrameTimeout:
             self.sandbox_lost(timeout=True)
             raise LoadFailed(f"Importing your file did not finish within {timeout:.0f} s "
                              "(is there an infinite loop or a long computation at the top level?).") from None
-        except protocol.ProtocolError:
+        except protocol.PeerClosed:
             why = self.sandbox_lost()
             raise LoadFailed(f"Importing your file crashed: {why}.") from None
-        if reply.get("ok") is not True:
-            err = reply.get("error") if isinstance(reply.get("error"), dict) else {}
-            err = {k: str(v)[:4000] for k, v in err.items()}
+        except protocol.ProtocolError as exc:
+            self.sandbox_lost()
+            raise LoadFailed(_garbled("Importing your file", exc)) from None
+        try:
+            protocol.check_deadline(sb_deadline)
+            if reply.get("ok") is not True:
+                err = _error_fields(reply.get("error"))
+            else:
+                err = None
+                info = protocol.decode(reply.get("value"), {}) if reply.get("value") is not None else {}
+                if not isinstance(info, dict):
+                    raise protocol.ProtocolError("malformed load reply")
+                missing, defined = info.get("missing", []), info.get("defined", [])
+                if not isinstance(missing, list) or not isinstance(defined, list):
+                    raise protocol.ProtocolError("malformed load reply")
+                missing = [str(x)[:200] for x in missing[:50]]
+                self.defined = [str(x)[:200] for x in defined[:50]]
+        except protocol.FrameTimeout:
+            self.sandbox_lost(timeout=True)
+            raise LoadFailed(f"Importing your file did not finish within {timeout:.0f} s "
+                             "(is there an infinite loop or a long computation at the top level?).") from None
+        except protocol.ProtocolError as exc:
+            self.sandbox_lost()
+            raise LoadFailed(_garbled("Importing your file", exc)) from None
+        if err is not None:
             kind = err.get("kind", "")
             self.sandbox_lost()
             if "SyntaxError" in err.get("type", "") or "IndentationError" in err.get("type", ""):
                 raise LoadFailed(f"Your file has a syntax error: {err.get('type')}: {err.get('message')}")
             raise LoadFailed(_format_student_error("Importing your file", dict(err, kind=kind.split(":")[-1])))
-        info = protocol.decode(reply.get("value"), {}) if reply.get("value") is not None else {}
-        if isinstance(info, dict):
-            missing = [str(x) for x in info.get("missing", [])]
-            self.defined = [str(x) for x in info.get("defined", [])][:50]
-            if missing:
-                self.sandbox_lost()
-                found = ", ".join(self.defined[:15]) or "nothing"
-                raise LoadFailed(f"Your file does not define {', '.join(missing)} (it defines: {found}). "
-                                 "Check the name and that it is defined at the top level, not inside another function.")
+        if missing:
+            self.sandbox_lost()
+            found = ", ".join(self.defined[:15]) or "nothing"
+            raise LoadFailed(f"Your file does not define {', '.join(missing)} (it defines: {found}). "
+                             "Check the name and that it is defined at the top level, not inside another function.")
         return sb
 
     def run(self) -> dict:
         t0 = time.monotonic()
         self.wall_deadline = t0 + float(self.limits["wall_s"])
         cases = self.pack.cases()
+        if self.only_visible:
+            cases = [c for c in cases if c.visible]
         results = []
         status = "graded"
         message = None
@@ -383,21 +478,23 @@ class Runner:
                 try:
                     self.case_deadline = None
                     self.ensure_sandbox()
-                except LoadFailed as exc:
-                    status, message = "error", str(exc)
-                except SandboxCrash as exc:
+                except (LoadFailed, SandboxCrash, SandboxTimeout) as exc:
                     status, message = "error", str(exc)
                 self._collect_output()
             else:
                 message = f"0/{_fmt(sum(c.points for c in cases))} points. {refused}"
-            for c in cases:
+            # visible cases run first, hidden ones last: nothing a hidden case lets the submission
+            # see can come back in a later visible case's message or output
+            by_id: dict[int, dict] = {}
+            for i in sorted(range(len(cases)), key=lambda i: (not cases[i].visible, i)):
+                c = cases[i]
                 if status == "error":
-                    results.append(_result(c, 0.0, "error", "Not run: " + _first_line(message)))
-                    continue
-                if refused is not None:
-                    results.append(_result(c, 0.0, "failed", refused))
-                    continue
-                results.append(self._run_case(c))
+                    by_id[i] = _result(c, 0.0, "error", "Not run: " + _first_line(message))
+                elif refused is not None:
+                    by_id[i] = _result(c, 0.0, "failed", refused)
+                else:
+                    by_id[i] = self._run_case(c)
+            results.extend(by_id[i] for i in range(len(cases)))
         finally:
             self._retire()
             self._collect_output()
@@ -429,6 +526,19 @@ class Runner:
         return res
 
     def _run_case(self, c: Case) -> dict:
+        if not c.visible and not self.hidden_started:
+            # From here on nothing the sandbox prints is shown, even if it arrives later (a thread
+            # or child process that keeps printing, a late drain): what was printed before is kept.
+            self._collect_output()
+            self.hidden_started = True
+        res = self._run_case_inner(c)
+        if not c.visible and res["status"] != "passed" and not res.pop("_trusted", False):
+            res["message"] = _with_hint(_HIDDEN_MESSAGES.get(res.pop("_why", ""), _HIDDEN_MESSAGES[""]), c.hint)
+        res.pop("_why", None)
+        res.pop("_trusted", None)
+        return res
+
+    def _run_case_inner(self, c: Case) -> dict:
         if time.monotonic() >= self.wall_deadline:
             return _result(c, 0.0, "timeout", "Not run: the submission used up its total time limit "
                                               f"({self.limits['wall_s']:g} s).")
@@ -445,26 +555,30 @@ class Runner:
             frac = min(1.0, max(0.0, frac))
             if frac >= 1.0:
                 return _result(c, c.points, "passed", "Passed.")
-            return _result(c, c.points * frac, "failed", f"Partial credit: {_fmt(c.points * frac)}/{_fmt(c.points)}.")
+            return dict(_result(c, c.points * frac, "failed",
+                                f"Partial credit: {_fmt(c.points * frac)}/{_fmt(c.points)}."), _trusted=True)
         except StudentError as exc:
-            return _result(c, 0.0, "failed", _with_hint(exc.message, exc.hint or c.hint))
+            kind = exc.error.get("kind", "") if isinstance(exc.error, dict) else ""
+            return dict(_result(c, 0.0, "failed", _with_hint(exc.message, exc.hint or c.hint)),
+                        _why="student_" + (kind if kind in ("exit", "memory", "recursion", "encode") else "exception"))
         except Fail as exc:
-            return _result(c, 0.0, "failed", _with_hint(exc.message, exc.hint or c.hint))
+            return dict(_result(c, 0.0, "failed", _with_hint(exc.message, exc.hint or c.hint)), _why="fail")
         except SandboxTimeout as exc:
-            return _result(c, 0.0, "timeout", f"Timed out after {timeout:g} s: {exc}. "
-                                              "Look for an infinite loop or a much slower algorithm than needed.")
+            return dict(_result(c, 0.0, "timeout", f"Timed out after {timeout:g} s: {exc}. "
+                                                   "Look for an infinite loop or a much slower algorithm than needed."),
+                        _why="timeout")
         except SandboxCrash as exc:
-            return _result(c, 0.0, "error", str(exc).rstrip(".") + ".")
+            return dict(_result(c, 0.0, "error", str(exc).rstrip(".") + "."), _why="crash")
         except LoadFailed as exc:
-            return _result(c, 0.0, "error", str(exc))
+            return dict(_result(c, 0.0, "error", str(exc)), _why="reload")
         except protocol.EncodeError as exc:
-            return _result(c, 0.0, "error", f"The grader could not send the inputs: {exc}")
+            return dict(_result(c, 0.0, "error", f"The grader could not send the inputs: {exc}"), _why="driver")
         except SandboxUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001  a driver that tripped over an unexpected value
-            return _result(c, 0.0, "error",
-                           f"The grader could not check your result ({type(exc).__name__}: {str(exc)[:300]}). "
-                           "Check the return type and shapes against the handout.")
+            return dict(_result(c, 0.0, "error",
+                                f"The grader could not check your result ({type(exc).__name__}: {str(exc)[:300]}). "
+                                "Check the return type and shapes against the handout."), _why="driver")
         finally:
             self.case_deadline = None
             self._collect_output(hidden=not c.visible)
@@ -472,6 +586,28 @@ class Runner:
 
 class LoadFailed(Exception):
     pass
+
+
+# A hidden case's message when it does not pass: written from trusted words only. The student's
+# exception text and type, printed output, the driver's own message (it may quote the inputs or
+# the reference values) and Fail hints computed at run time are never shown for a hidden case;
+# the case's static hint from @case(hint=...) is.
+_HIDDEN_MESSAGES = {
+    "": "Not passed (hidden test: its details are not shown).",
+    "fail": "Your result was not correct on this hidden test (its inputs and expected values are not shown).",
+    "student_exception": "Your code raised an exception during this hidden test (its details are not shown).",
+    "student_exit": "Your code called exit() during this hidden test; a graded function must return, not exit.",
+    "student_memory": "Your code ran out of memory during this hidden test.",
+    "student_recursion": "Your code exceeded the maximum recursion depth during this hidden test.",
+    "student_encode": "Your code returned a value that cannot be checked during this hidden test "
+                      "(check the return type against the handout).",
+    "timeout": "Your code did not finish this hidden test within its time limit "
+               "(look for an infinite loop or a much slower algorithm than needed).",
+    "crash": "Your code crashed the sandbox during this hidden test.",
+    "reload": "Your file could not be imported again after an earlier crash.",
+    "driver": "The grader could not check your result on this hidden test; "
+              "check the return type and shapes against the handout.",
+}
 
 
 def _with_hint(message: str, hint: str | None) -> str:
