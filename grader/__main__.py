@@ -1,4 +1,5 @@
-"""CLI: ``python -m grader grade <pack> <submission> [--json]`` and ``python -m grader check <pack|folder>``."""
+"""CLI: ``python -m grader grade <pack> <submission> [--json]`` and
+``python -m grader check [<pack|folder>...] [--repeat N] [--under-load]``."""
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,15 @@ def main(argv=None) -> int:
     g.add_argument("submission", type=Path)
     g.add_argument("--json", action="store_true", help="print one JSON object")
     c = sub.add_parser("check", help="grade a pack's reference, starter, mutants and solutions against expectations")
-    c.add_argument("pack", type=Path, help="a pack directory, or a folder of packs")
+    c.add_argument("pack", type=Path, nargs="*", default=[Path("assignments")],
+                   help="pack directories and/or folders of packs (default: assignments)")
     c.add_argument("--json", action="store_true")
+    c.add_argument("--repeat", type=int, default=0, metavar="N",
+                   help="determinism gate: grade every file N times in shuffled orders with fresh random "
+                        "state and report every grade that changed")
+    c.add_argument("--under-load", action="store_true",
+                   help="keep every core busy with another process while grading (implies the gate)")
+    c.add_argument("--seed", type=int, default=None, help="seed of the gate's shuffling and reseeding")
     args = ap.parse_args(argv)
 
     from grader.api import GraderError, grade
@@ -58,10 +66,14 @@ def main(argv=None) -> int:
 
     from grader.check import check_pack, find_packs
 
-    packs = find_packs(args.pack)
+    packs = [p for root in args.pack for p in find_packs(root)]
     if not packs:
-        print(f"error: no assignment pack under {args.pack}", file=sys.stderr)
+        print(f"error: no assignment pack under {' '.join(map(str, args.pack))}", file=sys.stderr)
         return 2
+    if args.repeat > 0 or args.under_load:
+        from grader.check import gate_main
+
+        return gate_main(packs, max(1, args.repeat), under_load=args.under_load, seed=args.seed, as_json=args.json)
     ok = True
     reports = []
     for p in packs:
