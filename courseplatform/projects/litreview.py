@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
+from courseplatform.courses import markdown
+
 REQUIRED_FIELDS = ("Objective", "Method", "Outcome")
 OPTIONAL_FIELDS = ("Reference",)
 MIN_WORDS = 3
@@ -124,7 +126,8 @@ def check(markdown_text: str, min_sources: int) -> CheckReport:
         elif not line.strip():
             current_field = None
     for i, src in enumerate(report.sources, start=1):
-        label = f"Source {i}" + (f" ({src.title})" if src.title else "")
+        # Problems are Markdown (the page renders them); the group's own title is quoted literally.
+        label = f"Source {i}" + (f" ({markdown.escape(src.title)})" if src.title else "")
         if not src.title:
             src.missing.append("title")
             report.problems.append(f"{label}: the heading needs a title: `## Source: <title>`.")

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from . import bank
-from .render import ALLOWED_TAGS
+from courseplatform.courses.markdown import sanitize
 
 ESCAPES = {"\\~": "\u0001", "\\=": "\u0002", "\\#": "\u0003", "\\{": "\u0004", "\\}": "\u0005", "\\:": "\u0006",
            "\\n": "\n"}
@@ -84,10 +84,8 @@ def _line_of(block: Block, offset_text: str) -> int:
 def _format_text(text: str, fmt: str) -> str:
     text = _unescape(text).strip()
     if fmt == "html":
-        import bleach
-
-        # Keep the HTML's structure for Markdown rendering (raw HTML passes through Markdown, bleach cleans it).
-        return bleach.clean(text, tags=ALLOWED_TAGS, strip=True)
+        # Keep the HTML's structure for Markdown rendering (raw HTML passes through Markdown and is cleaned again).
+        return sanitize(text, "quiz")
     if fmt == "plain":
         return html.escape(text, quote=False)
     return text

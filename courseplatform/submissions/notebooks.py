@@ -3,8 +3,8 @@ to its owner and to staff.
 
 A student's notebook output is hostile HTML: it was produced by the student's code. It is
 rendered with nbconvert's HTMLExporter (the `basic` template: cells only, no template scripts),
-then cleaned with bleach (an allow-list of tags and attributes; no <script>, no event handlers,
-no style attributes, images only as inline data: PNG/JPEG/GIF), and served as its own document
+then cleaned with the site's sanitiser in its "notebook" context (courses/markdown.py: an
+allow-list of tags and attributes; no <script>, no event handlers, no style attributes, images only as inline data: PNG/JPEG/GIF), and served as its own document
 under a Content-Security-Policy that forbids every script and every load but inline data images
 (`sandbox` directive included), shown in an <iframe sandbox> on the feedback page. Three walls:
 any one of them stops a script.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-import bleach
+from courseplatform.courses import markdown
 
 NOTEBOOK_TYPES = ("application/x-ipynb+json",)
 IMAGE_TYPES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff", "image/gif": b"GIF8"}
@@ -25,38 +25,9 @@ FRAME_CSP = (
     "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox"
 )
 
-TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em", "h1", "h2",
-    "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "q", "s", "samp", "small", "span",
-    "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var",
-}
-ATTRS = {
-    "*": ["class", "id", "title"],
-    "a": ["href", "title", "class"],
-    "img": ["src", "alt", "title", "width", "height", "class"],
-    "td": ["align", "colspan", "rowspan", "class"],
-    "th": ["align", "colspan", "rowspan", "class"],
-}
-
-
-def _img_src_ok(tag, name, value):
-    if name != "src":
-        return name in ATTRS.get(tag, []) or name in ATTRS["*"]
-    return value.startswith(("data:image/png;base64,", "data:image/jpeg;base64,", "data:image/gif;base64,"))
-
-
-def _attr_filter(tag, name, value):
-    if tag == "img":
-        return _img_src_ok(tag, name, value)
-    if tag == "a" and name == "href":
-        return value.startswith(("#", "http://", "https://"))
-    return name in ATTRS.get(tag, []) or name in ATTRS["*"]
-
 
 def sanitize(html: str) -> str:
-    cleaner = bleach.Cleaner(tags=TAGS, attributes=_attr_filter, protocols=["http", "https", "data"], strip=True,
-                             strip_comments=True)
-    return cleaner.clean(html)
+    return markdown.sanitize(html, "notebook")
 
 
 def is_notebook(artifact: dict) -> bool:

@@ -18,21 +18,13 @@ import tomllib
 from datetime import datetime, time
 from pathlib import Path
 
-import bleach
 from django.conf import settings
 from django.utils import timezone
 
-from courseplatform.courses.markdown import render_math_markdown
+from courseplatform.courses import markdown
 
 from .models import Assignment, LatePolicy
 
-ALLOWED_TAGS = sorted(
-    set(bleach.sanitizer.ALLOWED_TAGS)
-    | {"p", "pre", "code", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td",
-       "hr", "br", "img", "sup", "sub", "span", "div", "dl", "dt", "dd", "del", "details", "summary"}
-)
-ALLOWED_ATTRS = {"a": ["href", "title"], "img": ["src", "alt", "title"], "code": ["class"], "span": ["class"],
-                 "div": ["class"], "th": ["align"], "td": ["align"]}
 IGNORED = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints", ".git"}
 
 
@@ -42,8 +34,7 @@ class PackInvalid(Exception):
 
 def render_handout(text: str) -> str:
     """The handout's Markdown, with its formulas kept intact for KaTeX (detail.html loads it)."""
-    return render_math_markdown(text, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRS,
-                                extensions=("fenced_code", "tables", "sane_lists", "toc"))
+    return markdown.render(text or "", "handout")
 
 
 def _files(pack_dir: Path):

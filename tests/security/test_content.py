@@ -101,14 +101,15 @@ def test_student_creating_a_hostile_group_name_gets_it_escaped(client_for, world
 
 def test_markdown_in_milestone_instructions_and_feedback_is_sanitised(client_for, world):
     from courseplatform.projects.models import MilestoneGrade
-    from courseplatform.projects.rendering import render_markdown
+    from courseplatform.courses.markdown import render
 
     world.milestone.instructions = HOSTILE_MD
     world.milestone.save()
     MilestoneGrade.objects.filter(pk=world.bob_grade.pk).update(feedback=HOSTILE_MD + "\n\n**well done**")
-    out = render_markdown(HOSTILE_MD)
+    out = render(HOSTILE_MD, "project")
     assert_inert(out)
-    assert "javascript:" not in out
+    # A refused link stays visible as its Markdown text; it never becomes a URL.
+    assert "href=\"javascript:" not in out and "<a href=\"javascript" not in out
     for user, url in [
         (world.bob, reverse("projects:delivery", args=["llms", world.milestone.pk, world.group_b.pk])),
         (world.alice, reverse("projects:milestone", args=["llms", world.milestone.pk])),

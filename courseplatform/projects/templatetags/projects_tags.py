@@ -1,15 +1,23 @@
 from django import template
+from django.utils.safestring import mark_safe
+
+from courseplatform.courses import markdown
 
 from courseplatform.courses.templatetags.course_tags import get_item, points
-
-from ..rendering import render_markdown
 
 register = template.Library()
 
 
 @register.filter(name="markdown")
 def markdown_filter(text):
-    return render_markdown(text)
+    """Milestone instructions, rubric feedback and deliveries: the site's renderer, "project" context."""
+    return mark_safe(markdown.render(text or "", "project"))
+
+
+@register.filter(name="markdown_inline")
+def markdown_inline_filter(text):
+    """A one-line message written in Markdown (e.g. a literature-review problem), without the <p>."""
+    return mark_safe(markdown.render_inline(text or "", "project"))
 
 
 register.filter("points", points)

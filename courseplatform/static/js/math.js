@@ -1,24 +1,24 @@
-/* KaTeX auto-render with the delimiters the server-side renderer keeps intact
-   (courseplatform/courses/markdown.py). window.cpRenderMath(root) renders one subtree;
-   elements marked data-math are rendered when the page loads. */
+/* Typesets the formulas the server-side renderer marked (courseplatform/courses/markdown.py):
+   <span class="math inline">$...$</span>, <span|div class="math block">$$...$$</span|div>.
+   Only those elements are typeset, so a "$" in ordinary text never becomes math.
+   window.cpRenderMath(root) renders one subtree; the whole page is rendered when it loads. */
 (function () {
   "use strict";
-  var MATH = {
-    delimiters: [
-      { left: "$$", right: "$$", display: true },
-      { left: "\\[", right: "\\]", display: true },
-      { left: "\\(", right: "\\)", display: false },
-      { left: "$", right: "$", display: false }
-    ],
-    throwOnError: false,
-    ignoredTags: ["script", "noscript", "style", "textarea", "pre", "code", "input"]
-  };
+  function strip(tex) {
+    tex = tex.trim();
+    if (tex.startsWith("$$") && tex.endsWith("$$") && tex.length >= 4) return { tex: tex.slice(2, -2), display: true };
+    if (tex.startsWith("$") && tex.endsWith("$") && tex.length >= 2) return { tex: tex.slice(1, -1), display: false };
+    return { tex: tex, display: false };
+  }
   window.cpRenderMath = function (root) {
-    if (window.renderMathInElement) {
-      window.renderMathInElement(root || document.body, MATH);
-    }
+    if (!window.katex) return;
+    (root || document.body).querySelectorAll(".math:not([data-typeset])").forEach(function (el) {
+      var m = strip(el.textContent);
+      el.setAttribute("data-typeset", "");
+      el.setAttribute("data-tex", m.tex);
+      window.katex.render(m.tex, el, { displayMode: m.display, throwOnError: false, output: "htmlAndMathml" });
+    });
   };
-  document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("[data-math]").forEach(function (el) { window.cpRenderMath(el); });
-  });
+  document.addEventListener("DOMContentLoaded", function () { window.cpRenderMath(document.body); });
+  document.addEventListener("htmx:afterSwap", function (evt) { window.cpRenderMath(evt.detail.target); });
 })();
