@@ -170,3 +170,55 @@ def distribution(p, q, name: str = "distribution", tv: float = 1e-4, dim: int = 
         idx = tuple(int(i) for i in (d == d.max()).nonzero()[0]) if d.dim() else ()
         raise Fail(f"{name} differs from the expected distribution: total-variation distance {worst:.3g} "
                    f"(at {idx}; allowed {tv:g})")
+
+
+def _close(a, b, atol: float, rtol: float) -> bool:
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape:
+        return False
+    if not (a.is_floating_point() and b.is_floating_point()):
+        return bool(torch.equal(a, b))
+    a, b = a.detach().to(torch.float64), b.detach().to(torch.float64)
+    if not (bool(torch.isfinite(a).all()) and bool(torch.isfinite(b).all())):
+        return False
+    return bool(torch.allclose(a, b, atol=atol, rtol=rtol))
+
+
+def which_mistake(actual, expected, mistakes, atol: float = 1e-5, rtol: float = 1e-4):
+    """The first known mistake whose output ``actual`` matches, or None.
+
+    ``mistakes``: ``{key: candidate}`` or ``[(key, candidate)]`` where a candidate is what the
+    reference computes on the *same inputs* with that mistake applied (a tensor, or a callable returning
+    one, computed only when needed). A mistake is named only when it is distinguishable here: the
+    candidate must differ from ``expected`` beyond the tolerance (scaling by sqrt(d_v) is not a mistake
+    when d_v == d_k) and ``actual`` must match the candidate within it. A candidate that cannot be
+    computed (raises) is skipped. So a hint built on this is true: the student's output is what that
+    mistake gives."""
+    if not isinstance(actual, torch.Tensor) or not isinstance(expected, torch.Tensor):
+        return None
+    items = mistakes.items() if isinstance(mistakes, dict) else mistakes
+    for key, cand in items:
+        try:
+            c = cand() if callable(cand) else cand
+        except Exception:
+            continue
+        if not isinstance(c, torch.Tensor) or _close(c, expected, atol, rtol):
+            continue
+        if _close(actual, c, atol, rtol):
+            return key
+    return None
+
+
+def tensor_or_mistake(actual, expected: torch.Tensor, mistakes, name: str = "output", atol: float = 1e-5,
+                      rtol: float = 1e-4, check_dtype: bool = True, messages: dict | None = None,
+                      otherwise: str | None = None) -> None:
+    """``tensor(...)``; when it fails, the hint names the known mistake the output matches (see
+    ``which_mistake``; ``messages[key]`` is its text, else the candidate's key is the text), and
+    otherwise ``otherwise`` (None: the case's static hint, if any; a case using this should have
+    none, so that a hint is only ever given when it is true). The message itself always says what
+    differs and where (shape, dtype, largest error and its index)."""
+    try:
+        tensor(actual, expected, name=name, atol=atol, rtol=rtol, check_dtype=check_dtype)
+    except Fail as exc:
+        key = which_mistake(actual, expected, mistakes, atol=atol, rtol=rtol)
+        hint = (messages or {}).get(key, key) if key is not None else otherwise
+        raise Fail(exc.message, hint=hint) from None

@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_MESSAGE = 'see "Not allowed" in the handout'
-KEYS = ("modules", "names", "attributes", "patches", "labels", "message", "strings")
+KEYS = ("modules", "names", "attributes", "patches", "ops", "labels", "message", "strings")
 
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!]+$")
@@ -89,8 +89,10 @@ def validate(raw, where: str) -> dict:
     if not isinstance(strings, bool):
         raise PackError(f"{where}: strings must be true or false")
     out["strings"] = strings
-    if not (out["modules"] or out["names"] or out["attributes"] or out["patches"]):
-        raise PackError(f"{where}: forbids nothing (set modules, names, attributes or patches)")
+    out["ops"] = str_list("ops", re.compile(r"^[A-Za-z_]\w*::[A-Za-z_]\w*$"),
+                          "dispatcher operators (e.g. \"aten::_scaled_dot_product_attention_math\")")
+    if not (out["modules"] or out["names"] or out["attributes"] or out["patches"] or out["ops"]):
+        raise PackError(f"{where}: forbids nothing (set modules, names, attributes, patches or ops)")
     return out
 
 
@@ -359,6 +361,53 @@ def kernel_cell(forbid: dict) -> str | None:
             f"del __grader_ns\n")
 
 
+# dispatch keys whose kernels ``ops`` replaces (only those the operator has a kernel for)
+_OP_KEYS = {"CPU", "CUDA", "MPS", "XPU", "Meta", "Autograd", "AutogradCPU", "AutogradCUDA", "CompositeImplicitAutograd",
+            "CompositeExplicitAutograd", "CompositeExplicitAutogradNonFunctional", "NestedTensorCPU",
+            "NestedTensorCUDA", "AutogradNestedTensor"}
+_LIBRARIES: list = []  # keeps the registrations alive for the life of the sandbox
+
+
+def _block_ops(ops: list[str], message: str) -> list[str]:
+    """Replace the kernels of dispatcher operators (``aten::_scaled_dot_product_attention_math``) with
+    one that raises, for every dispatch key they have a kernel for. Every Python path to the operator
+    goes through the dispatcher (``torch.ops.aten.X``, ``.default``, ``torch.ops.aten.__getattr__``,
+    ``torch._C._nn``, ``torch._C._VariableFunctions``, the functional wrapper that calls it), so all of
+    them raise. Skipped where torch is not importable or the operator does not exist."""
+    if not ops:
+        return []
+    try:
+        import warnings
+
+        import torch
+    except Exception:
+        return []
+    done: list[str] = []
+    libs: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "overriding a previously registered kernel"
+        for qualified in ops:
+            ns, name = qualified.split("::", 1)
+            try:
+                dump = torch._C._dispatch_dump(qualified)
+            except Exception:
+                continue
+            keys = set(re.findall(r"^(\w+)(?:\[alias\])?: registered", dump, re.M)) & _OP_KEYS
+            if not keys:
+                continue
+            label = f"torch.ops.{ns}.{name}"
+            try:
+                lib = libs.get(ns) or libs.setdefault(ns, torch.library.Library(ns, "IMPL"))
+                stub = _stub(label, message)
+                for key in sorted(keys):
+                    lib.impl(name, stub, key)
+            except Exception:
+                continue
+            done.append(label)
+    _LIBRARIES.extend(libs.values())
+    return done
+
+
 def install(forbid: dict) -> list[str]:
     """Replace the ``patches`` targets with raising stubs and block the forbidden modules, in this
     process. Returns the labels of the targets replaced (a target whose module is not installed is
@@ -388,6 +437,7 @@ def install(forbid: dict) -> list[str]:
                 done.append(shown)
             except Exception:
                 continue
+    done += _block_ops(forbid.get("ops", []), message)
     modules = forbid.get("modules", [])
     if modules:
         for key in [k for k in list(sys.modules) if _module_hit(k, modules)]:

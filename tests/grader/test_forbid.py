@@ -276,6 +276,7 @@ def test_stubs_stay_in_their_sandbox():
     ("[forbid]\nnames = ['x']\nlabels = { x = 1 }", "labels must be a table"),
     ("[forbid]\nnames = ['x']\nmessage = ' '", "message must be a non-empty string"),
     ("[forbid]\nnames = ['x']\nstrings = 'no'", "strings must be true or false"),
+    ("[forbid]\nops = ['_scaled_dot_product_attention_math']", "ops must be a list of dispatcher operators"),
     ("[leaderboard]\norder = 'asc'", "metric must be a non-empty string"),
     ("[leaderboard]\nmetric = 'accuracy'\norder = 'up'", r"order must be \"desc\""),
     ("[leaderboard]\nmetric = 'accuracy'\nrank = 1", r"unknown field\(s\) rank"),
@@ -296,7 +297,7 @@ def test_validation_accepts_and_normalises():
                           "forbid": {"modules": ["a", "a"], "patches": [["m", "*X.__call__"]]}}, "w", "p")
     assert meta["leaderboard"] == {"metric": "accuracy", "order": "desc"}
     assert meta["forbid"] == {"modules": ["a"], "names": [], "attributes": [], "patches": [["m", "*X.__call__", None]],
-                              "labels": {}, "message": forbid.DEFAULT_MESSAGE, "strings": True}
+                              "ops": [], "labels": {}, "message": forbid.DEFAULT_MESSAGE, "strings": True}
     assert validate_meta({"title": "t", "points": 1}, "w", "p")["forbid"] is None
 
 
