@@ -257,6 +257,42 @@ def create_submission(request, course: str, slug: str):
     return Status(201, _submission_out(request, sub))
 
 
+@api.post(
+    "/courses/{course}/assignments/{slug}/checks",
+    response={201: SubmissionOut, 400: Error, 403: Error, 404: Error, 413: Error, 429: Error},
+    summary="Check a file on the visible tests only (not an attempt; rate-limited per student)",
+    description=(
+        "Grades the file on the assignment's visible tests only; hidden tests are not run and not listed. "
+        "It is not an attempt and never counts. Poll `/submissions/{id}` for the result (`test_run` is true). "
+        "Refusals: 403 `policy` (assignment closed), 403 `queue` (a check is still running), "
+        "429 `rate_limited` (too many checks in 10 minutes), 413 `too_large`, 400 for a bad file."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary", "description": ".py, .ipynb or .zip"}},
+            }}},
+        }
+    },
+)
+def create_check(request, course: str, slug: str):
+    from .checks import check
+
+    c, membership = _membership(request, course)
+    a = get_object_or_404(_assignments(request, c, membership), slug=slug)
+    upload = request.FILES.get("file")
+    if getattr(request, "upload_too_large", False):
+        return Status(413, {"detail": f"The file is larger than the limit of {max_bytes()} bytes.", "code": "too_large"})
+    try:
+        sub = check(a, request.auth, upload, is_staff=membership.role in STAFF)
+    except UploadRejected as exc:
+        status = {"too_large": 413, "policy": 403, "queue": 403, "rate_limited": 429}.get(exc.code, 400)
+        return Status(status, {"detail": exc.message, "code": exc.code})
+    return Status(201, _submission_out(request, sub))
+
+
 @api.get("/submissions/{submission_id}", response=FeedbackOut, summary="State, score and feedback of a submission")
 def get_submission(request, submission_id: int):
     sub, staff = _visible_submission(request, submission_id)

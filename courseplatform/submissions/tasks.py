@@ -116,7 +116,9 @@ def grade_submission(self, submission_id: int, generation: int) -> str:
             data = read_blob(sub)
         except OSError as exc:
             raise InfrastructureError(f"cannot read the submitted file: {exc}") from exc
-        result = grade_function()(pack_dir, sub.original_name, data)
+        # A student's "check" (via="check", never for credit) runs the visible cases only.
+        extra = {"only_visible": True} if sub.via == "check" else {}
+        result = grade_function()(pack_dir, sub.original_name, data, **extra)
         if not isinstance(result, dict):
             raise InfrastructureError(f"the engine returned {type(result).__name__}, not a result")
     except (InfrastructureError, OSError, DatabaseError, *engine_error_types()) as exc:

@@ -1,15 +1,20 @@
-"""Personal API tokens, the HTTP API, and the CLI against a live server."""
+"""Personal API tokens, the HTTP API, the "check" endpoint, and the terminal client (the
+`courseplatform` command of the client package in client/) against a live server."""
 from __future__ import annotations
 
 import io
 import json
+import sys
 from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
-from courseplatform import cli
 from courseplatform.submissions.models import ApiToken, Submission, hash_token
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "client"))
+from courseplatform_client import cli  # noqa: E402  the one client: terminal and notebooks
 
 pytestmark = pytest.mark.django_db
 
@@ -119,10 +124,123 @@ def test_cli_submits_waits_and_prints_feedback_against_a_live_server(live_server
     assert "is not a file this assignment accepts" in err.getvalue()
     with redirect_stdout(io.StringIO()), redirect_stderr(err := io.StringIO()):
         assert cli.main(["submit", "llms/tiny", str(good), "--server", live_server.url, "--token", "cp_x_y"]) == 2
-    assert "did not accept the token" in err.getvalue()
+    assert "did not accept your token" in err.getvalue() and "Traceback" not in err.getvalue()
     # An engine error exits 1.
     broken = tmp_path / "tiny2.py"
     broken.write_text("STATUS=error\n")
     with redirect_stdout(out := io.StringIO()), redirect_stderr(io.StringIO()):
         assert cli.main(["submit", "llms/tiny", str(broken), "--server", live_server.url, "--token", key]) == 1
     assert "SyntaxError" in out.getvalue()
+
+
+# --- checks: visible tests only, not an attempt, rate-limited -----------------------------------
+
+
+@pytest.fixture
+def visible_aware(monkeypatch):
+    """The fake engine, taught the engine's only_visible contract (drop the hidden cases); records calls."""
+    import cp_fake_grader
+
+    from courseplatform.submissions import tasks
+
+    calls = []
+
+    def grade(pack_dir, filename, data, only_visible=False):
+        calls.append(only_visible)
+        res = cp_fake_grader.grade(pack_dir, filename, data)
+        if only_visible:
+            res["tests"] = [t for t in res["tests"] if t["visible"]]
+            res["score"] = sum(t["score"] for t in res["tests"])
+            res["max_score"] = sum(t["max_score"] for t in res["tests"])
+        return res
+
+    monkeypatch.setattr(tasks, "grade_function", lambda: grade)
+    return calls
+
+
+CHECKS = "/courses/llms/assignments/tiny/checks"
+
+
+def test_check_runs_visible_tests_only_and_is_not_an_attempt(client, token, student, assignment, eager, visible_aware):
+    from cp_helpers import py
+
+    assignment.max_attempts = 1
+    assignment.save()
+    r = api(client, "post", CHECKS, token, data={"file": py(text="# SCORE=10")})
+    assert r.status_code == 201, r.content
+    got = api(client, "get", f"/submissions/{r.json()['id']}", token).json()
+    assert visible_aware == [True]
+    assert got["state"] == "graded" and got["test_run"] is True
+    assert [t["name"] for t in got["tests"]] == ["shapes and values on 2-D input"]
+    assert got["score"] == 6 and got["max_score"] == 6
+    assert "SECRET" not in json.dumps(got)
+    # Not an attempt: the one allowed attempt is still there, and a real submission runs everything.
+    row = api(client, "get", "/courses/llms/assignments/tiny", token).json()
+    assert row["attempts_used"] == 0 and row["attempts_left"] == 1 and row["can_submit"] is True
+    r = api(client, "post", "/courses/llms/assignments/tiny/submissions", token, data={"file": py()})
+    assert r.status_code == 201 and r.json()["attempt"] == 1
+    assert visible_aware == [True, False]
+    assert Submission.objects.get(via="check").is_test_run is True
+
+
+def test_checks_are_rate_limited_per_student_with_a_clear_message(client, token, other_student, student, assignment,
+                                                                  eager, visible_aware, monkeypatch):
+    from cp_helpers import py
+
+    monkeypatch.setenv("COURSEPLATFORM_CHECKS_PER_WINDOW", "2")
+    for _ in range(2):
+        assert api(client, "post", CHECKS, token, data={"file": py()}).status_code == 201
+    r = api(client, "post", CHECKS, token, data={"file": py()})
+    assert r.status_code == 429 and r.json()["code"] == "rate_limited"
+    assert "all 2 checks allowed in 10 minutes" in r.json()["detail"] and "next check is possible in" in r.json()["detail"]
+    assert Submission.objects.filter(via="check").count() == 2
+    # Another student has their own allowance.
+    bob = ApiToken.issue(other_student)[1]
+    assert api(client, "post", CHECKS, bob, data={"file": py()}).status_code == 201
+    # Checks older than the window do not count.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Submission.objects.filter(student=student).update(created_at=timezone.now() - timedelta(minutes=11))
+    assert api(client, "post", CHECKS, token, data={"file": py()}).status_code == 201
+
+
+def test_check_refusals_closed_running_and_bad_file(client, token, student, assignment, eager, visible_aware):
+    from datetime import timedelta
+
+    from cp_helpers import py
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils import timezone
+
+    r = api(client, "post", CHECKS, token, data={"file": SimpleUploadedFile("x.txt", b"1")})
+    assert r.status_code == 400 and r.json()["code"] == "extension"
+    Submission.objects.create(assignment=assignment, student=student, is_test_run=True, attempt=0, via="check",
+                              sha256="0" * 64, blob="x", original_name="x.py", kind="py", size=1, state="running")
+    r = api(client, "post", CHECKS, token, data={"file": py()})
+    assert r.status_code == 403 and r.json()["code"] == "queue" and "still being graded" in r.json()["detail"]
+    Submission.objects.all().delete()
+    assignment.due_at = timezone.now() - timedelta(days=30)
+    assignment.late_policy = "closed"
+    assignment.save()
+    r = api(client, "post", CHECKS, token, data={"file": py()})
+    assert r.status_code == 403 and r.json()["code"] == "policy"
+    assert not Submission.objects.exists()
+
+
+def test_web_check_button_shows_the_live_card(client_for, student, assignment, eager, visible_aware):
+    from cp_helpers import py
+
+    c = client_for(student)
+    page = c.get(reverse("submissions:detail", args=["llms", "tiny"])).content.decode()
+    assert 'id="check-btn"' in page and "/client/courseplatform_client-" in page and "-py3-none-any.whl" in page
+    assert 'cp.check(&quot;llms/tiny&quot;)' in page or 'cp.check("llms/tiny")' in page
+    r = c.post(reverse("submissions:check", args=["llms", "tiny"]), {"file": py(text="# SCORE=3")}, HTTP_HX_REQUEST="true")
+    body = r.content.decode()
+    assert r.status_code == 200 and "Check" in body and "visible tests only" in body
+    assert "Hidden test" not in body and "SECRET" not in body and "3 / 6" in body.replace("3.0", "3")
+    sub = Submission.objects.get()
+    assert sub.via == "check" and sub.is_test_run
+    # The page's attempts panel still says nothing was submitted for credit.
+    row = c.get(reverse("submissions:detail", args=["llms", "tiny"])).context["standing"]
+    assert row.attempts_used == 0

@@ -1,0 +1,153 @@
+""""Check before you submit": grade a file on the visible tests only, not as an attempt.
+
+A check is stored as a Submission with ``is_test_run=True`` (never counted: not in the gradebook,
+the leaderboard, the attempts or the late policy) and ``via="check"``; the grading task passes
+``only_visible=True`` to the engine for it, so the hidden cases are neither run nor listed.
+
+Limits, per student and assignment-independent:
+  - at most COURSEPLATFORM_CHECKS_PER_WINDOW checks (default 10) per CHECK_WINDOW_S (600 s),
+    counted in the database, so every web process and worker agrees;
+  - at most one check waiting or running at a time.
+The assignment must be open for the student (released, opened, deadline not past its cut-off);
+staff may always check.
+"""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from .models import PENDING_STATES, Assignment, State, Submission
+from .validation import UploadRejected, check_upload, engine_check
+
+CHECK_VIA = "check"
+CHECK_WINDOW_S = 600
+
+
+def checks_per_window() -> int:
+    try:
+        return max(1, int(os.environ.get("COURSEPLATFORM_CHECKS_PER_WINDOW", "10")))
+    except ValueError:
+        return 10
+
+
+def check_refusal(assignment: Assignment, user, is_staff: bool, now=None) -> tuple[str, str] | None:
+    """(message, code) when a check is refused now, else None. Codes: policy, queue, rate_limited."""
+    from .services import standing
+
+    now = now or timezone.now()
+    if not is_staff:
+        st = standing(assignment, user, False, now)
+        if not assignment.released or (assignment.opens_at and now < assignment.opens_at) or not st.late.accepted:
+            return (st.reason or "This assignment is closed."), "policy"
+    mine = Submission.objects.filter(student=user, via=CHECK_VIA)
+    if mine.filter(state__in=PENDING_STATES).exists():
+        return "Your previous check is still being graded; wait for it to finish.", "queue"
+    limit = checks_per_window()
+    since = now - timedelta(seconds=CHECK_WINDOW_S)
+    recent = list(mine.filter(created_at__gte=since).order_by("created_at").values_list("created_at", flat=True)[:limit])
+    if len(recent) >= limit:
+        wait = int((recent[0] + timedelta(seconds=CHECK_WINDOW_S) - now).total_seconds() + 0.999)
+        return (f"You have used all {limit} checks allowed in {CHECK_WINDOW_S // 60} minutes; "
+                f"the next check is possible in {max(1, wait)} s."), "rate_limited"
+    return None
+
+
+def check(assignment: Assignment, user, upload, *, is_staff: bool) -> Submission:
+    """Validate, store and enqueue one check. Raises UploadRejected (code policy, queue,
+    rate_limited, or the upload's own codes); on refusal nothing is stored."""
+    from .services import blob_path, enqueue_on_commit, store_blob
+
+    checked = check_upload(upload, assignment.kinds)
+    engine_check(upload, checked, assignment.pack_path, assignment.kinds)
+    created_blob = None
+    try:
+        with transaction.atomic():
+            # One person's checks are serialised, so two parallel requests cannot pass the limits.
+            get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+            now = timezone.now()
+            refused = check_refusal(assignment, user, is_staff, now)
+            if refused:
+                raise UploadRejected(*refused)
+            rel, created = store_blob(upload, checked)
+            created_blob = rel if created else None
+            sub = Submission.objects.create(
+                assignment=assignment, student=user, is_test_run=True, attempt=0, via=CHECK_VIA,
+                sha256=checked.sha256, blob=rel, original_name=checked.name, kind=checked.kind, size=checked.size,
+                state=State.QUEUED, created_at=now, queued_at=now, late_days=0, penalty_percent=0.0,
+                max_score=None, message="Check: visible tests only, not an attempt.",
+            )
+            enqueue_on_commit(sub)
+    except BaseException:
+        if created_blob and not Submission.objects.filter(blob=created_blob).exists():
+            blob_path(created_blob).unlink(missing_ok=True)
+        raise
+    return sub
+
+
+# --- the "Check" button of the assignment page (htmx) -------------------------------------------
+
+from django.contrib import messages  # noqa: E402
+from django.http import HttpResponse, HttpResponseNotAllowed  # noqa: E402
+from django.shortcuts import redirect, render  # noqa: E402
+from django.urls import reverse  # noqa: E402
+from django.utils.html import format_html  # noqa: E402
+from django.views.decorators.csrf import csrf_exempt, csrf_protect  # noqa: E402
+
+from courseplatform.courses.permissions import course_role_required  # noqa: E402
+
+from .uploads import install_limit  # noqa: E402
+from .validation import max_bytes  # noqa: E402
+
+
+@csrf_exempt
+@course_role_required()
+def check_view(request, course_slug, slug):
+    """POST a file: an htmx request gets the check's live card (it polls itself until graded);
+    a plain form post is redirected to the assignment page. The size limit is installed before
+    the body is parsed; CSRF is checked right after (csrf_protect on the inner view)."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not install_limit(request):
+        return _refused(request, slug, f"The file is larger than the limit of {max_bytes() // (1024 * 1024)} MB.", 413)
+    return _check_view(request, course_slug, slug)
+
+
+@csrf_protect
+def _check_view(request, course_slug, slug):
+    from . import services
+    from .views import _assignment, _is_staff
+
+    assignment = _assignment(request, slug)
+    upload = request.FILES.get("file")
+    if getattr(request, "upload_too_large", False):
+        return _refused(request, slug, f"The file is larger than the limit of {max_bytes() // (1024 * 1024)} MB.", 413)
+    staff = _is_staff(request)
+    try:
+        sub = check(assignment, request.user, upload, is_staff=staff)
+    except UploadRejected as exc:
+        return _refused(request, slug, exc.message, 429 if exc.code == "rate_limited" else 400)
+    if not getattr(request, "htmx", False):
+        messages.success(request, f"Check received: {sub.original_name}. Only the visible tests run; it is not an attempt.")
+        return redirect(reverse("submissions:detail", args=[course_slug, slug]) + f"#submission-{sub.pk}")
+    sub.refresh_from_db()  # an eager or fast worker may have graded it already
+    return render(request, "submissions/_submission.html", {
+        "item": {"s": sub, "fb": services.feedback(sub, staff)}, "staff": staff, "course": request.course,
+    })
+
+
+def _refused(request, slug, message: str, status: int):
+    if getattr(request, "htmx", False):
+        # htmx does not swap 4xx answers: the refusal is a 200 fragment shown in the check's slot,
+        # with the real status in a header.
+        response = HttpResponse(format_html('<p class="flag bad check-refused">{}</p>', message))
+        response["X-Check-Status"] = str(status)
+        return response
+    messages.error(request, message)
+    response = redirect(reverse("submissions:detail", args=[request.course.slug, slug]))
+    if status == 413:
+        response["Connection"] = "close"
+    return response
