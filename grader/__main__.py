@@ -53,15 +53,20 @@ def main(argv=None) -> int:
         if not args.submission.is_file():
             print(f"error: {args.submission}: no such file", file=sys.stderr)
             return 2
+        from grader.text import clean
+
         try:
             res = grade(args.pack, args.submission.name, args.submission.read_bytes())
         except GraderError as exc:
-            print(f"grader error: {exc}", file=sys.stderr)
+            print(f"grader error: {clean(exc)}", file=sys.stderr)
+            return 1
+        except Exception as exc:  # noqa: BLE001  an engine bug: one line, never a traceback
+            print(f"grader error: the engine failed ({type(exc).__name__}: {clean(exc)[:300]})", file=sys.stderr)
             return 1
         if args.json:
             print(json.dumps(res))
         else:
-            _print_report(res, args.submission.name)
+            _print_report(res, clean(args.submission.name))
         return 0
 
     from grader.check import check_pack, find_packs

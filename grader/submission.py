@@ -12,6 +12,7 @@ import re
 import stat
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
@@ -20,6 +21,7 @@ ZIP_MAX_ENTRIES = 200
 ZIP_MAX_TOTAL = 20 * 1024 * 1024
 ZIP_MAX_RATIO = 100
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\- ]+$")
+_ARCHIVES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar", ".whl", ".egg", ".jar")
 _IGNORED = ("__MACOSX/", ".DS_Store", "__pycache__/", ".ipynb_checkpoints/", ".git/")
 
 
@@ -35,6 +37,7 @@ class Decoded:
     main: str                      # relative path of the main .py (generated for notebooks)
     notebook: str | None = None    # the notebook JSON (for execute_notebook), if the main file is one
     notes: list[str] = field(default_factory=list)
+    linemap: object = None         # grader.notebook.LineMap of a notebook: module line -> cell, line
 
 
 def kind_of(filename: str) -> str:
@@ -45,7 +48,22 @@ def kind_of(filename: str) -> str:
 def decode(filename: str, data: bytes, module: str = "submission", accepted=("py", "ipynb", "zip"),
            import_module: bool = True) -> Decoded:
     """Decode an upload. ``import_module`` is the pack's: when false the notebook is executed as a
-    notebook (IPython magics run; only shell commands are removed) and the notes say so."""
+    notebook (IPython magics run; only shell commands are removed) and the notes say so.
+
+    Raises SubmissionError (with a message for the student) for anything it cannot decode, and
+    nothing else: a parser that trips over malformed input is a refusal, never a crash."""
+    try:
+        return _decode(filename, data, module, accepted, import_module)
+    except SubmissionError:
+        raise
+    except (RecursionError, MemoryError):
+        raise SubmissionError(f"'{filename}' is too deeply nested or too large to be read.") from None
+    except Exception as exc:  # noqa: BLE001  zlib.error, UnicodeError, ... from malformed bytes
+        raise SubmissionError(f"'{filename}' could not be read: it is damaged or not a valid "
+                              f".{kind_of(filename) or 'py'} file ({type(exc).__name__}).") from None
+
+
+def _decode(filename: str, data: bytes, module: str, accepted, import_module: bool) -> Decoded:
     kind = kind_of(filename)
     if kind not in ("py", "ipynb", "zip"):
         raise SubmissionError(f"'{filename}' is not a .py, .ipynb or .zip file.")
@@ -55,8 +73,9 @@ def decode(filename: str, data: bytes, module: str = "submission", accepted=("py
         _text(data, filename)
         return Decoded("py", module, {f"{module}.py": data}, f"{module}.py")
     if kind == "ipynb":
-        source, notes, nb_json = notebook_to_source(data, filename, import_module)
-        return Decoded("ipynb", module, {f"{module}.py": source.encode()}, f"{module}.py", nb_json, notes)
+        conv, notes, nb_json = _notebook(data, filename, import_module)
+        return Decoded("ipynb", module, _notebook_files(conv, module, {}), f"{module}.py", nb_json, notes,
+                       _linemap(conv, module))
     return _decode_zip(filename, data, module, accepted, import_module)
 
 
@@ -86,24 +105,21 @@ def _nbf():
     return _nbformat
 
 
-_MAGIC = re.compile(r"^(\s*)(%%?\w|!|\w+\s*=\s*!|\?|\w[\w.]*\?\??\s*$)")
-_KEEP_BODY_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
-
-
 def notebook_to_source(data: bytes, filename: str, import_module: bool = True) -> tuple[str, list[str], str]:
-    """(module source of the code cells, notes for the student, the notebook JSON to execute).
+    """(module source of the code cells, notes for the student, the notebook JSON to execute)."""
+    conv, notes, nb_json = _notebook(data, filename, import_module)
+    return conv.source, notes, nb_json
+
+
+def _notebook(data: bytes, filename: str, import_module: bool = True):
+    """(grader.notebook.Converted, notes for the student, the notebook JSON to execute).
 
     The source is what gets imported (magics and shell lines replaced by ``pass``); the notebook
     JSON is what ``execute_notebook`` runs (shell commands removed, other magics kept). The note
     describes the one the pack uses: ``import_module`` true, the import; false, the execution."""
     text = _text(data, filename, MAX_NOTEBOOK_BYTES)
+    load_notebook_json(text, filename)
     nbformat = _nbf()
-    try:
-        raw = json.loads(text)
-    except ValueError as exc:
-        raise SubmissionError(f"'{filename}' is not a valid notebook: it is not JSON ({exc}).") from None
-    if not isinstance(raw, dict) or "cells" not in raw:
-        raise SubmissionError(f"'{filename}' is not a valid notebook: no 'cells' list.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # old notebooks without cell ids are fine
@@ -112,50 +128,91 @@ def notebook_to_source(data: bytes, filename: str, import_module: bool = True) -
     except Exception as exc:  # nbformat raises several types (ValidationError, NBFormatError, ...)
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SubmissionError(f"'{filename}' is not a valid notebook: {msg[:300]}") from None
-    parts: list[str] = []
-    dropped: list[str] = []
+    from grader import notebook
+
+    # the module to import is converted from the cells as written; the JSON to execute loses its shell commands
+    conv = notebook.to_module(nb, import_module)
     shell: list[str] = []
     for index, cell in enumerate(nb.cells, start=1):
-        if cell.cell_type != "code":
-            continue
-        lines = cell.source.splitlines()
-        shell += [f"cell {index}: {what}" for what in _sanitize_for_kernel(cell)]
-        first = lines[0].strip() if lines else ""
-        if first.startswith("%%"):
-            name = first[2:].split()[0] if len(first) > 2 else ""
-            if name in _KEEP_BODY_CELL_MAGICS:
-                dropped.append(f"cell {index}: `{first[:60]}`")
-                lines = lines[1:]
-            else:
-                dropped.append(f"cell {index}: the whole `{first[:60]}` cell")
-                continue
-        out = []
-        for ln in lines:
-            m = _MAGIC.match(ln)
-            if m:
-                dropped.append(f"cell {index}: `{ln.strip()[:60]}`")
-                out.append(f"{m.group(1)}pass  # dropped: IPython magic/shell line")
-            else:
-                out.append(ln)
-        parts.append(f"# %% cell {index}\n" + "\n".join(out) + "\n")
-    notes = []
+        if cell.cell_type == "code":
+            shell += [f"cell {index}: {what}" for what in _sanitize_for_kernel(cell)]
+    notes = list(conv.notes)
+    if not import_module and shell:
+        listed = "; ".join(shell[:10]) + (f"; and {len(shell) - 10} more" if len(shell) > 10 else "")
+        notes.insert(0, f"{len(shell)} shell command(s) were removed before your notebook was run (installs and "
+                        f"shell commands do not run in the grader): {listed}")
+    return conv, notes, nbformat.writes(nb)
 
-    def listed(items):
-        return "; ".join(items[:10]) + (f"; and {len(items) - 10} more" if len(items) > 10 else "")
 
-    if import_module and dropped:
-        notes.append(f"{len(dropped)} IPython magic/shell line(s) were dropped (they do not run in the grader): "
-                     f"{listed(dropped)}")
-    elif not import_module and shell:
-        notes.append(f"{len(shell)} shell command(s) were removed before your notebook was run (installs and "
-                     f"shell commands do not run in the grader): {listed(shell)}")
-    if not parts:
-        notes.append("The notebook has no code cells.")
-    return "\n".join(parts), notes, nbformat.writes(nb)
+NOTEBOOK_MAX_DEPTH = 64
+NOTEBOOK_MAX_NODES = 1_000_000
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def load_notebook_json(text: str, filename: str) -> dict:
+    """Parse and check a notebook's JSON before nbformat sees it: valid JSON, an object with a
+    ``cells`` list of objects whose ``cell_type`` is a string and ``source`` a string or a list
+    of strings, at most NOTEBOOK_MAX_DEPTH levels and NOTEBOOK_MAX_NODES values, and no lone
+    surrogate (a ``\\ud800`` escape) in any string or key. Raises SubmissionError."""
+    bad = f"'{filename}' is not a valid notebook"
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise SubmissionError(f"{bad}: it is not JSON ({str(exc)[:200]}).") from None
+    except RecursionError:
+        raise SubmissionError(f"{bad}: it is nested too deeply.") from None
+    # iterative walk: no recursion, bounded by the number of values
+    stack = [(raw, 0)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > NOTEBOOK_MAX_NODES:
+            raise SubmissionError(f"{bad}: it has too many values (more than {NOTEBOOK_MAX_NODES}).")
+        if depth > NOTEBOOK_MAX_DEPTH:
+            raise SubmissionError(f"{bad}: it is nested too deeply (more than {NOTEBOOK_MAX_DEPTH} levels).")
+        if isinstance(value, str):
+            if _LONE_SURROGATE.search(value):
+                raise SubmissionError(f"{bad}: it contains an invalid character (a lone UTF-16 surrogate escape).")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if _LONE_SURROGATE.search(k):
+                    raise SubmissionError(f"{bad}: it contains an invalid character (a lone UTF-16 surrogate escape).")
+                stack.append((v, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
+        raise SubmissionError(f"{bad}: no 'cells' list.")
+    for index, cell in enumerate(raw["cells"], start=1):
+        if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
+            raise SubmissionError(f"{bad}: cell {index} is not a notebook cell.")
+        source = cell.get("source", "")
+        if not (isinstance(source, str) or (isinstance(source, list) and all(isinstance(x, str) for x in source))):
+            raise SubmissionError(f"{bad}: the source of cell {index} is not text.")
+    if not isinstance(raw.get("metadata", {}), dict):
+        raise SubmissionError(f"{bad}: its metadata is not an object.")
+    return raw
 
 
 _SHELL_LINE = re.compile(r"^(\s*)(!|\w+\s*=\s*!|%(pip|conda|mamba|system|sx|sc|bash|sh|run|load|writefile)\b)")
-_SHELL_CELLS = ("%%bash", "%%sh", "%%script", "%%system", "%%writefile", "%%file", "%%html", "%%javascript", "%%js")
+# %%writefile, %%html, %%javascript run in a kernel as in Jupyter (the file lands in the sandbox's scratch folder)
+_SHELL_CELLS = ("%%bash", "%%sh", "%%script", "%%system", "%%sx", "%%perl", "%%ruby")
+
+
+def _notebook_files(conv, module: str, files: dict) -> dict:
+    """The sandbox's files for a converted notebook: the module, and each .py a %%writefile cell
+    writes (given to the [forbid] scan; the cell writes it again when it runs)."""
+    out = dict(files)
+    for path, text in conv.written.items():
+        if path != f"{module}.py" and path not in out:
+            out[path] = text.encode()
+    out[f"{module}.py"] = conv.source.encode()
+    return out
+
+
+def _linemap(conv, module: str):
+    conv.linemap.filename = f"{module}.py"
+    return conv.linemap
 
 
 def _sanitize_for_kernel(cell) -> list[str]:
@@ -184,7 +241,7 @@ def _decode_zip(filename: str, data: bytes, module: str, accepted, import_module
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, zlib.error) as exc:
         raise SubmissionError(f"'{filename}' is not a valid zip archive ({exc}).") from None
     if len(infos) > ZIP_MAX_ENTRIES:
         raise SubmissionError(f"'{filename}' has {len(infos)} entries; at most {ZIP_MAX_ENTRIES} are allowed.")
@@ -197,6 +254,11 @@ def _decode_zip(filename: str, data: bytes, module: str, accepted, import_module
         mode = (info.external_attr >> 16) & 0xFFFF
         if stat.S_ISLNK(mode):
             raise SubmissionError(f"'{filename}' contains a symbolic link ({name}); links are not allowed.")
+        if stat.S_IFMT(mode) and not stat.S_ISREG(mode):
+            raise SubmissionError(f"'{filename}' contains a special file ({name[:80]}); only regular files are allowed.")
+        if name.lower().endswith(_ARCHIVES):
+            raise SubmissionError(f"'{filename}' contains another archive ({name[:80]}); zip your files directly, "
+                                  "not an archive inside an archive.")
         if info.flag_bits & 0x1:
             raise SubmissionError(f"'{filename}' contains an encrypted entry ({name}).")
         if "\\" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
@@ -221,10 +283,19 @@ def _decode_zip(filename: str, data: bytes, module: str, accepted, import_module
     total = 0
     for norm, info in entries:
         rel = norm.split("/", 1)[1] if strip else norm
-        with zf.open(info) as fh:
-            content = fh.read(info.file_size + 1)  # never trust the declared size beyond one byte
+        if rel in files:
+            raise SubmissionError(f"'{filename}' contains {rel[:80]} twice.")
+        try:
+            with zf.open(info) as fh:
+                content = fh.read(info.file_size + 1)  # never trust the declared size beyond one byte
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError,
+                ValueError) as exc:
+            raise SubmissionError(f"'{filename}': entry {norm} is damaged and cannot be unpacked "
+                                  f"({str(exc)[:120] or type(exc).__name__}).") from None
         if len(content) != info.file_size:
             raise SubmissionError(f"'{filename}': entry {norm} is corrupt (its size does not match).")
+        if rel.endswith(".py"):
+            _text(content, rel)
         total += len(content)
         if total > ZIP_MAX_TOTAL:
             raise SubmissionError(f"'{filename}' unpacks to more than {ZIP_MAX_TOTAL // (1024 * 1024)} MiB.")
@@ -245,17 +316,18 @@ def _decode_zip(filename: str, data: bytes, module: str, accepted, import_module
                 f"'{filename}' must contain {module}.py or {module}.ipynb at its top level, "
                 f"or exactly one .py/.ipynb file (found: {found}).")
     notes: list[str] = []
-    notebook = None
+    notebook = linemap = None
     if main.endswith(".ipynb"):
         if "ipynb" not in accepted:
             raise SubmissionError("This assignment does not accept notebooks.")
-        source, notes, notebook = notebook_to_source(files.pop(main), main, import_module)
+        conv, notes, notebook = _notebook(files.pop(main), main, import_module)
         main_py = f"{module}.py"
-        files[main_py] = source.encode()
+        files = _notebook_files(conv, module, files)
+        linemap = _linemap(conv, module)
     else:
         _text(files[main], main)
         main_py = f"{module}.py"
         if main != main_py:
             files[main_py] = files.pop(main)
             notes.append(f"{main} was imported as {main_py}.")
-    return Decoded("zip", module, files, main_py, notebook, notes)
+    return Decoded("zip", module, files, main_py, notebook, notes, linemap)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -21,6 +22,7 @@ KINDS = ("py", "ipynb", "zip")
 ZIP_MAX_ENTRIES = 200
 ZIP_MAX_RATIO = 100  # uncompressed/compressed per entry
 ZIP_MAX_TOTAL = 50 * 1024 * 1024  # bytes once extracted
+ARCHIVES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar", ".whl", ".egg", ".jar")
 
 
 class UploadRejected(Exception):
@@ -86,12 +88,22 @@ def check_upload(upload, accepted_kinds) -> CheckedFile:
     if size == 0:
         raise UploadRejected(f"“{name}” is empty.", "empty")
     upload.seek(0)
-    if kind == "py":
-        _check_py(name, upload)
-    elif kind == "ipynb":
-        _check_ipynb(name, upload)
-    elif kind == "zip":
-        _check_zip(name, upload)
+    try:
+        if kind == "py":
+            _check_py(name, upload)
+        elif kind == "ipynb":
+            _check_ipynb(name, upload)
+        elif kind == "zip":
+            _check_zip(name, upload)
+    except UploadRejected:
+        raise
+    except (RecursionError, MemoryError):
+        raise UploadRejected(f"“{name}” is too deeply nested or too large to be read.", "unreadable") from None
+    except Exception as exc:  # noqa: BLE001  a parser that trips over malformed bytes: refuse, never 500
+        raise UploadRejected(
+            f"“{name}” could not be read: it is damaged or not a valid .{kind} file ({type(exc).__name__}).",
+            "unreadable",
+        ) from None
     upload.seek(0)
     return CheckedFile(name=name, kind=kind, size=size, sha256=digest.hexdigest())
 
@@ -116,7 +128,10 @@ def _check_py(name, upload) -> None:
 def _check_ipynb(name, upload) -> None:
     data = _read_all(upload)
     try:
-        nb = json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        nb = json.loads(text)
+    except RecursionError:
+        raise UploadRejected(f"“{name}” is not a valid notebook: it is nested too deeply.", "bad_notebook") from None
     except (UnicodeDecodeError, ValueError) as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise UploadRejected(
@@ -134,6 +149,15 @@ def _check_ipynb(name, upload) -> None:
             "Jupyter and save it again.",
             "nbformat",
         )
+    try:  # the engine's structural checks (depth, value count, cell types, lone surrogates)
+        from grader.submission import SubmissionError, load_notebook_json
+    except ImportError:
+        pass
+    else:
+        try:
+            load_notebook_json(text, name)
+        except SubmissionError as exc:
+            raise UploadRejected(str(exc), "bad_notebook") from None
     import nbformat
 
     try:
@@ -159,8 +183,12 @@ def _bad_member(info: zipfile.ZipInfo) -> str | None:
     mode = (info.external_attr >> 16) & 0o170000
     if mode and stat.S_ISLNK(mode):
         return f"a symbolic link ({name!r})"
+    if mode and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        return f"a special file ({name!r})"
     if info.flag_bits & 0x1:
         return f"an encrypted file ({name!r})"
+    if norm.lower().endswith(ARCHIVES):
+        return f"another archive ({name!r}); zip your files directly, not an archive inside an archive"
     return None
 
 
@@ -168,7 +196,7 @@ def _check_zip(name, upload) -> None:
     upload.seek(0)
     try:
         archive = zipfile.ZipFile(upload)
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, zlib.error):
         raise UploadRejected(f"“{name}” is not a valid zip archive.", "bad_zip") from None
     with archive:
         infos = archive.infolist()
@@ -206,7 +234,8 @@ def _check_zip(name, upload) -> None:
                             )
             except UploadRejected:
                 raise
-            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, ValueError,
+                    zlib.error) as exc:
                 raise UploadRejected(f"“{name}” is damaged ({info.filename}: {exc}).", "bad_zip") from None
             total += read
         if not has_code:
