@@ -1,12 +1,15 @@
-"""`python -m courseplatform.devserver` (what `make run` starts): the web server and a Celery worker.
+"""`python -m courseplatform.devserver` (what `make run` starts): the web server, a Celery worker
+and Celery beat (the one schedule in settings.CELERY_BEAT_SCHEDULE: the sweeper that requeues
+submissions whose worker died or whose message the broker lost, quiz attempts closed, reminders).
 
-Both run as children in their own process groups; Ctrl-C or SIGTERM here stops both gracefully
+All run as children in their own process groups; Ctrl-C or SIGTERM here stops them gracefully
 (SIGTERM: gunicorn finishes its requests, Celery a warm shutdown), waits for them, and kills what
-is left after a grace period, so no process outlives this one. If either child dies, the other is
+is left after a grace period, so no process outlives this one. If any child dies, the others are
 stopped too and the exit status is non-zero.
 
 Environment: HOST (0.0.0.0), PORT (8000), WEB_WORKERS (2), WORKER_CONCURRENCY (2),
-WORKER_QUEUES (cpu,gpu), STOP_GRACE_S (20).
+WORKER_QUEUES (cpu,gpu,ops), WORKER_NAME (embedded), BEAT (1; 0 when another process runs beat
+for this database: there must be exactly one), STOP_GRACE_S (20).
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ def _commands() -> dict[str, list[str]]:
     host = os.environ.get("HOST", "0.0.0.0")
     port = os.environ.get("PORT", "8000")
     py = sys.executable
-    return {
+    commands = {
         "web": [
             py, "-m", "gunicorn", "courseplatform.wsgi:application",
             "--bind", f"{host}:{port}",
@@ -36,12 +39,15 @@ def _commands() -> dict[str, list[str]]:
         ],
         "worker": [
             py, "-m", "celery", "-A", "courseplatform", "worker",
-            "-Q", os.environ.get("WORKER_QUEUES", "cpu,gpu"),
+            "-Q", os.environ.get("WORKER_QUEUES", "cpu,gpu,ops"),
             "-c", os.environ.get("WORKER_CONCURRENCY", "2"),
             "-l", "INFO",
-            "-n", "embedded@%h",
+            "-n", f"{os.environ.get('WORKER_NAME', 'embedded')}@%h",
         ],
     }
+    if os.environ.get("BEAT", "1").lower() not in ("0", "false", "no", "off"):
+        commands["beat"] = [py, "-m", "celery", "-A", "courseplatform", "beat", "-l", "INFO"]
+    return commands
 
 
 def main() -> int:
@@ -61,9 +67,9 @@ def main() -> int:
         # Own session: a Ctrl-C in the terminal reaches only us, and we stop the children in order.
         children[name] = subprocess.Popen(cmd, start_new_session=True)
 
+    pids = ", ".join(f"{name} pid {p.pid}" for name, p in children.items())
     print(
-        f"\ncourseplatform is starting: http://localhost:{port}/  (web pid {children['web'].pid}, "
-        f"worker pid {children['worker'].pid})\n{logins_text()}\nPress Ctrl-C to stop.\n",
+        f"\ncourseplatform is starting: http://localhost:{port}/  ({pids})\n{logins_text()}\nPress Ctrl-C to stop.\n",
         flush=True,
     )
 
@@ -76,7 +82,7 @@ def main() -> int:
             break
         time.sleep(0.3)
     else:
-        print("\nStopping the web server and the worker...", flush=True)
+        print("\nStopping the web server, the worker and beat...", flush=True)
 
     for p in children.values():
         if p.poll() is None:

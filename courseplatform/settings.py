@@ -184,7 +184,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "900"))}
+    # Redis redelivers an unacknowledged message after visibility_timeout even while its task still
+    # runs, so it must exceed the longest grading (GPU packs: many minutes). A dead worker's
+    # submission does not wait for it: the sweeper requeues it once its lease lapses (GRADING_LEASE_S).
+    # priority_steps 0..9 with 0 first (Redis' order); courseplatform.submissions.queue maps the
+    # fair-share tiers onto each broker's priorities.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "21600")),
+        "priority_steps": list(range(10)),
+        "queue_order_strategy": "priority",
+    }
     if os.environ.get("CELERY_BROKER_KEYPREFIX"):
         # Several sites (or test runs) on one Redis keep their queues apart.
         CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_BROKER_KEYPREFIX"]
@@ -198,7 +207,50 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+# Task names: "<app>.<verb_object>" for new tasks (submissions.grade_submission); retries only for
+# infrastructure faults, with exponential backoff capped at 60 s; every task idempotent (acks_late).
+# RabbitMQ: queues declared with x-max-priority (fair share); Redis uses the priority_steps above.
+CELERY_TASK_QUEUE_MAX_PRIORITY = 10
+CELERY_TASK_DEFAULT_PRIORITY = 0 if CELERY_BROKER_URL.startswith(("redis", "rediss")) else 9
+# Periodic work goes to its own small queue, "ops", which every worker also consumes: behind 300
+# gradings on "cpu" the sweeper would run only after the surge it is meant to rescue.
+OPS_QUEUE = "ops"
+CELERY_TASK_ROUTES = [
+    {
+        "submissions.sweep_stuck": {"queue": OPS_QUEUE},
+        "courseplatform.quizzes.tasks.close_overdue_attempts": {"queue": OPS_QUEUE},
+        "courseplatform.projects.tasks.send_milestone_reminders": {"queue": OPS_QUEUE},
+    },
+    # Fair share: the grading task's priority from the student's recent submissions.
+    "courseplatform.submissions.queue.route_task",
+]
+FAIR_SHARE = env_bool("FAIR_SHARE", True)
+# Grading leases: a grading worker touches Submission.heartbeat_at every GRADING_HEARTBEAT_S; the
+# sweeper (every SWEEP_INTERVAL_S) requeues a running submission whose lease is older than
+# GRADING_LEASE_S (its worker was killed, lost its host or its network) and re-sends the queued
+# ones whose message the broker lost (a Redis restart without persistence).
+GRADING_HEARTBEAT_S = float(os.environ.get("GRADING_HEARTBEAT_S", "5"))
+GRADING_LEASE_S = float(os.environ.get("GRADING_LEASE_S", "30"))
+SWEEP_INTERVAL_S = float(os.environ.get("SWEEP_INTERVAL_S", "10"))
+# The one beat schedule (`make run` and the compose "beat" service run beat; never two beats).
+CELERY_BEAT_SCHEDULE: dict = {
+    "submissions-sweep-stuck": {
+        "task": "submissions.sweep_stuck",
+        "schedule": SWEEP_INTERVAL_S,
+        "options": {"expires": max(5.0, SWEEP_INTERVAL_S)},  # a backlog of sweeps is dropped, not run
+    },
+    "quizzes-close-overdue-attempts": {
+        "task": "courseplatform.quizzes.tasks.close_overdue_attempts",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
+    "projects-milestone-reminders": {
+        "task": "courseplatform.projects.tasks.send_milestone_reminders",
+        "schedule": 900.0,  # the 48-hour window and ReminderSent make each group hear once
+        "options": {"expires": 900.0},
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule"))
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # --- E-mail -----------------------------------------------------------------

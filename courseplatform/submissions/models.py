@@ -204,6 +204,13 @@ class Submission(models.Model):
     task_id = models.CharField(max_length=64, blank=True)
     deliveries = models.PositiveIntegerField(default=0, help_text="How many times a worker started grading it.")
     retries = models.PositiveIntegerField(default=0, help_text="Infrastructure retries.")
+    # Operations: the grading worker's lease, and the fair-share tier it was queued with.
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the worker grading it (the sweeper's lease)."
+    )
+    fair_tier = models.PositiveSmallIntegerField(
+        default=0, help_text="0 = the student's first submission of the hour; higher tiers wait behind lower ones."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

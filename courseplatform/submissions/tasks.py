@@ -17,7 +17,6 @@ import importlib
 import logging
 import os
 import socket
-from datetime import timedelta
 from pathlib import Path
 
 from celery import shared_task, signals
@@ -29,7 +28,7 @@ logger = logging.getLogger(__name__)
 MAX_DELIVERIES = 3
 MAX_RETRIES = 3
 STUCK_MARGIN_S = 120
-QUEUED_TOO_LONG_S = 3600
+QUEUED_TOO_LONG_S = 6 * 3600  # lost messages are re-sent by queue.recover long before
 
 
 class InfrastructureError(Exception):
@@ -99,13 +98,65 @@ def grade_submission(self, submission_id: int, generation: int) -> str:
             sub.worker = _worker_name(self)[:200]
             sub.task_id = (self.request.id or "")[:64]
             sub.deliveries += 1
+            sub.heartbeat_at = sub.started_at
             sub.message = "Grading (again: the previous worker stopped)." if redelivered else "Grading…"
-            sub.save(update_fields=["state", "started_at", "finished_at", "worker", "task_id", "deliveries", "message"])
+            sub.save(update_fields=["state", "started_at", "finished_at", "worker", "task_id", "deliveries", "message",
+                                    "heartbeat_at"])
     except (OperationalError, InterfaceError) as exc:
         raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
 
     assignment = sub.assignment
-    # 2. Grade, outside any transaction (grading takes seconds).
+    # 2. Grade, outside any transaction (grading takes seconds), holding the lease meanwhile.
+    if self.request.is_eager:  # graded in the caller's process and transaction: no one to sweep it
+        return _grade_and_save(self, sub, generation)
+    with Lease(sub.pk, generation):
+        return _grade_and_save(self, sub, generation)
+
+
+class Lease:
+    """While grading, a thread touches heartbeat_at every GRADING_HEARTBEAT_S. The sweeper requeues
+    a running submission whose heartbeat is older than GRADING_LEASE_S: its worker was killed, its
+    host died or lost its network. Redis' visibility_timeout can then stay longer than any grading."""
+
+    def __init__(self, pk: int, generation: int):
+        import threading
+
+        from django.conf import settings
+
+        self.pk, self.generation = pk, generation
+        self.interval = max(0.2, float(settings.GRADING_HEARTBEAT_S))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"lease-{pk}", daemon=True)
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        from .models import State, Submission
+
+        try:
+            while not self.stop.wait(self.interval):
+                try:
+                    Submission.objects.filter(pk=self.pk, generation=self.generation, state=State.RUNNING).update(
+                        heartbeat_at=timezone.now())
+                except DatabaseError as exc:  # the database is away: the lease may lapse, nothing worse
+                    logger.warning("lease of submission %s not renewed: %s", self.pk, exc)
+                    connection.close()
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=10)
+        return False
+
+
+def _grade_and_save(self, sub, generation: int) -> str:
+    assignment = sub.assignment
+    submission_id = sub.pk
     try:
         pack_dir = Path(assignment.pack_path)
         if not assignment.pack_path or not pack_dir.is_dir():
@@ -216,15 +267,19 @@ def _save_result(sub, generation: int, result: dict) -> str:
 
 @shared_task(name="submissions.sweep_stuck", ignore_result=True)
 def sweep_stuck() -> int:
-    """Requeue submissions stuck in `running` past their pack's wall limit plus a margin,
-    and submissions `queued` for longer than an hour (a lost message)."""
+    """Beat runs this every SWEEP_INTERVAL_S (queue "ops"). It requeues running submissions whose
+    worker's lease lapsed, sends the queued ones again when the broker lost its messages (see
+    queue.recover), and requeues submissions still running past their pack's wall limit plus a
+    margin, or queued for longer than QUEUED_TOO_LONG_S (a message lost some other way)."""
+    from .queue import recover
     from .services import find_stuck, regrade
 
-    stuck = find_stuck()
+    done = recover()
+    stuck = find_stuck(margin_s=STUCK_MARGIN_S, queued_after_s=QUEUED_TOO_LONG_S)
     count = regrade(stuck, reset_deliveries=False) if stuck.exists() else 0
     if count:
         logger.warning("requeued %d stuck submission(s)", count)
-    return count
+    return count + done["lapsed"] + done["resent"]
 
 
 @shared_task(
@@ -422,14 +477,3 @@ def _shutdown_pool_solo(**kwargs):
     if not WARM_STATE["prefork"]:
         _shutdown_pool()
 
-
-def setup_periodic(sender, **kwargs):
-    sender.add_periodic_task(timedelta(minutes=2), sweep_stuck.s(), name="requeue stuck submissions")
-
-
-try:
-    from courseplatform.celery import app as _app
-
-    _app.on_after_finalize.connect(setup_periodic)
-except Exception:  # pragma: no cover
-    pass

@@ -1,0 +1,333 @@
+"""The grading queue as students and staff see it, fair share, and recovery of lost work.
+
+Fair share (FAIR_SHARE, on by default): a submission's tier is how many other submissions its
+student made to the same assignment in the hour before it (capped at MAX_TIER). The Celery router
+below turns the tier into a message priority, so a student's third resubmission waits behind other
+students' first attempts; the brokers order the messages (Redis: one list per priority step, 0
+first; RabbitMQ: x-max-priority queues, higher first). Within a tier the order is first come,
+first served.
+
+Position and ETA are computed from the database, which mirrors the broker's order: the queued
+submissions of the same queue ahead of this one (lower tier, or same tier and queued earlier), the
+grading slots in use (the submissions running on that queue), and the measured grading times of
+each pack (median of its recent grades).
+
+Recovery (run by the sweeper, submissions.sweep_stuck, every SWEEP_INTERVAL_S from beat):
+  - lapsed leases: a running submission whose worker stopped touching heartbeat_at for
+    GRADING_LEASE_S (killed, host gone, network cut) is requeued; the old worker's late result, if
+    it ever comes, is stale (the generation moved on) and is not saved.
+  - lost messages: a marker message sits in a queue nobody consumes; when it is gone the broker
+    lost its messages (Redis without persistence restarted), so every queued submission is sent
+    again. The database is the source of truth.
+"""
+from __future__ import annotations
+
+import logging
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+MAX_TIER = 3
+FAIR_WINDOW = timedelta(hours=1)
+MARKER_QUEUE = "courseplatform.broker-marker"
+GRADE_TASK = "submissions.grade_submission"
+RECENT_GRADES = 50
+
+
+def fair_share_enabled() -> bool:
+    return str(getattr(settings, "FAIR_SHARE", "1")).lower() not in ("0", "false", "no", "off")
+
+
+def is_redis(url: str | None = None) -> bool:
+    from courseplatform.celery import app
+
+    url = url if url is not None else (app.conf.broker_url or "")
+    return url.startswith(("redis://", "rediss://", "sentinel://"))
+
+
+def broker_priority(tier: int, url: str | None = None) -> int:
+    """Tier 0..MAX_TIER -> the broker's priority (Redis: 0 first; AMQP: 9 first)."""
+    step = 9 // MAX_TIER
+    tier = max(0, min(MAX_TIER, int(tier)))
+    return tier * step if is_redis(url) else 9 - tier * step
+
+
+def tier_for(sub) -> int:
+    """How many other submissions of this student to this assignment came in the hour before it."""
+    from .models import Submission
+
+    if not fair_share_enabled() or sub.is_test_run:
+        return 0
+    earlier = Submission.objects.filter(
+        assignment_id=sub.assignment_id, student_id=sub.student_id, is_test_run=False,
+        created_at__gte=sub.created_at - FAIR_WINDOW,
+    ).filter(Q(created_at__lt=sub.created_at) | Q(created_at=sub.created_at, pk__lt=sub.pk))
+    return min(MAX_TIER, earlier.count())
+
+
+def route_task(name, args, kwargs, options, task=None, **kw):
+    """Celery router (settings.CELERY_TASK_ROUTES): the grading task's priority from fair share.
+    The queue stays the one the caller chose (the pack's queue)."""
+    if name != GRADE_TASK or not args:
+        return None
+    from .models import Submission
+
+    try:
+        sub = Submission.objects.only("id", "assignment_id", "student_id", "created_at", "is_test_run").get(pk=args[0])
+    except Exception:  # missing row or no database: send it with the default priority
+        return None
+    tier = tier_for(sub)
+    Submission.objects.filter(pk=sub.pk).exclude(fair_tier=tier).update(fair_tier=tier)
+    return {"priority": broker_priority(tier)}
+
+
+# --- measured grading times ---------------------------------------------------------------------
+
+
+def grading_times(assignment_ids=None, since: datetime | None = None, limit: int = RECENT_GRADES) -> dict[int, list[float]]:
+    """Recent grading durations (seconds) per assignment, newest first."""
+    from .models import State, Submission
+
+    qs = Submission.objects.filter(state__in=[State.GRADED, State.ERROR], started_at__isnull=False,
+                                   finished_at__isnull=False)
+    if assignment_ids is not None:
+        qs = qs.filter(assignment_id__in=list(assignment_ids))
+    if since is not None:
+        qs = qs.filter(finished_at__gte=since)
+    out: dict[int, list[float]] = {}
+    for aid, started, finished in qs.order_by("-finished_at").values_list("assignment_id", "started_at", "finished_at")[:5000]:
+        times = out.setdefault(aid, [])
+        if len(times) < limit:
+            times.append(max(0.0, (finished - started).total_seconds()))
+    return out
+
+
+def typical_seconds(times: dict[int, list[float]], assignment_id: int, fallback: float | None) -> float | None:
+    t = times.get(assignment_id)
+    return statistics.median(t) if t else fallback
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(len(ordered) - 1, int(k) + 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+# --- position and ETA ---------------------------------------------------------------------------
+
+
+@dataclass
+class QueueInfo:
+    queue: str
+    position: int | None  # 1 = next to start; None when not waiting
+    ahead: int
+    running: int  # slots in use on this queue
+    estimated_start: datetime | None
+    estimated_finish: datetime | None
+    typical_seconds: float | None
+
+    def as_dict(self) -> dict:
+        iso = lambda d: d.isoformat() if d else None  # noqa: E731
+        return {
+            "queue": self.queue, "position": self.position, "ahead": self.ahead, "running": self.running,
+            "estimated_start": iso(self.estimated_start), "estimated_finish": iso(self.estimated_finish),
+            "typical_seconds": round(self.typical_seconds, 1) if self.typical_seconds is not None else None,
+        }
+
+
+def queue_info(sub, now: datetime | None = None) -> QueueInfo | None:
+    """Where a queued or running submission stands; None once it is final."""
+    from .models import State, Submission
+
+    if sub.state not in (State.QUEUED, State.RUNNING):
+        return None
+    now = now or timezone.now()
+    queue = sub.assignment.queue or "cpu"
+    running = list(Submission.objects.filter(state=State.RUNNING, assignment__queue=queue)
+                   .values_list("assignment_id", "started_at"))
+    ahead_qs = Submission.objects.filter(state=State.QUEUED, assignment__queue=queue).exclude(pk=sub.pk)
+    if sub.state == State.QUEUED:
+        ahead_qs = ahead_qs.filter(
+            Q(fair_tier__lt=sub.fair_tier)
+            | Q(fair_tier=sub.fair_tier, queued_at__lt=sub.queued_at)
+            | Q(fair_tier=sub.fair_tier, queued_at=sub.queued_at, pk__lt=sub.pk)
+        )
+    else:
+        ahead_qs = ahead_qs.none()
+    ahead = list(ahead_qs.values_list("assignment_id", flat=True))
+    ids = {sub.assignment_id, *ahead, *(a for a, _ in running)}
+    times = grading_times(ids)
+    all_times = [t for ts in times.values() for t in ts]
+    fallback = statistics.median(all_times) if all_times else None
+    mine = typical_seconds(times, sub.assignment_id, fallback)
+    if sub.state == State.RUNNING:
+        start = sub.started_at
+        finish = (start + timedelta(seconds=mine)) if (start and mine is not None) else None
+        if finish and finish < now:
+            finish = now
+        return QueueInfo(queue, None, 0, len(running), start, finish, mine)
+    if mine is None:
+        return QueueInfo(queue, len(ahead) + 1, len(ahead), len(running), None, None, None)
+    # Work before this one starts: what the running gradings have left, plus the queued ones ahead,
+    # shared by the slots in use (at least one).
+    remaining = 0.0
+    for aid, started in running:
+        typ = typical_seconds(times, aid, mine)
+        elapsed = (now - started).total_seconds() if started else 0.0
+        remaining += max(0.0, typ - elapsed)
+    work = remaining + sum(typical_seconds(times, aid, mine) for aid in ahead)
+    slots = max(1, len(running))
+    start = now + timedelta(seconds=work / slots)
+    return QueueInfo(queue, len(ahead) + 1, len(ahead), len(running), start, start + timedelta(seconds=mine), mine)
+
+
+# --- staff view -----------------------------------------------------------------------------------
+
+
+def workers_alive(timeout: float = 1.0) -> list[str] | None:
+    """Names of the workers that answer a ping (None when the broker cannot be asked)."""
+    from courseplatform.celery import app
+
+    try:
+        replies = app.control.ping(timeout=timeout) or []
+    except Exception as exc:
+        logger.info("cannot ping the workers: %s", exc)
+        return None
+    return sorted(name for reply in replies for name in reply)
+
+
+def staff_overview(now: datetime | None = None, ping: bool = True) -> dict:
+    """Per queue: waiting, running, oldest waiting; workers alive; grading time percentiles per pack."""
+    from .models import Assignment, State, Submission
+
+    now = now or timezone.now()
+    queues = []
+    for queue in ("cpu", "gpu"):
+        waiting = Submission.objects.filter(state=State.QUEUED, assignment__queue=queue)
+        oldest = waiting.order_by("queued_at").values_list("queued_at", flat=True).first()
+        by_tier = {t: waiting.filter(fair_tier=t).count() for t in range(MAX_TIER + 1)}
+        queues.append({
+            "queue": queue,
+            "waiting": waiting.count(),
+            "waiting_by_tier": by_tier,
+            "running": Submission.objects.filter(state=State.RUNNING, assignment__queue=queue).count(),
+            "oldest_wait_s": round((now - oldest).total_seconds()) if oldest else None,
+        })
+    times = grading_times(since=now - timedelta(days=1), limit=500)
+    packs = []
+    for a in Assignment.objects.filter(pk__in=list(times)).select_related("course").order_by("course__slug", "slug"):
+        t = times[a.pk]
+        packs.append({
+            "assignment": a, "course": a.course.slug, "slug": a.slug, "queue": a.queue, "count": len(t),
+            "p50": percentile(t, 0.5), "p90": percentile(t, 0.9), "p95": percentile(t, 0.95), "max": max(t),
+        })
+    return {"queues": queues, "packs": packs, "workers": workers_alive() if ping else None, "now": now}
+
+
+# --- recovery -------------------------------------------------------------------------------------
+
+
+def requeue(ids, message: str, lapsed_before: datetime | None = None) -> int:
+    """Send these submissions again with a new generation, keeping their place (queued_at, tier)
+    and their delivery count; an old message or a late result of the old generation is ignored.
+    With lapsed_before, only those still running with no sign of life since then (re-checked under
+    the row lock: two sweepers, or a heartbeat that came meanwhile)."""
+    from .models import State, Submission
+    from .services import enqueue_on_commit
+
+    count = 0
+    rows = Submission.objects.filter(pk__in=list(ids), state__in=[State.QUEUED, State.RUNNING])
+    if lapsed_before is not None:
+        rows = rows.filter(state=State.RUNNING).filter(
+            Q(heartbeat_at__lt=lapsed_before) | Q(heartbeat_at__isnull=True, started_at__lt=lapsed_before))
+    with transaction.atomic():
+        for sub in (rows.order_by("fair_tier", "queued_at", "pk")
+                    .select_related("assignment").select_for_update(of=("self",))):
+            Submission.objects.filter(pk=sub.pk).update(
+                state=State.QUEUED, generation=F("generation") + 1, started_at=None, finished_at=None,
+                heartbeat_at=None, message=message,
+            )
+            sub.refresh_from_db()
+            enqueue_on_commit(sub)
+            count += 1
+    return count
+
+
+def lapsed_leases(now: datetime | None = None, lease_s: float | None = None):
+    """Running submissions whose worker has not shown a sign of life for lease_s."""
+    from .models import State, Submission
+
+    now = now or timezone.now()
+    lease = timedelta(seconds=lease_s if lease_s is not None else settings.GRADING_LEASE_S)
+    return list(Submission.objects.filter(state=State.RUNNING).filter(
+        Q(heartbeat_at__lt=now - lease) | Q(heartbeat_at__isnull=True, started_at__lt=now - lease)
+    ).values_list("pk", flat=True))
+
+
+def broker_lost_messages() -> bool:
+    """True when the broker lost its messages since the last call (the marker is gone); the marker
+    is put back. The first call on a new broker also answers True (nothing to tell them apart)."""
+    from kombu import Exchange, Queue
+
+    from courseplatform.celery import app
+
+    exchange = Exchange(MARKER_QUEUE, type="direct", durable=True)
+    marker = Queue(MARKER_QUEUE, exchange, routing_key=MARKER_QUEUE, durable=True, auto_delete=False)
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1)
+        channel = conn.channel()
+        try:
+            try:
+                _, count, _ = channel.queue_declare(MARKER_QUEUE, passive=True)
+            except Exception:  # no such queue (AMQP closes the channel: take a fresh one)
+                count = 0
+                channel.close()
+                channel = conn.channel()
+            if count:
+                return False
+            bound = marker(channel)
+            bound.declare()
+            producer = conn.Producer(channel)
+            producer.publish({"marker": timezone.now().isoformat()}, exchange=exchange, routing_key=MARKER_QUEUE,
+                             delivery_mode=2, serializer="json", declare=[marker])
+            return True
+        finally:
+            try:
+                channel.close()
+            except Exception:
+                pass
+
+
+def recover(now: datetime | None = None) -> dict:
+    """One pass of the sweeper's recovery; returns what it did."""
+    from .models import State, Submission
+
+    now = now or timezone.now()
+    done = {"lapsed": 0, "resent": 0}
+    # Lost messages first: the submissions requeued below for a lapsed lease have fresh messages.
+    try:
+        lost = broker_lost_messages()
+    except Exception as exc:  # the broker is down: the next sweep will look again
+        logger.warning("cannot check the broker for lost messages: %s", exc)
+        lost = False
+    if lost:
+        queued = list(Submission.objects.filter(state=State.QUEUED).values_list("pk", flat=True))
+        if queued:
+            done["resent"] = requeue(queued, "Queued (sent to the grader again after a broker restart).")
+            logger.warning("the broker lost its messages: sent %d queued submission(s) again", done["resent"])
+    ids = lapsed_leases(now)
+    if ids:
+        before = now - timedelta(seconds=settings.GRADING_LEASE_S)
+        done["lapsed"] = requeue(ids, "Queued again: the worker grading it stopped responding.", lapsed_before=before)
+        logger.warning("requeued %d submission(s) whose worker stopped responding", done["lapsed"])
+    return done
