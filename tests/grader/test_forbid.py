@@ -126,7 +126,8 @@ def test_own_function_with_a_forbidden_name_is_graded_and_the_stub_still_guards(
     sneaky = own.replace("softmax(torch.zeros(2))", "getattr(torch, 'soft' + 'max')(torch.zeros(2), 0)")
     res = _grade(sneaky)
     assert res["score"] == 0.0
-    assert all(f"torch.softmax {MESSAGE}" in m for m in _messages(res)), _messages(res)
+    visible = [t["message"] for t in res["tests"] if t["visible"]]
+    assert len(visible) == 2 and all(f"torch.softmax {MESSAGE}" in m for m in visible), visible
 
 
 def test_scan_main_guard_else_branch_and_other_ifs_are_scanned():
@@ -220,7 +221,9 @@ def test_dynamic_lookup_raises_the_stub_message():
     assert f"run raised ForbiddenAPIError: torch.nn.functional.softmax {MESSAGE}" in first
     assert 'File "sub.py", line 8, in run' in first          # the student's line, not the stub's
     assert f"statistics.fmean {MESSAGE}" in second           # a wildcard patch ("*mean")
-    assert f"Counter.most_common {MESSAGE}" in third         # a method patched on the class, with its label
+    assert third == "Your code raised an exception during this hidden test (its details are not shown)."
+    res = _grade(DYNAMIC.replace("if x == 1:", "if x == 7:"))  # the visible first case reaches most_common
+    assert f"Counter.most_common {MESSAGE}" in _messages(res)[0]   # a method patched on the class, with its label
 
 
 def test_lookup_at_import_time_gets_the_stub_too():
@@ -229,7 +232,7 @@ def test_lookup_at_import_time_gets_the_stub_too():
     captured = ('import torch\n_sm = getattr(torch, "soft" + "max")\n\n'
                 'def run(x):\n    return int(_sm(torch.ones(2), 0).sum()) * 2 * x\n')
     res = _grade(captured)
-    assert res["score"] == 0.0 and all(f"torch.softmax {MESSAGE}" in m for m in _messages(res)), _messages(res)
+    assert res["score"] == 0.0 and all(f"torch.softmax {MESSAGE}" in t["message"] for t in res["tests"] if t["visible"])
     at_import = 'import torch\n_w = getattr(torch, "soft" + "max")(torch.ones(2), 0)\n\ndef run(x):\n    return 2 * x\n'
     res = _grade(at_import)
     assert res["status"] == "error" and res["score"] == 0.0
@@ -245,7 +248,9 @@ def test_forbidden_module_is_blocked_in_the_sandbox_even_after_sys_modules_is_cl
     first, second, third = _messages(_grade(src))
     assert "ModuleNotFoundError: import of sqlite3 halted" in first
     assert f"ModuleNotFoundError: import of sqlite3 {MESSAGE}" in second
-    assert "run raised ModuleNotFoundError: No module named 'xml.dom.minidom'; 'xml.dom' is not a package" in third
+    assert third.startswith("Your code raised an exception during this hidden test")
+    first = _messages(_grade(src.replace("if x == 5:", "if x == 1:").replace("if x == 1:\n        importlib.import_module(\"sql\"", "if x == 9:\n        importlib.import_module(\"sql\"", 1)))[0]
+    assert "run raised ModuleNotFoundError: No module named 'xml.dom.minidom'; 'xml.dom' is not a package" in first
     # modules outside the list still import (xml.etree next to the forbidden xml.dom)
     ok = 'import importlib\n\ndef run(x):\n    importlib.import_module("xml." + "etree.ElementTree")\n    return 2 * x\n'
     assert _grade(ok)["score"] == 3.0
