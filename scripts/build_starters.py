@@ -1,0 +1,121 @@
+"""Give every pack's starter.ipynb the course client's first and last cells, from ONE template.
+
+    python scripts/build_starters.py            # rewrite the starter notebooks
+    python scripts/build_starters.py --check    # exit 1 (and name them) if any is out of date
+
+The first cell installs the client from the course site; the last cell logs in, runs
+cp.check(...) and (commented out) cp.submit(...). Both carry the cell tag ``courseplatform-client``:
+a rerun replaces them and leaves the pack's own cells (the body, written by the pack's author)
+untouched. The install line names the current wheel (client/courseplatform_client/__init__.py's
+__version__), so bumping the client's version means rerunning this script (tests/client check it).
+
+In the grader neither cell does anything: the ``%pip`` line is dropped by the engine (both when it
+imports the notebook's code and when it executes the notebook), ``SITE = ...`` only binds a string,
+and the last cell imports the client inside ``try``: the client is not installed in the sandbox,
+so ``cp`` is None and nothing runs.
+
+Packs whose starter notebook is written by the pack's own generator (a build_notebooks.py next to
+it, e.g. embeddings_notebook) are left to that generator: it owns every cell of the file (its
+test compares them), so the client cells must come from there.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENTS = ROOT / "assignments"
+TAG = "courseplatform-client"
+DEFAULT_COURSE = "llms"
+DEFAULT_SITE = "http://127.0.0.1:8000"
+
+INSTALL_CELL = """\
+# The course client: check and submit from this notebook (standard library only; it does not touch torch).
+# SITE is your course site: copy these lines from the assignment page if yours differs.
+SITE = "{site}"
+%pip install -q {{SITE}}/client/courseplatform_client-{version}-py3-none-any.whl"""
+
+SUBMIT_CELL = """\
+# Check your work on the visible tests (not an attempt), then submit this notebook.
+# login() asks for your API token (from the site's "API token" page); it is never saved in the notebook.
+# In the grader the client is not installed, so this cell does nothing there.
+try:
+    import courseplatform_client as cp
+except ImportError:
+    cp = None
+if cp is not None:
+    cp.login(SITE)
+    cp.check("{name}")
+    # cp.submit("{name}")   # when you are ready: submits this notebook as an attempt"""
+
+
+def client_version() -> str:
+    text = (ROOT / "client" / "courseplatform_client" / "__init__.py").read_text(encoding="utf-8")
+    m = re.search(r'^__version__\s*=\s*"([^"]+)"', text, re.M)
+    if not m:
+        raise SystemExit("client/courseplatform_client/__init__.py has no __version__")
+    return m.group(1)
+
+
+def pack_slug(pack: Path) -> str:
+    import tomllib
+
+    meta = tomllib.loads((pack / "assignment.toml").read_text(encoding="utf-8"))
+    return str(meta.get("slug") or pack.name)
+
+
+def starter_packs() -> list[Path]:
+    return sorted(p.parent for p in ASSIGNMENTS.glob("*/starter.ipynb")
+                  if (p.parent / "assignment.toml").is_file() and not (p.parent / "build_notebooks.py").exists())
+
+
+def _cell(source: str, cell_id: str) -> dict:
+    return {"cell_type": "code", "execution_count": None, "id": cell_id, "metadata": {"tags": [TAG]},
+            "outputs": [], "source": source.splitlines(keepends=True)}
+
+
+def build(nb: dict, name: str, site: str = DEFAULT_SITE, version: str | None = None) -> dict:
+    """The notebook with its client cells (re)placed around the pack's own cells."""
+    version = version or client_version()
+    out = copy.deepcopy(nb)
+    body = [c for c in out.get("cells", []) if TAG not in ((c.get("metadata") or {}).get("tags") or [])]
+    out["cells"] = ([_cell(INSTALL_CELL.format(site=site, version=version), "cp-install")] + body
+                    + [_cell(SUBMIT_CELL.format(name=name), "cp-check-submit")])
+    return out
+
+
+def dumps(nb: dict) -> str:
+    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def expected(pack: Path, course: str = DEFAULT_COURSE, site: str = DEFAULT_SITE) -> str:
+    nb = json.loads((pack / "starter.ipynb").read_text(encoding="utf-8"))
+    return dumps(build(nb, f"{course}/{pack_slug(pack)}", site))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="only report starter notebooks that are out of date")
+    ap.add_argument("--course", default=DEFAULT_COURSE, help="course slug in cp.check/cp.submit (default %(default)s)")
+    ap.add_argument("--site", default=DEFAULT_SITE, help="course site in the install cell (default %(default)s)")
+    args = ap.parse_args(argv)
+    stale = []
+    for pack in starter_packs():
+        path = pack / "starter.ipynb"
+        want = expected(pack, args.course, args.site)
+        if path.read_text(encoding="utf-8") != want:
+            stale.append(path)
+            if not args.check:
+                path.write_text(want, encoding="utf-8")
+    verb = "out of date" if args.check else "rewritten"
+    for path in stale:
+        print(f"{verb}: {path.relative_to(ROOT)}")
+    return 1 if (args.check and stale) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
