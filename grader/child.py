@@ -15,7 +15,7 @@ import signal
 import sys
 import traceback
 
-from grader import forbid, isolation, protocol, seccomp
+from grader import forbid, isolation, nbshim, protocol, seccomp
 
 WORK = "/tmp/work"
 
@@ -196,6 +196,7 @@ class Server:
         sys.path[:] = [WORK] + [p for p in sys.path if p and p.startswith(("/usr", sys.prefix, sys.base_prefix))]
         self.required = list(header.get("required", []))
         self.forbid = header.get("forbid") or None
+        nbshim.install()  # google.colab, get_ipython(), display(), tqdm.notebook: stand-ins (grader/nbshim.py)
         if self.forbid:
             # before anything of the submission runs, so an import-time look-up gets the stub too
             forbid.install(self.forbid)
@@ -204,20 +205,43 @@ class Server:
             self.send({"ok": True, "value": {"$dict": []}})
             return
         name = header["module"]
+        watchdog = None
+        budget = header.get("import_s")
+        if isinstance(budget, (int, float)) and budget > 0:
+            # stop a long import here, a moment before the trusted deadline, and say where it was
+            watchdog = nbshim.Watchdog(budget - min(1.5, 0.25 * budget), self._import_timed_out)
         try:
             spec = importlib.util.spec_from_file_location(name, os.path.join(WORK, header["main"]))
             mod = importlib.util.module_from_spec(spec)
             sys.modules[name] = mod
             spec.loader.exec_module(mod)
         except BaseException as exc:
+            if watchdog is not None:
+                watchdog.stop()
             err = _describe(exc, WORK)
             err["kind"] = "import:" + err["kind"]
             self.send({"ok": False, "error": err})
             return
+        if watchdog is not None:
+            watchdog.stop()
         self.module = mod
         missing = [n for n in self.required if not hasattr(mod, n)]
         defined = sorted(n for n in vars(mod) if not n.startswith("_"))[:200]
-        self.reply({"missing": missing, "defined": defined})
+        self.reply({"missing": missing, "defined": defined, "colab": nbshim.used()})
+
+    def _import_timed_out(self, frames) -> None:
+        """The watchdog's report (its thread; the process exits after it): where the main thread was."""
+        import linecache
+
+        lines = []
+        for filename, lineno, func in frames:
+            if isinstance(filename, str) and filename.startswith(WORK + "/"):
+                rel = filename[len(WORK):].lstrip("/")
+                code = linecache.getline(filename, lineno).strip()
+                lines.append(f'  File "{rel}", line {lineno}, in {func}' + (f"\n    {code}" if code else ""))
+        err = {"type": "TimeoutError", "kind": "import:timeout", "message": "the import ran out of time",
+               "traceback": "\n".join(lines[:3] + lines[3:][-9:])[:4000]}
+        protocol.send_frame(self.sock, {"ok": False, "error": err})
 
     # -------------------------------------------------------------- operations
     def _member(self, name):
@@ -290,17 +314,24 @@ class Server:
         nb = nbformat.reads(header["nb"], as_version=4)
         for code in header.get("append", []):
             nb.cells.append(nbformat.v4.new_code_cell(code))
-        stubs = forbid.kernel_cell(self.forbid) if self.forbid else None
-        if stubs:  # the kernel is its own process: the pack's forbidden APIs are stubbed there first
+        # the kernel is its own process: the Colab stand-ins (grader/nbshim.py) and the pack's forbidden
+        # APIs are installed there by a hidden first cell; a hidden last cell reports the stand-ins used
+        stubs = "\n".join(c for c in (nbshim.kernel_cell(), forbid.kernel_cell(self.forbid) if self.forbid else None) if c)
+        if stubs:
             nb.cells.insert(0, nbformat.v4.new_code_cell(stubs))
+        nb.cells.append(nbformat.v4.new_code_cell(nbshim.kernel_report_cell()))
         client = nbclient.NotebookClient(
             nb, timeout=int(header.get("cell_timeout", 120)), kernel_name="python3", allow_errors=True,
             resources={"metadata": {"path": WORK}})
-        client.execute()
+        try:
+            client.execute()
+        finally:
+            used = nbshim.kernel_reported(nb.cells.pop())
+        nb.metadata[nbshim.NOTES_MIME] = {"used": used}  # read (and removed) by the driver
         if stubs:  # the student's notebook as they wrote it, numbered from 1
             failed = [o for o in nb.cells.pop(0).get("outputs", []) if o.get("output_type") == "error"]
             if failed:  # never report a notebook as run under the pack's rules when it was not
-                raise RuntimeError(f"the grader could not install the forbidden-API stubs in the kernel: "
+                raise RuntimeError(f"the grader could not prepare the kernel (stand-ins, forbidden-API stubs): "
                                    f"{failed[0].get('ename')}: {failed[0].get('evalue')}")
             for cell in nb.cells:
                 if cell.get("cell_type") == "code" and isinstance(cell.get("execution_count"), int):

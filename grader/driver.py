@@ -11,7 +11,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from grader import forbid, protocol
+from grader import forbid, nbshim, notebook, protocol
 from grader.pool import SandboxUnavailable
 
 
@@ -217,7 +217,10 @@ class Submission:
         except protocol.ProtocolError as exc:
             runner.sandbox_lost()
             raise SandboxCrash(f"{what or 'the call'}: the sandbox sent an invalid reply ({exc})") from None
-        raise StudentError(_format_student_error(what or "your code", err), err)
+        linemap = getattr(runner.decoded, "linemap", None)
+        err = notebook.map_error(err, linemap, runner.decoded.main)  # a notebook's lines as "cell N, line M"
+        tip = notebook.advice(err, linemap, runner.decoded.main)
+        raise StudentError(_format_student_error(what or "your code", err) + (f"\n{tip}" if tip else ""), err)
 
     # -- public API
     def call(self, name: str, *args, **kwargs):
@@ -273,9 +276,15 @@ class Submission:
         if not isinstance(text, str):
             raise SandboxCrash("executing the notebook: the sandbox sent an invalid reply")
         try:
-            return json.loads(text)
+            executed = json.loads(text)
         except (ValueError, RecursionError):
             raise SandboxCrash("executing the notebook: the executed notebook is not valid JSON") from None
+        meta = executed.get("metadata") if isinstance(executed, dict) else None
+        reported = meta.pop(nbshim.NOTES_MIME, None) if isinstance(meta, dict) else None
+        if isinstance(reported, dict):  # the Colab stand-ins the notebook called (keys; notes from templates)
+            runner = self._runner
+            runner.notes += [n for n in nbshim.notes_for(reported.get("used")) if n not in runner.notes]
+        return executed
 
 
 class Context:
@@ -411,6 +420,7 @@ class Runner:
                   "forbid": self.pack.meta.get("forbid"),
                   "files": protocol.encode(self.decoded.files, _tensors=tensors)}
         timeout = min(self.time_left(), float(self.limits["case_s"]))
+        header["import_s"] = timeout  # the sandbox stops the import a moment before and says where it was
         sb_deadline = time.monotonic() + timeout
         try:
             reply, rblob = sb.request(header, protocol.pack_tensors(tensors), timeout, self.max_reply)
@@ -438,6 +448,7 @@ class Runner:
                     raise protocol.ProtocolError("malformed load reply")
                 missing = [str(x)[:200] for x in missing[:50]]
                 self.defined = [str(x)[:200] for x in defined[:50]]
+                self.notes += [n for n in nbshim.notes_for(info.get("colab")) if n not in self.notes]
         except protocol.FrameTimeout:
             self.sandbox_lost(timeout=True)
             raise LoadFailed(f"Importing your file did not finish within {timeout:.0f} s "
@@ -448,6 +459,9 @@ class Runner:
         if err is not None:
             kind = err.get("kind", "")
             self.sandbox_lost()
+            explained = notebook.explain_load(err, getattr(self.decoded, "linemap", None), self.decoded.main, timeout)
+            if explained:  # a notebook's error names its cell; GPU code, data, downloads and timeouts say what to do
+                raise LoadFailed(explained)
             if "SyntaxError" in err.get("type", "") or "IndentationError" in err.get("type", ""):
                 raise LoadFailed(f"Your file has a syntax error: {err.get('type')}: {err.get('message')}")
             raise LoadFailed(_format_student_error("Importing your file", dict(err, kind=kind.split(":")[-1])))

@@ -294,7 +294,8 @@ class Zygote:
         try:
             self.setup_limits()
             self.ready.append(self.prepare())
-            self._send({"ok": True, "op": "hello", "secure": self.secure, "pid": os.getpid(), "limits": self.limits})
+            self._send({"ok": True, "op": "hello", "secure": self.secure, "pid": os.getpid(), "limits": self.limits,
+                        "cgroup_bases": sorted(self.cg.bases.values()) if self.cg else []})
         except BaseException as exc:
             self._send({"ok": False, "error": f"could not create a sandbox: {exc}"})
             self.shutdown()
@@ -424,6 +425,7 @@ def main(argv=None) -> None:
         import grader.cgroups  # noqa: F401
         import grader.child  # noqa: F401
         import grader.isolation  # noqa: F401
+        import grader.nbshim  # noqa: F401  (notebook stand-ins, installed in each sandbox)
         import grader.seccomp  # noqa: F401
         import grader.protocol  # noqa: F401
     except BaseException as exc:
