@@ -209,3 +209,49 @@ def test_a_wrong_result_that_is_no_known_mistake_gets_where_and_how_much_but_no_
     assert values["status"] == "failed"
     assert "weights differs from the expected values" in values["message"] and "max abs error" in values["message"]
     assert "Hint:" not in values["message"], values["message"]
+
+
+# ---------------------------------------------------------------- the engine's call_with_args (issue 16)
+
+INPLACE_DRIVER = '''
+import torch
+from grader import compare
+from grader.driver import Fail, case
+
+
+@case(points=10)
+def inputs_unchanged(ctx):
+    """inputs left unchanged"""
+    q = torch.randn(3, 4, generator=ctx.rng)
+    mask = torch.ones(3, 3, dtype=torch.bool)
+    out, args, kwargs = ctx.sub.call_with_args("scaled_dot_product_attention", q, q.clone(), q.clone(), mask=mask)
+    compare.unpack(out, 2, "the return value")
+    if not (isinstance(args, tuple) and len(args) == 3 and set(kwargs) == {"mask"}):
+        raise Fail("internal: arguments not returned")
+    for name, after in zip("qkv", args):
+        if not torch.equal(after, q):
+            raise Fail(f"{name} was modified in place")
+    if not torch.equal(kwargs["mask"], mask):
+        raise Fail("mask was modified in place")
+    mod = ctx.sub.construct("torch.nn.Identity")
+    res, args, _ = mod.call_with_args("__call__", q.clone())
+    if not torch.equal(res, q) or not torch.equal(args[0], q):
+        raise Fail("internal: handle call_with_args")
+'''
+
+
+def test_call_with_args_returns_the_arguments_as_the_call_left_them(tmp_path):
+    import shutil
+
+    pack = tmp_path / "attention"
+    shutil.copytree(PACK, pack)
+    (pack / "tests.py").write_text(INPLACE_DRIVER)
+    ok = grade(pack, "attention.py", REFERENCE.encode())
+    assert ok["score"] == FULL, _feedback(ok)
+    mutating = REFERENCE.replace("    d_k = q.shape[-1]\n", "    d_k = q.shape[-1]\n    k.mul_(1.0)\n    v.add_(1.0)\n")
+    assert mutating != REFERENCE
+    res = grade(pack, "attention.py", mutating.encode())
+    assert res["score"] == 0.0 and "v was modified in place" in _feedback(res), _feedback(res)
+    masking = REFERENCE.replace("    d_k = q.shape[-1]\n", "    d_k = q.shape[-1]\n    mask[0, 0] = False\n")
+    res = grade(pack, "attention.py", masking.encode())
+    assert res["score"] == 0.0 and "mask was modified in place" in _feedback(res), _feedback(res)
