@@ -1,0 +1,117 @@
+"""The production compose file is checked without a Docker engine: the compose specification's
+JSON schema (docker/compose-spec.json, from Debian's docker-compose 1.29.2), `docker-compose config`
+where Debian's docker-compose is installed, and the operational rules below."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker" / "compose.yml"
+ONE_SHOT = {"migrate"}
+
+
+def env_example() -> dict[str, str]:
+    out = {}
+    for line in (ROOT / "docker" / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """${VAR}, ${VAR:-default}, ${VAR:?error}; $$ is a literal $ (compose's rules)."""
+    def one(m):
+        if m.group(0) == "$$":
+            return "$"
+        name, op, arg = m.group(1), m.group(2) or "", m.group(3) or ""
+        if op == ":?" and not env.get(name):
+            raise AssertionError(f"{name} must be set: {arg}")
+        if op == ":-" and not env.get(name):
+            return arg
+        return env.get(name, "")
+    return re.sub(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-|:\?)?([^}]*)\}", one, text)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(interpolate(COMPOSE.read_text(), env_example()))
+
+
+def test_compose_matches_the_compose_schema(compose):
+    import jsonschema
+
+    schema = json.loads((ROOT / "docker" / "compose-spec.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    validator.validate(compose)
+    broken = dict(compose, services={**compose["services"], "web": {**compose["services"]["web"], "healthcheck": {"interval": 5}}})
+    with pytest.raises(jsonschema.ValidationError):  # the check can fail
+        validator.validate(broken)
+
+
+def test_docker_compose_config_accepts_it(tmp_path):
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        # Debian's docker-compose is optional here: the schema test above always runs.
+        assert (ROOT / "docker" / "compose-spec.json").exists()
+        return
+    (tmp_path / "docker").mkdir()
+    shutil.copy(COMPOSE, tmp_path / "docker" / "compose.yml")
+    shutil.copy(ROOT / "docker" / ".env.example", tmp_path / "docker" / ".env")
+    r = subprocess.run([exe, "-f", "docker/compose.yml", "--env-file", "docker/.env", "--profile", "gpu", "config", "-q"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+def test_every_long_running_service_has_a_health_check(compose):
+    services = compose["services"]
+    assert {"postgres", "redis", "web", "worker-cpu", "worker-gpu", "beat", "flower", "migrate"} <= set(services)
+    for name, svc in services.items():
+        if name in ONE_SHOT:
+            assert svc.get("restart") == "no"
+            continue
+        check = svc.get("healthcheck")
+        assert check and check.get("test"), f"{name} has no health check"
+        assert check.get("interval") and check.get("retries"), name
+
+
+def test_one_beat_and_every_worker_consumes_the_ops_queue(compose):
+    services = compose["services"]
+    beats = [n for n, s in services.items() if "beat" in " ".join(map(str, s.get("command") or []))]
+    assert beats == ["beat"]
+    assert "deploy" not in services["beat"] or services["beat"]["deploy"].get("replicas", 1) == 1
+    for name in ("worker-cpu", "worker-gpu"):
+        cmd = services[name]["command"]
+        queues = cmd[cmd.index("-Q") + 1].split(",")
+        assert "ops" in queues, name
+        assert services[name]["environment"]["WORKER_NAME"] in cmd[cmd.index("-n") + 1]
+
+
+def test_gpu_worker_declares_its_device_and_concurrency(compose):
+    gpu = compose["services"]["worker-gpu"]
+    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert devices and devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+    assert devices[0].get("device_ids") == ["0"] or devices[0].get("count") == 1
+    assert gpu["environment"]["GPU_WORKER_CONCURRENCY"] in ("auto",) or gpu["environment"]["GPU_WORKER_CONCURRENCY"].isdigit()
+    assert gpu["command"][:3] == ["python", "-m", "courseplatform.submissions.gpu"]
+    assert int(gpu["environment"]["CELERY_VISIBILITY_TIMEOUT"]) >= 3600  # longer than any GPU grading
+
+
+def test_concurrency_from_device_memory_and_pack_needs(tmp_path):
+    from courseplatform.submissions.gpu import DEFAULT_GPU_MEMORY_MB, concurrency_for, pack_gpu_memory_mb
+
+    assert concurrency_for(None, [4000]) == 1  # no device: one at a time
+    assert concurrency_for(141_000, [8000], reserve_mb=2048) == 16  # capped
+    assert concurrency_for(24_000, [8000, 5000], reserve_mb=2048) == 2  # the largest need decides
+    assert concurrency_for(4_000, [8000], reserve_mb=2048) == 1
+    (tmp_path / "assignment.toml").write_text('title = "x"\n[limits]\ngpu_memory_mb = 6000\n')
+    assert pack_gpu_memory_mb(tmp_path) == 6000
+    (tmp_path / "assignment.toml").write_text('title = "x"\n[limits]\nwall_s = 5\n')
+    assert pack_gpu_memory_mb(tmp_path) == DEFAULT_GPU_MEMORY_MB
