@@ -207,7 +207,7 @@ def test_cache_hidden_in_self_fails_interleaved_decoding():
     result = _grade(STATEFUL)
     assert _failed(result) == {"interleaved_hidden"}, _feedback(result)
     assert result["score"] == FULL - 2
-    assert "Keep no cache in self" in _feedback(result)
+    assert "everything a step needs must travel through past_kv / present_kv" in _feedback(result)
 
 
 def test_extra_parameter_is_named():
@@ -216,9 +216,53 @@ def test_extra_parameter_is_named():
         "        self.out_proj = nn.Linear(d_model, d_model, bias=bias)\n"
         "        self.temperature = nn.Parameter(torch.ones(1))\n")
     result = _grade(source)
+    # the structure test names it; the behaviour (the extra parameter is unused) is graded everywhere else
+    assert _failed(result) == {"parameters"}, _feedback(result)
+    assert result["score"] == FULL - 2
+    assert "unexpected entries ['temperature']" in _feedback(result)
+
+
+def test_persistent_mask_buffer_fails_only_the_structure_test_and_is_named():
+    result = _grade((PACK / "mutants" / "persistent_mask_buffer.py").read_text())
+    assert _failed(result) == {"parameters"}, _feedback(result)
+    assert "unexpected entries ['bias']" in _feedback(result) and "persistent=False" in _feedback(result)
+    assert ", persistent=False)" in (PACK / "solutions" / "nanogpt_style.py").read_text()  # the full-marks twin
+
+
+def test_renamed_projection_fails_every_test_and_names_the_weights_without_a_place():
+    source = REFERENCE.replace("self.out_proj", "self.o_proj")
+    assert source != REFERENCE
+    result = _grade(source)
     assert result["score"] == 0
-    assert "missing ['temperature']" in _feedback(result)
-    assert "has 4161 parameters, expected 4160" in _feedback(result) or "unexpected ['temperature']" in _feedback(result)
+    assert "the reference weights ['out_proj.bias', 'out_proj.weight'] have no place in your module" in _feedback(result)
+
+
+def test_own_scaled_dot_product_attention_helper_is_not_taken_for_the_library():
+    """Issue 16: the function of the first assignment, reused under its own name, is the student's."""
+    source = (PACK / "solutions" / "einsum_heads.py").read_text()
+    helper = ("\n\ndef scaled_dot_product_attention(q, k, v, mask=None):\n"
+              "    s = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5\n"
+              "    if mask is not None:\n        s = s.masked_fill(~mask, float('-inf'))\n"
+              "    w = torch.softmax(s, dim=-1)\n    return w @ v, w\n")
+    source = source.replace(
+        '        scores = torch.einsum("bhqd,bhkd->bhqk", q, k) * self.dk ** -0.5\n',
+        '        allowed = None\n'
+        '        if causal:\n'
+        '            allowed = torch.arange(k.shape[-2])[None, :] <= torch.arange(past, past + x.shape[1])[:, None]\n'
+        '        ctx, _ = scaled_dot_product_attention(q, k, v, allowed)\n'
+        '        merged = torch.cat(ctx.unbind(dim=1), dim=-1)\n'
+        '        return self.out_proj(merged), ((k, v) if use_cache else None)\n'
+        '        scores = torch.einsum("bhqd,bhkd->bhqk", q, k) * self.dk ** -0.5\n') + helper
+    assert "scaled_dot_product_attention(q, k, v, allowed)" in source
+    result = _grade(source)
+    assert result["score"] == FULL, _feedback(result)
+
+
+def test_causal_offset_bug_is_named_as_such():
+    result = _grade((PACK / "mutants" / "causal_no_offset.py").read_text())
+    fb = _feedback(result)
+    assert "without the cache offset" in fb and "Keep no cache in self" not in fb
+    assert _failed(result) == {"decode_steps", "prefill_chunks_hidden", "interleaved_hidden"}, fb
 
 
 def test_forward_returning_only_the_output():
