@@ -8,6 +8,7 @@ broker under var/), so `make run` needs no service installed.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "axes",
     # Our apps, in dependency order: courses is the base the others build on.
     "courseplatform.courses",
     "courseplatform.submissions",
@@ -73,6 +75,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the "too many attempts" page
 ]
 
 ROOT_URLCONF = "courseplatform.urls"
@@ -124,6 +127,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Argon2id first (Django's recommended hasher; cost measured in courses/hashers.py); the others
+# still verify old hashes, which are upgraded at the next login.
+PASSWORD_HASHERS = [
+    "courseplatform.courses.hashers.CourseArgon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# Failed-login throttling (django-axes): an account, and separately an address, is locked for
+# AXES_COOLOFF_TIME after AXES_FAILURE_LIMIT failures. A lecture hall behind one NAT address shares
+# the address counter, hence a limit that a room of typos does not reach but a password guesser does.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "courses:home"
 LOGOUT_REDIRECT_URL = "login"
@@ -210,8 +234,8 @@ CELERY_TIMEZONE = TIME_ZONE
 # Task names: "<app>.<verb_object>" for new tasks (submissions.grade_submission); retries only for
 # infrastructure faults, with exponential backoff capped at 60 s; every task idempotent (acks_late).
 # RabbitMQ: queues declared with x-max-priority (fair share); Redis uses the priority_steps above.
+# No task_default_priority: a task's own default would override the fair-share router's priority.
 CELERY_TASK_QUEUE_MAX_PRIORITY = 10
-CELERY_TASK_DEFAULT_PRIORITY = 0 if CELERY_BROKER_URL.startswith(("redis", "rediss")) else 9
 # Periodic work goes to its own small queue, "ops", which every worker also consumes: behind 300
 # gradings on "cpu" the sweeper would run only after the surge it is meant to rescue.
 OPS_QUEUE = "ops"

@@ -113,6 +113,17 @@ class TestOut(Schema):
     redacted: bool
 
 
+class QueueOut(Schema):
+    queue: str
+    position: int | None  # 1 = next to start; null once grading started
+    ahead: int
+    running: int
+    estimated_start: datetime | None
+    estimated_finish: datetime | None
+    typical_seconds: float | None  # median grading time of this assignment's recent grades
+    text: str
+
+
 class SubmissionOut(Schema):
     id: int
     course: str
@@ -133,6 +144,7 @@ class SubmissionOut(Schema):
     submitted_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    queue: QueueOut | None  # while queued or running: position and estimated start/finish
     url: str
 
 
@@ -177,9 +189,20 @@ def _submission_out(request, s: Submission) -> dict:
         "final": s.is_final, "score": s.score, "raw_score": s.raw_score, "max_score": s.max_score,
         "late_days": s.late_days, "penalty_percent": s.penalty_percent, "message": s.message,
         "submitted_at": s.created_at, "started_at": s.started_at, "finished_at": s.finished_at,
+        "queue": queue_out(s),
         "url": request.build_absolute_uri(reverse("submissions:detail", args=[s.assignment.course.slug, s.assignment.slug]))
         + f"#submission-{s.pk}",
     }
+
+
+def queue_out(s: Submission) -> dict | None:
+    from .queue import queue_info, queue_text
+
+    if s.is_final:
+        return None
+    info = queue_info(s)
+    return {**info.as_dict(), "estimated_start": info.estimated_start, "estimated_finish": info.estimated_finish,
+            "text": queue_text(info)} if info else None
 
 
 def _visible_submission(request, pk) -> tuple[Submission, bool]:

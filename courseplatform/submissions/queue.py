@@ -220,6 +220,8 @@ def staff_overview(now: datetime | None = None, ping: bool = True) -> dict:
             "queue": queue,
             "waiting": waiting.count(),
             "waiting_by_tier": by_tier,
+            "first_attempts": by_tier[0],
+            "resubmissions": sum(by_tier.values()) - by_tier[0],
             "running": Submission.objects.filter(state=State.RUNNING, assignment__queue=queue).count(),
             "oldest_wait_s": round((now - oldest).total_seconds()) if oldest else None,
         })
@@ -331,3 +333,22 @@ def recover(now: datetime | None = None) -> dict:
         done["lapsed"] = requeue(ids, "Queued again: the worker grading it stopped responding.", lapsed_before=before)
         logger.warning("requeued %d submission(s) whose worker stopped responding", done["lapsed"])
     return done
+
+
+def queue_text(info: QueueInfo | None, now: datetime | None = None) -> str:
+    """One line for the CLI and the API: "Position 3 in the gpu queue; starts in about 4 min, result in about 6 min"."""
+    if info is None:
+        return ""
+    now = now or timezone.now()
+
+    def until(when):
+        s = max(0, round((when - now).total_seconds()))
+        return f"{s} s" if s < 90 else (f"{round(s / 60)} min" if s < 3600 else f"{s // 3600} h {s % 3600 // 60:02d} min")
+
+    if info.position is None:
+        text = f"Grading on the {info.queue} queue"
+        return text + (f"; result in about {until(info.estimated_finish)}" if info.estimated_finish else "")
+    text = f"Position {info.position} in the {info.queue} queue"
+    if info.estimated_start:
+        text += f"; starts in about {until(info.estimated_start)}, result in about {until(info.estimated_finish)}"
+    return text

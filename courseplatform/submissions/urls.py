@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import checks, views
+from . import checks, queue_views, views
 
 app_name = "submissions"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("submission/<int:pk>/image/<int:index>/", views.artifact_image, name="artifact_image"),
     path("packs/upload/", views.pack_uploads, name="pack_uploads"),
     path("packs/upload/<int:pk>/", views.pack_upload, name="pack_upload"),
+    path("queue/", queue_views.staff_queue, name="queue"),
     path("<slug:slug>/", views.detail, name="detail"),
     path("<slug:slug>/leaderboard/", views.leaderboard, name="leaderboard"),
     path("<slug:slug>/submit/", views.submit, name="submit"),
