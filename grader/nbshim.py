@@ -122,8 +122,10 @@ class _StandInModule(types.ModuleType):
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
-        short = self.__name__[len("google.colab."):] if self.__name__.startswith("google.colab.") else ""
-        return _Skipped(f"colab.{short}.{name}" if short else f"colab.{name}")
+        if self.__name__ == "google.colab":  # its names are submodules (drive, files, userdata, output, ...)
+            return importlib.import_module(f"google.colab.{name}")
+        short = self.__name__[len("google.colab."):]
+        return _Skipped(f"colab.{short}.{name}")
 
 
 class SecretNotFoundError(Exception):
@@ -313,6 +315,22 @@ class _TqdmFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 # --------------------------------------------------------------------------- install
+
+def preload() -> None:
+    """Imported by the zygote before it forks: what nearly every notebook imports, so that a
+    sandbox does not pay for it (matplotlib builds its font list on first import, seconds)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+    except Exception:  # noqa: BLE001  matplotlib missing or broken: notebooks import it themselves
+        pass
+    try:
+        import tqdm.std  # noqa: F401
+    except Exception:  # noqa: BLE001
+        pass
+
 
 _INSTALLED = False
 

@@ -423,5 +423,34 @@ def explain_load(err: dict, linemap: LineMap | None, main: str, budget: float) -
     if str(err.get("kind") or "").endswith("exit"):
         return (f"Importing your notebook stopped in {where or 'a cell'}{line}: {_clean(msg, 300)}; "
                 "a notebook must not exit." + ("\n" + tb if tb else ""))
+    later = _defined_later(msg, frames, linemap) if tname in ("NameError", "ImportError") else None
     return (f"Importing your notebook failed in {where or 'a cell'}{line}: {tname}: {_clean(msg, 1500)}"
-            + ("\n" + tb if tb else ""))
+            + (f". {later}" if later else "") + ("\n" + tb if tb else ""))
+
+
+def _defined_later(msg: str, frames: list, linemap: LineMap) -> str | None:
+    """For "name 'x' is not defined": the later cell that defines x (the grader runs the cells top
+    to bottom once; in Jupyter they may have been run in another order)."""
+    m = _re.search(r"name '([A-Za-z_]\w*)' is not defined|cannot import name '([A-Za-z_]\w*)'", msg)
+    if not m or not frames:
+        return None
+    name, failing = m.group(1) or m.group(2), frames[0][0]
+    for cell in sorted(c for c in linemap.cells if c > failing):
+        try:
+            tree = _ast.parse("\n".join(linemap.cells[cell]))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in tree.body:
+            names = []
+            if isinstance(node, (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, (_ast.Assign, _ast.AnnAssign)):
+                targets = node.targets if isinstance(node, _ast.Assign) else [node.target]
+                names = [t.id for t in targets if isinstance(t, _ast.Name)]
+            elif isinstance(node, (_ast.Import, _ast.ImportFrom)):
+                names = [(a.asname or a.name).split(".")[0] for a in node.names]
+            if name in names:
+                return (f"{name} is defined further down, in {linemap.where(cell)}: the grader runs the cells "
+                        "once, from top to bottom, so move that cell above this one (in Jupyter, check with "
+                        "Restart & Run All)")
+    return None

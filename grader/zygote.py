@@ -425,7 +425,7 @@ def main(argv=None) -> None:
         import grader.cgroups  # noqa: F401
         import grader.child  # noqa: F401
         import grader.isolation  # noqa: F401
-        import grader.nbshim  # noqa: F401  (notebook stand-ins, installed in each sandbox)
+        __import__("grader.nbshim").nbshim.preload()  # notebook stand-ins; matplotlib imported once, here
         import grader.seccomp  # noqa: F401
         import grader.protocol  # noqa: F401
     except BaseException as exc:
