@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.http import HttpRequest
 from django.test import Client
 from django.urls import reverse
 
@@ -46,9 +47,9 @@ def test_instructor_cannot_take_over_a_member_who_has_a_password(client_for, wor
         step = c.get(links[0], follow=True)
         form_url = step.redirect_chain[-1][0] if step.redirect_chain else links[0]
         c.post(form_url, {"new_password1": "Mallory-owns-you-42", "new_password2": "Mallory-owns-you-42"})
-    assert not Client().login(username="prof", password="Mallory-owns-you-42"), \
+    assert not Client().login(request=HttpRequest(), username="prof", password="Mallory-owns-you-42"), \
         "the instructor of another course reset prof's password"
-    assert Client().login(username="prof", password="pw-prof")
+    assert Client().login(request=HttpRequest(), username="prof", password="pw-prof")
 
 
 def test_token_revoke_with_garbage_id_is_a_message(world):

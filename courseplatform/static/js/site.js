@@ -1,0 +1,30 @@
+/* Site-wide behaviour (loaded by base.html on every page):
+   - --topbar-h: the sticky top bar's real height (it wraps on phones), so that other sticky
+     elements (the quiz timer, table headers) stick just below it instead of sliding under it.
+   - a region that scrolls sideways (a wide table, a long command) can be reached and scrolled
+     with the keyboard: it gets tabindex=0 and a label (WCAG 2.1.1). */
+(function () {
+  "use strict";
+  function measure() {
+    var bar = document.querySelector(".topbar");
+    var h = bar && getComputedStyle(bar).position === "sticky" ? bar.getBoundingClientRect().height : 0;
+    document.documentElement.style.setProperty("--topbar-h", Math.ceil(h) + "px");
+  }
+  function keyboardScroll(root) {
+    (root || document).querySelectorAll("pre, .scroll-x, .table-wrap").forEach(function (el) {
+      var ox = getComputedStyle(el).overflowX;
+      if ((ox === "auto" || ox === "scroll") && el.scrollWidth > el.clientWidth && !el.hasAttribute("tabindex")) {
+        el.setAttribute("tabindex", "0");
+        if (!el.hasAttribute("aria-label") && el.tagName !== "PRE") el.setAttribute("aria-label", "Scrollable table");
+      }
+    });
+  }
+  document.addEventListener("htmx:afterSwap", function (evt) { keyboardScroll(evt.detail.target); });
+  document.addEventListener("DOMContentLoaded", function () {
+    measure();
+    keyboardScroll(document);
+    var bar = document.querySelector(".topbar");
+    if (bar && window.ResizeObserver) new ResizeObserver(measure).observe(bar);
+    window.addEventListener("resize", measure);
+  });
+})();

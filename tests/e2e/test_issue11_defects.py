@@ -1,0 +1,152 @@
+"""Issue 11: each defect a new user met, checked in Debian's chromium (each failed on the old code)."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+BANK = r"""
+[quiz]
+title = "Long quiz"
+slug = "long-quiz"
+time_limit_minutes = 10
+max_attempts = 1
+review = "immediately"
+
+[[question]]
+id = "temp"
+type = "numeric"
+text = '''
+The logits are $z = {{z:bmatrix}}$. With temperature $T = 2$, what is the first entry of $z/T$?
+'''
+answer = "z[0] / 2"
+tolerance = 0.01
+explanation = 'Divide the logits by $T$ first: $z/T = {{zt:bmatrix}}$, then take the softmax.'
+[question.params]
+z = { uniform = [1.0, 3.0], size = 3, round = 1 }
+[question.let]
+zt = "z / 2"
+"""
+
+FILLER = "\n".join(f"""
+[[question]]
+id = "tf{i}"
+type = "truefalse"
+text = "Statement number {i}: attention weights sum to one over the keys."
+answer = true
+""" for i in range(8))
+
+CONTRAST_JS = """
+(sel) => {
+  const el = document.querySelector(sel);
+  function rgb(s) { const m = s.match(/[\\d.]+/g).map(Number); return m.slice(0, 3); }
+  function lum(c) { const v = c.map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+                    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; }
+  let bg = null, node = el;
+  while (node && !bg) { const b = getComputedStyle(node).backgroundColor;
+    if (b && !b.startsWith("rgba(0, 0, 0, 0)") && b !== "transparent") bg = b; node = node.parentElement; }
+  const a = lum(rgb(getComputedStyle(el).color)), b = lum(rgb(bg || "rgb(255,255,255)"));
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}
+"""
+
+
+@pytest.fixture
+def quiz_world(live_server, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    from django.contrib.auth import get_user_model
+
+    from courseplatform.courses.models import Course, Membership
+    from courseplatform.quizzes import bank
+    from courseplatform.quizzes.sync import apply_bank
+
+    course = Course.objects.create(slug="llms", title="Deep Dive into Large Language Models and Their Training")
+    user = get_user_model().objects.create_user("stud", password="pw-stud-123", first_name="Stu")
+    Membership.objects.create(course=course, user=user, role="student")
+    quiz = apply_bank(course, bank.parse_bank(BANK + FILLER))["quiz_obj"]
+    quiz.opens_at = timezone.now() - timedelta(minutes=5)
+    quiz.closes_at = timezone.now() + timedelta(days=1)
+    quiz.published = True
+    quiz.save()
+    return live_server, course, quiz, user
+
+
+def test_timer_stays_visible_below_the_top_bar_and_explanation_math_is_typeset(quiz_world, page, login):
+    server, course, quiz, user = quiz_world
+    login(page, "stud", "pw-stud-123")
+    page.goto(f"{server.url}/courses/llms/quizzes/{quiz.slug}/")
+    page.get_by_test_id("start-quiz").click()
+    page.wait_for_url(re.compile(r"/quizzes/attempt/\d+/$"))
+    page.mouse.wheel(0, 1500)
+    page.wait_for_timeout(300)
+    timer = page.get_by_test_id("countdown").bounding_box()
+    bar = page.locator(".topbar").bounding_box()
+    # In the viewport, and not covered by the (sticky) top bar.
+    assert timer["y"] >= 0
+    assert timer["y"] >= bar["y"] + bar["height"] - 1, (timer, bar)
+    top = page.evaluate("""() => { const r = document.querySelector("[data-testid=countdown]").getBoundingClientRect();
+                                   const el = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+                                   return !!el.closest("[data-testid=countdown]"); }""")
+    assert top, "the countdown is covered by another element"
+
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_test_id("submit-quiz").click()
+    page.wait_for_url(re.compile(r"/result/$"))
+    explanation = page.locator(".explanation").first
+    explanation.locator(".katex").first.wait_for()
+    assert "\\begin" not in explanation.inner_text() and "bmatrix" not in explanation.inner_text()
+    assert explanation.locator(".katex").count() >= 2
+
+    # A code answer on this page is a pre.code: its text must be readable (WCAG AA 4.5:1).
+    page.evaluate("""() => { const p = document.createElement("pre"); p.className = "code"; p.id = "probe";
+                             p.textContent = "def f(): return 1"; document.querySelector("#result-body").append(p); }""")
+    assert page.evaluate(CONTRAST_JS, "#probe") >= 4.5
+
+
+def test_course_title_is_shown_in_full_and_favicon_is_served(quiz_world, page, login, browser):
+    server, course, quiz, user = quiz_world
+    login(page, "stud", "pw-stud-123")
+    for viewport in ({"width": 1280, "height": 900}, {"width": 390, "height": 844}):
+        page.set_viewport_size(viewport)
+        page.goto(f"{server.url}/courses/llms/")
+        title = page.locator(".course-nav .course-title")
+        assert title.inner_text().strip() == course.title
+        assert page.evaluate("(el) => el.scrollWidth <= el.clientWidth + 1", title.element_handle())
+        icon = page.evaluate("() => document.querySelector('link[rel~=icon]').href")
+        assert page.request.get(icon).status == 200
+
+
+def test_milestone_math_and_literature_review_message_are_rendered(live_server, page, login, make_user, settings,
+                                                                  tmp_path):
+    from courseplatform.courses.models import Course, Membership
+    from courseplatform.projects.models import Group, GroupMember, Milestone
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = tmp_path
+    course = Course.objects.create(slug="llms", title="Deep Dive into LLMs")
+    ada = make_user("ada")
+    Membership.objects.create(course=course, user=ada, role="student")
+    group = Group.objects.create(course=course, name="Team A")
+    GroupMember.objects.create(course=course, group=group, user=ada)
+    m = Milestone.objects.create(course=course, slug="lit", title="Literature review", due=timezone.now()
+                                 + timedelta(days=2), deliverable="file", file_types="md", min_sources=2,
+                                 instructions="Explain why attention costs $O(n^2)$ in the sequence length.")
+    login(page, "ada", "pw-ada")
+    page.goto(f"{live_server.url}/courses/llms/projects/milestones/{m.pk}/groups/{group.pk}/")
+    instructions = page.locator(".instructions")
+    instructions.locator(".katex").first.wait_for()
+    assert "$O(n^2)$" not in instructions.inner_text()
+
+    page.fill("textarea[name=text]", "## Source: Attention\n**Objective:** something short\n")
+    page.locator("#submit-delivery").click()
+    page.wait_for_load_state()
+    error = page.locator("#delivery-error")
+    assert "not complete yet" in error.inner_text()
+    assert "`" not in error.inner_text(), error.inner_text()
+    assert error.locator("code").count() >= 1
+    for item in page.locator(".check-missing li").all():
+        assert "`" not in item.inner_text()
