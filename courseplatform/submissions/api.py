@@ -305,9 +305,12 @@ def create_check(request, course: str, slug: str):
 
     c, membership = _membership(request, course)
     a = get_object_or_404(_assignments(request, c, membership), slug=slug)
+    too_large = Status(413, {"detail": f"The file is larger than the limit of {max_bytes()} bytes.", "code": "too_large"})
+    if getattr(request, "upload_too_large", False):  # declared too large: the body is never parsed
+        return too_large
     upload = request.FILES.get("file")
-    if getattr(request, "upload_too_large", False):
-        return Status(413, {"detail": f"The file is larger than the limit of {max_bytes()} bytes.", "code": "too_large"})
+    if getattr(request, "upload_too_large", False):  # stopped while streaming in
+        return too_large
     try:
         sub = check(a, request.auth, upload, is_staff=membership.role in STAFF)
     except UploadRejected as exc:

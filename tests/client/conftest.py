@@ -25,6 +25,14 @@ def _storage(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PACK_STORE = tmp_path / "packs"
     settings.ASSIGNMENTS_DIR = tmp_path / "assignments"
+    settings.SUBMISSION_MAX_BYTES = 64 * 1024  # in-process servers only; gunicorn keeps its default
+
+
+@pytest.fixture
+def pack_dir(tmp_path):
+    from cp_helpers import write_pack
+
+    return write_pack(tmp_path / "assignments")
 
 
 def _free_port() -> int:

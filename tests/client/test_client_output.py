@@ -1,0 +1,78 @@
+"""What the client shows: control characters from the server never reach a terminal, HTML is
+escaped, hidden tests are points only; refusals are one line with the right exit code."""
+from __future__ import annotations
+
+import io
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "client"))
+from courseplatform_client import _render, cli  # noqa: E402
+from courseplatform_client._text import clean_text  # noqa: E402
+
+HOSTILE = {
+    "id": 1, "course": "llms", "assignment": "tiny", "attempt": 2, "filename": "a\x1b[2Jb.py", "state": "graded",
+    "final": True, "score": 4, "max_score": 10, "url": "http://x/\x1b]0;title\x07",
+    "message": "done \x1b[31mred\x1b[0m \x9b2J \u202egnp.exe\r\nnext <script>alert(1)</script>",
+    "notes": ["note \x07bell"],
+    "tests": [
+        {"name": "visible <b>one</b> \x1b[1A", "score": 4, "max_score": 6, "status": "failed",
+         "message": "expected 6\x1b[K got <img src=x onerror=alert(1)>", "visible": True, "redacted": False},
+        {"name": "Hidden test 1", "score": 0, "max_score": 4, "status": "failed", "message": "", "visible": False,
+         "redacted": True},
+    ],
+}
+
+
+def test_terminal_text_has_no_control_characters():
+    out = _render.text(HOSTILE)
+    assert not any(ord(c) < 32 and c != "\n" or 0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in out)
+    assert "\\x1b[31mred" in out and "\\x9b2J" in out and "\\u202e" in out
+    assert "score 4 / 10" in out and "Hidden test 1" in out and "(hidden)" in out
+    assert "expected 6" in out
+
+
+def test_notebook_html_is_escaped():
+    html = _render.html_table(HOSTILE)
+    assert "<script>" not in html and "<img" not in html and "<b>one</b>" not in html
+    assert "&lt;script&gt;" in html and "&lt;b&gt;one&lt;/b&gt;" in html and "\x1b" not in html
+    assert html.count('class="cp-test"') == 2 and "(hidden)" in html
+    assert 'href="http://x/' in html  # a link only for http(s) URLs, escaped
+    assert "javascript:" not in _render.html_table(dict(HOSTILE, url="javascript:alert(1)")).split("href=")[-1][:40] \
+        or "href=" not in _render.html_table(dict(HOSTILE, url="javascript:alert(1)"))
+
+
+def test_clean_text_keeps_newlines_and_printable_unicode():
+    assert clean_text("ä ö ß ∑ 😀\nline2\ttab") == "ä ö ß ∑ 😀\nline2    tab"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_terminal_refusals_are_one_line_with_exit_codes(live_server, course, student, pack_dir, tmp_path, settings):
+    from courseplatform.submissions.models import ApiToken, Submission
+    from courseplatform.submissions.sync import sync_pack
+
+    sync_pack(course, pack_dir)
+    key = ApiToken.issue(student)[1]
+    big = tmp_path / "tiny.py"
+    big.write_text("x = 1\n" * 40000)  # 240 KB; the limit here is 64 KiB
+
+    def run(*argv):
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = cli.main(list(argv))
+        return code, out.getvalue(), err.getvalue()
+
+    code, out, err = run("submit", "llms/tiny", str(big), "--server", live_server.url, "--token", key)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "larger" in err, err
+    code, out, err = run("check", "llms/tiny", str(big), "--server", live_server.url, "--token", key)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "larger" in err, err
+    code, out, err = run("submit", "llms/nope", str(big), "--server", live_server.url, "--token", key)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and ("Not found" in err or "No " in err), err
+    code, out, err = run("submit", "llms/tiny", str(big), "--server", "http://127.0.0.1:9", "--token", key)
+    assert code == 3 and err.startswith("courseplatform: Cannot reach http://127.0.0.1:9") and "Traceback" not in err
+    code, out, err = run("submit", "tiny", str(big), "--server", live_server.url, "--token", key)
+    assert code == 2 and "COURSE/ASSIGNMENT" in err
+    assert not Submission.objects.exists()
