@@ -362,6 +362,9 @@ def install(kernel: bool = False) -> None:
 
 # --------------------------------------------------------------------------- a sandbox import watchdog
 
+_current_frames = sys._current_frames  # bound now: the submission may replace sys._current_frames
+
+
 class Watchdog:
     """Stops an import that runs out of time *from inside the sandbox*, a moment before the trusted
     side's deadline, and reports where the main thread was (so a notebook's timeout names the cell
@@ -384,11 +387,14 @@ class Watchdog:
         if not self._lock.acquire(blocking=False):
             return  # the import finished just now
         try:
-            frame = sys._current_frames().get(self._main)
             frames = []
-            while frame is not None and len(frames) < 200:
-                frames.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
-                frame = frame.f_back
+            try:
+                frame = _current_frames().get(self._main)
+                while frame is not None and len(frames) < 200:
+                    frames.append((str(frame.f_code.co_filename), int(frame.f_lineno or 0), str(frame.f_code.co_name)))
+                    frame = frame.f_back
+            except BaseException:  # noqa: BLE001  report the timeout even when the stack cannot be read
+                frames = []
             frames.reverse()  # outermost first, as in a traceback
             self._report(frames)
         finally:
