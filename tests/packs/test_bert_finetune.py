@@ -4,7 +4,9 @@
 Reference full marks with its metrics for the leaderboard, starter zero (.py and .ipynb), every
 mutant its recorded score and message, the second solution full marks, the data set reproducible
 from its generator with disjoint opinion words, and the hostile cases: reading the hidden split
-from inside the sandbox, malformed predictions, and a training call that overruns its budget.
+from inside the sandbox, malformed predictions, and a training call that overruns its budget of
+CPU seconds (while sleeping past it in wall-clock time costs nothing); and every recorded score
+again while another process keeps both cores busy.
 """
 from __future__ import annotations
 
@@ -106,9 +108,42 @@ def test_mutant_gets_its_score_and_message(name):
         assert result["metrics"]["accuracy"] < 0.70
 
 
-def test_second_solution_full_marks():
-    result = _grade((PACK / "solutions" / "sequence_classification.py").read_text())
+@pytest.mark.parametrize("name", ["sequence_classification.py", "meanpool_onecycle_unseeded.py"])
+def test_other_solutions_full_marks(name):
+    result = _grade((PACK / "solutions" / name).read_text())
     assert result["score"] == FULL, _feedback(result)
+
+
+def test_sleeping_is_not_spending_the_budget():
+    """The budget is the CPU time the submission used: waiting (here: sleeping past the budget in
+    wall-clock time) costs none of it, exactly as a loaded machine's waiting costs none."""
+    source = HOSTILE_HEADER + '''
+import time
+def train(train_texts, train_labels, model_dir, time_budget_s, device="cpu", seed=0):
+    time.sleep(time_budget_s + 6)
+    val = list(range(len(train_texts) // 5))
+    honest = sum(train_labels[i] == 0 for i in val) / len(val)
+    return P(lambda texts: [0] * len(texts), val, honest)
+'''
+    result = _grade(source)
+    tests = _by_id(result)
+    assert tests["train_and_predict"]["status"] == "passed", _feedback(result)
+    assert result["metrics"]["train_seconds"] < 5
+    assert result["score"] == 4.0, _feedback(result)
+
+
+def test_recorded_scores_hold_while_both_cores_are_busy():
+    """#15/#16: the reference, every solution and every mutant graded while another process keeps
+    every core busy get exactly their recorded scores (the budget is CPU time, not wall time)."""
+    from grader.check import busy_cores, check_item, expectations
+
+    items = [it for it in expectations(PACK) if not it["file"].startswith("starter")]
+    assert len(items) >= 6
+    with busy_cores() as procs:
+        results = [check_item(PACK, it) for it in items]
+        assert all(p.poll() is None for p in procs)
+    for got in results:
+        assert got["ok"], (got["file"], got["problem"], _feedback(got["result"]))
 
 
 HOSTILE_HEADER = '''
@@ -158,7 +193,9 @@ def test_budget_overrun_fails_the_training_test():
     source = HOSTILE_HEADER + '''
 import time
 def train(train_texts, train_labels, model_dir, time_budget_s, device="cpu", seed=0):
-    time.sleep(time_budget_s + 6)
+    start = time.process_time()
+    while time.process_time() - start < time_budget_s + 6:
+        sum(range(1000))
     val = list(range(len(train_texts) // 5))
     honest = sum(train_labels[i] == 0 for i in val) / len(val)
     return P(lambda texts: [0] * len(texts), val, honest)
@@ -166,7 +203,7 @@ def train(train_texts, train_labels, model_dir, time_budget_s, device="cpu", see
     result = _grade(source)
     tests = _by_id(result)
     assert tests["train_and_predict"]["status"] == "failed"
-    assert "over the 15-second budget" in tests["train_and_predict"]["message"]
+    assert "over the budget of 15 CPU seconds" in tests["train_and_predict"]["message"]
     # an honest but useless constant predictor: its validation report is consistent, so only
     # that test passes
     assert result["score"] == 2.0, _feedback(result)
