@@ -197,6 +197,7 @@ class Zygote:
         self.queue, self.preload, self.size = queue, preload, size
         self.secure = not insecure_mode()
         self.limits: dict = {}  # what the zygote enforces (cgroup version, seccomp, ...), from its hello
+        self.cgroup_bases: list[str] = []
         self.lock = threading.Lock()
         self.proc = None
         self.sock = None
@@ -227,6 +228,7 @@ class Zygote:
             self._kill()
             raise SandboxUnavailable(msg.get("error", "the sandbox parent failed to start"))
         self.limits = dict(msg.get("limits") or {})
+        self.cgroup_bases = list(msg.get("cgroup_bases") or [])  # this zygote's base groups (one per hierarchy)
         _enforced[self.secure] = self.limits
 
     def _kill(self) -> None:

@@ -1,0 +1,2 @@
+def probe(arg=None):
+    return {"ok": True}
