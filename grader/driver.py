@@ -388,7 +388,7 @@ class Runner:
         if hidden or self.hidden_started:
             if not self._withheld_marked:
                 self._withheld_marked = True
-                self.outputs.append(b"[output printed during hidden tests is not shown]\n")
+                self.outputs.append(b"[output printed during a hidden test is not shown]\n")
             return
         self.outputs.append(data)
 

@@ -411,5 +411,5 @@ def test_hidden_cases_never_leak_inputs_references_or_output(run):
         assert t["hidden_case"]["message"].endswith("Hint: Think about the empty string.")
         assert "VISIBLE-OUT 1" in res["output"] and "VISIBLE-OUT 2" in res["output"], (rep, res["output"])
         assert "SPAM" not in res["output"] and "PRINTED" not in res["output"] and "STDERR" not in res["output"]
-        assert "[output printed during hidden tests is not shown]" in res["output"]
+        assert "[output printed during a hidden test is not shown]" in res["output"]
         assert res["score"] == 2
