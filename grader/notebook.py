@@ -348,6 +348,8 @@ def _kind_of(err: dict) -> str | None:
         return "gpu"
     if tname == "FileNotFoundError" or "No such file or directory" in msg:
         return "file"
+    if tname == "EOFError" and "reading a line" in msg:
+        return "input"
     return None
 
 
@@ -363,7 +365,7 @@ def _place(frames: list, linemap: LineMap | None, innermost: bool) -> tuple[str,
 
 def advice(err: dict, linemap: LineMap | None, main: str) -> str | None:
     """One sentence for the classes of errors a notebook written for Colab runs into in the grader
-    (GPU code, missing data files, downloads), naming the cell or line; None for other errors."""
+    (GPU code, missing data files, downloads, input()), naming the cell or line; None for other errors."""
     kind = _kind_of(err)
     if kind is None:
         return None
@@ -379,13 +381,16 @@ def advice(err: dict, linemap: LineMap | None, main: str) -> str | None:
         return (f"{subject} tried to download something ({what}), but the grader has no internet access: "
                 "Hugging Face models by name (from_pretrained), urllib, requests and wget cannot download while "
                 f"grading. {GUARD_ADVICE}")
+    if kind == "input":
+        return (f"{subject} waits for keyboard input (input()), which nobody can type while grading: set the "
+                f"value in the code instead. {GUARD_ADVICE}")
     m = _MISSING_PATH.search(str(err.get("message") or ""))
     path = next((g for g in m.groups() if g), "") if m else ""
     colab = path.startswith(("/content", "/gdrive")) or "MyDrive" in path or "drive/" in path
     shown = f" {_clean(path, 120)}" if path else " a file"
     why = ("it is in your Google Drive or your Colab session, which the grader cannot reach" if colab
            else "it is not part of your submission")
-    return f"{subject} reads{shown}, which does not exist in the grader: {why}. {GUARD_ADVICE}"
+    return f"{subject} uses{shown}, which does not exist in the grader: {why}. {GUARD_ADVICE}"
 
 
 def explain_load(err: dict, linemap: LineMap | None, main: str, budget: float) -> str | None:
@@ -402,9 +407,9 @@ def explain_load(err: dict, linemap: LineMap | None, main: str, budget: float) -
         where, _ = _place(frames, linemap, innermost=False)
         inner, line = _place(frames, linemap, innermost=True)
         running = f"{where} was still running" if where else "it was still running"
-        if where and inner == where:
+        if where and inner == where and line:
             running += f" (at{line[1:]})"
-        elif where and inner:
+        elif where and inner and inner != where:
             running += f" (in {inner}{line})"
         text = (f"Importing your {what} did not finish within {budget:.0f} s: {running}. Everything at the top "
                 f"level of your {what} runs when the grader imports it. {GUARD_ADVICE}")

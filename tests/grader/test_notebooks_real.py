@@ -116,7 +116,7 @@ def test_colab_multihead_notebook_guarded_for_gpu_runs_on_cpu_with_full_marks():
 BROKEN = {
     "gpu_unguarded": ["Cell 4 (`q = torch.randn(2, 4, 8).to(device)`), line 1 uses the GPU (cuda), but the grader "
                       "runs your code on a CPU", 'device = "cuda" if torch.cuda.is_available() else "cpu"'],
-    "drive_data": ["Cell 4 (`batch = torch.load('/content/drive/MyDrive/LLM course/hw3...`), line 1 reads "
+    "drive_data": ["Cell 4 (`batch = torch.load('/content/drive/MyDrive/LLM course/hw3...`), line 1 uses "
                    "/content/drive/MyDrive/LLM course/hw3/batch.pt, which does not exist in the grader: it is in your "
                    "Google Drive or your Colab session", GUARD],
     "download": ["Cell 3 (`import urllib.request`), line 2 tried to download something", "no internet access", GUARD],
@@ -254,3 +254,21 @@ def test_notes_from_the_sandbox_come_only_from_trusted_templates():
     hostile = ["colab.x\n\x1b[31mYOU GOT 10/10", "<script>", "colab." + "a" * 200, 5, None, {"k": 1}]
     assert nbshim.notes_for(hostile) == [] and nbshim.notes_for("colab.drive.mount") == []
     assert len(nbshim.notes_for([f"colab.f{i}" for i in range(500)])) == nbshim.MAX_KEYS
+
+
+def test_py_files_get_the_same_explanations_with_their_line():
+    """No line map (a .py file): GPU, data, input() and timeouts name the line; other errors are left
+    to the usual formatting."""
+    tb = '  File "attention.py", line 12, in <module>\n    x = torch.load("/content/w.pt")'
+    err = {"type": "FileNotFoundError", "message": "[Errno 2] No such file or directory: '/content/w.pt'",
+           "kind": "import:exception", "traceback": tb}
+    text = notebook.explain_load(err, None, "attention.py", 10)
+    assert text.startswith("Line 12 of your file uses /content/w.pt, which does not exist in the grader: it is in "
+                           "your Google Drive or your Colab session") and GUARD in text
+    err = {"type": "EOFError", "message": "EOF when reading a line", "kind": "import:exception", "traceback": tb}
+    assert "waits for keyboard input (input())" in notebook.explain_load(err, None, "attention.py", 10)
+    err = {"type": "TimeoutError", "message": "the import ran out of time", "kind": "import:timeout", "traceback": tb}
+    assert notebook.explain_load(err, None, "attention.py", 10).startswith(
+        "Importing your file did not finish within 10 s: line 12 of your file was still running.")
+    err = {"type": "ValueError", "message": "bad", "kind": "import:exception", "traceback": tb}
+    assert notebook.explain_load(err, None, "attention.py", 10) is None
