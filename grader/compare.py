@@ -172,18 +172,23 @@ def distribution(p, q, name: str = "distribution", tv: float = 1e-4, dim: int = 
                    f"(at {idx}; allowed {tv:g})")
 
 
-def _close(a, b, atol: float, rtol: float) -> bool:
+def _close(a, b, atol: float, rtol: float, equal_nan: bool = False) -> bool:
     if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape:
         return False
     if not (a.is_floating_point() and b.is_floating_point()):
         return bool(torch.equal(a, b))
     a, b = a.detach().to(torch.float64), b.detach().to(torch.float64)
+    if equal_nan:  # NaN exactly where the other has NaN, everything else finite and close
+        if not bool(torch.equal(torch.isnan(a), torch.isnan(b))):
+            return False
+        keep = ~torch.isnan(a)
+        a, b = a[keep], b[keep]
     if not (bool(torch.isfinite(a).all()) and bool(torch.isfinite(b).all())):
         return False
     return bool(torch.allclose(a, b, atol=atol, rtol=rtol))
 
 
-def which_mistake(actual, expected, mistakes, atol: float = 1e-5, rtol: float = 1e-4):
+def which_mistake(actual, expected, mistakes, atol: float = 1e-5, rtol: float = 1e-4, equal_nan: bool = False):
     """The first known mistake whose output ``actual`` matches, or None.
 
     ``mistakes``: ``{key: candidate}`` or ``[(key, candidate)]`` where a candidate is what the
@@ -192,7 +197,8 @@ def which_mistake(actual, expected, mistakes, atol: float = 1e-5, rtol: float = 
     candidate must differ from ``expected`` beyond the tolerance (scaling by sqrt(d_v) is not a mistake
     when d_v == d_k) and ``actual`` must match the candidate within it. A candidate that cannot be
     computed (raises) is skipped. So a hint built on this is true: the student's output is what that
-    mistake gives."""
+    mistake gives. ``equal_nan``: a candidate with NaN (an inverted mask hiding every key of a row)
+    matches an output with NaN at exactly the same places and close values elsewhere."""
     if not isinstance(actual, torch.Tensor) or not isinstance(expected, torch.Tensor):
         return None
     items = mistakes.items() if isinstance(mistakes, dict) else mistakes
@@ -201,16 +207,16 @@ def which_mistake(actual, expected, mistakes, atol: float = 1e-5, rtol: float = 
             c = cand() if callable(cand) else cand
         except Exception:
             continue
-        if not isinstance(c, torch.Tensor) or _close(c, expected, atol, rtol):
+        if not isinstance(c, torch.Tensor) or _close(c, expected, atol, rtol, equal_nan):
             continue
-        if _close(actual, c, atol, rtol):
+        if _close(actual, c, atol, rtol, equal_nan):
             return key
     return None
 
 
 def tensor_or_mistake(actual, expected: torch.Tensor, mistakes, name: str = "output", atol: float = 1e-5,
                       rtol: float = 1e-4, check_dtype: bool = True, messages: dict | None = None,
-                      otherwise: str | None = None) -> None:
+                      otherwise: str | None = None, equal_nan_mistakes: bool = False) -> None:
     """``tensor(...)``; when it fails, the hint names the known mistake the output matches (see
     ``which_mistake``; ``messages[key]`` is its text, else the candidate's key is the text), and
     otherwise ``otherwise`` (None: the case's static hint, if any; a case using this should have
@@ -219,6 +225,6 @@ def tensor_or_mistake(actual, expected: torch.Tensor, mistakes, name: str = "out
     try:
         tensor(actual, expected, name=name, atol=atol, rtol=rtol, check_dtype=check_dtype)
     except Fail as exc:
-        key = which_mistake(actual, expected, mistakes, atol=atol, rtol=rtol)
+        key = which_mistake(actual, expected, mistakes, atol=atol, rtol=rtol, equal_nan=equal_nan_mistakes)
         hint = (messages or {}).get(key, key) if key is not None else otherwise
         raise Fail(exc.message, hint=hint) from None

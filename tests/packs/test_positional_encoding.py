@@ -162,11 +162,36 @@ def test_ignored_padding_mask_is_diagnosed():
     result = _grade(source)
     assert _failed(result) == {"block_mask", "block_hidden", "stack_hidden"}, _feedback(result)
     assert result["score"] == FULL - 3 - 2 - 2
-    assert "Your output ignores attention_mask" in _feedback(result)
+    assert "what ignoring attention_mask gives" in _feedback(result)
 
 
 def test_inverted_padding_mask_is_diagnosed():
     source = REFERENCE.replace("keep = attention_mask.to(torch.bool)", "keep = ~attention_mask.to(torch.bool)")
     result = _grade(source)
     assert "block_mask" in _failed(result)
-    assert "Your mask looks inverted" in _feedback(result)
+    assert "what an inverted mask gives" in _feedback(result)
+
+
+def test_nan_from_an_additive_inf_mask_is_not_called_an_inverted_mask():
+    """(1 - mask) * -inf is NaN at every real token: the message says where the NaN are, and names no
+    mistake it does not match (the old hint called every NaN an inverted mask)."""
+    result = _grade((PACK / "mutants" / "additive_inf_mask.py").read_text())
+    fb = _feedback(result)
+    assert "contains 480 NaN" in fb and "inverted" not in fb and "Hint:" not in fb, fb
+
+
+def test_extra_state_dict_entry_fails_only_the_parameter_test():
+    source = REFERENCE.replace("        self.dropout = nn.Dropout(dropout)\n",
+                               "        self.dropout = nn.Dropout(dropout)\n"
+                               "        self.register_buffer(\"scale\", torch.ones(1))\n")
+    assert source != REFERENCE
+    result = _grade(source)
+    assert _failed(result) == {"block_parameters"}, _feedback(result)
+    assert "unexpected entries ['scale']" in _feedback(result)
+
+
+def test_renamed_sublayer_fails_every_block_test_naming_the_weights():
+    source = REFERENCE.replace("self.ff2", "self.ffn_out")
+    result = _grade(source)
+    assert _failed(result) == {"block_parameters", "block_basic", "block_mask", "block_hidden", "stack_hidden"}
+    assert "the reference weights ['ff2.bias', 'ff2.weight'] have no place in your block" in _feedback(result)
