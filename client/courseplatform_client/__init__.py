@@ -106,7 +106,13 @@ def login(server=None):
         token = os.environ.get(TOKEN_ENV)
         source = "from " + TOKEN_ENV
         if not token:
-            token = getpass.getpass("Personal API token for %s (create one at %s/api/profile/): " % (server, server))
+            try:
+                token = getpass.getpass("Personal API token for %s (create one at %s/api/profile/): " % (server, server))
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. IPython's StdinNotImplementedError: no input here
+                raise ClientError("Cannot ask for the token here (%s): set the environment variable %s instead."
+                                  % (type(exc).__name__, TOKEN_ENV), EXIT_REFUSED) from None
             source = "entered"
         token = (token or "").strip()
         if not token:

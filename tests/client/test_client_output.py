@@ -76,3 +76,22 @@ def test_terminal_refusals_are_one_line_with_exit_codes(live_server, course, stu
     code, out, err = run("submit", "tiny", str(big), "--server", live_server.url, "--token", key)
     assert code == 2 and "COURSE/ASSIGNMENT" in err
     assert not Submission.objects.exists()
+
+
+def test_login_without_a_terminal_says_how_to_give_the_token(monkeypatch, capsys):
+    """getpass cannot ask (no terminal, as under nbclient or CI): one line, no traceback, nothing kept."""
+    import courseplatform_client as cp
+
+    monkeypatch.delenv("COURSEPLATFORM_TOKEN", raising=False)
+    monkeypatch.setattr("getpass.getpass", lambda prompt: (_ for _ in ()).throw(EOFError("no input")))
+    assert cp.login("http://127.0.0.1:9") is None
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "courseplatform: Cannot ask for the token here (EOFError): set the environment variable "
+        "COURSEPLATFORM_TOKEN instead."]
+    assert cp._SESSION["token"] is None
+    # Without a login, a submit says what to do, in one line.
+    monkeypatch.delenv("COURSEPLATFORM_SERVER", raising=False)
+    assert cp.submit("llms/tiny", __file__) is None
+    assert capsys.readouterr().err.strip().splitlines() == [
+        'courseplatform: Log in first: cp.login("https://<course site>") (or set COURSEPLATFORM_SERVER).']
