@@ -149,15 +149,6 @@ def _check_ipynb(name, upload) -> None:
             "Jupyter and save it again.",
             "nbformat",
         )
-    try:  # the engine's structural checks (depth, value count, cell types, lone surrogates)
-        from grader.submission import SubmissionError, load_notebook_json
-    except ImportError:
-        pass
-    else:
-        try:
-            load_notebook_json(text, name)
-        except SubmissionError as exc:
-            raise UploadRejected(str(exc), "bad_notebook") from None
     import nbformat
 
     try:
@@ -166,6 +157,15 @@ def _check_ipynb(name, upload) -> None:
     except Exception as exc:  # nbformat.ValidationError and malformed structures
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UploadRejected(f"“{name}” is not a valid format-4 notebook: {first}", "bad_notebook") from None
+    try:  # then the engine's own checks (depth, value count, cell types, lone surrogates)
+        from grader.submission import SubmissionError, load_notebook_json
+    except ImportError:
+        pass
+    else:
+        try:
+            load_notebook_json(text, name)
+        except SubmissionError as exc:
+            raise UploadRejected(str(exc), "bad_notebook") from None
     if not any(cell.get("cell_type") == "code" for cell in nb.get("cells", [])):
         raise UploadRejected(f"“{name}” has no code cells.", "bad_notebook")
 
