@@ -23,11 +23,13 @@ WORK = "/tmp/work"
 def _describe(exc: BaseException, files_prefix: str) -> dict:
     """A student-facing description of an exception raised by their code (never trusts __str__)."""
     try:
-        tname = type(exc).__name__
-    except Exception:
+        tname = type.__dict__["__name__"].__get__(type(exc))  # the class's own name, not a metaclass property
+    except BaseException:
         tname = "Exception"
     try:
         msg = str(exc)
+        if type(msg) is not str:  # a str subclass: its plain characters, never its methods
+            msg = str.__str__(msg)
     except BaseException:
         msg = "<the exception's message could not be read>"
     kind = "exception"
@@ -48,9 +50,13 @@ def _describe(exc: BaseException, files_prefix: str) -> dict:
             rel = fn[len(files_prefix):].lstrip("/") if fn.startswith(files_prefix) else fn
             lines.append(f'  File "{rel}", line {exc.lineno}' + (f"\n    {exc.text.rstrip()}" if exc.text else ""))
             msg = f"{exc.msg} ({rel}, line {exc.lineno})"
-    except Exception:
+    except BaseException:  # a hostile traceback or SyntaxError attribute: keep what was read
         pass
-    return {"type": tname[:100], "message": msg[:4000], "traceback": "\n".join(lines[-12:])[:4000], "kind": kind}
+    try:
+        tb = "\n".join(str.__str__(line) for line in lines[-12:])[:4000]
+    except BaseException:
+        tb = ""
+    return {"type": str.__str__(tname)[:100], "message": str.__str__(msg)[:4000], "traceback": tb, "kind": kind}
 
 
 def _fresh_global_rng() -> None:
