@@ -1,4 +1,5 @@
-"""The attendance column of the gradebook: one point per session attended (excused counts as attended)."""
+"""The attendance column of the gradebook: one point per session attended (excused counts as attended),
+out of the sessions taken since the student enrolled."""
 from __future__ import annotations
 
 from django.urls import reverse
@@ -13,9 +14,16 @@ def items(course) -> list[GradeItem]:
     if held == 0:
         return []
     rows = att.summary(course)
-    scores, notes = {}, {}
+    scores, notes, maxima = {}, {}, {}
     for row in rows:
-        scores[row.user.id] = float(row.present + row.excused) if row.marked else None
+        # Only the sessions the student was on the list for count: a student enrolled this week is
+        # not marked for the sessions before, and they are neither a presence nor an absence.
+        marked = row.present + row.absent + row.excused
+        maxima[row.user.id] = float(marked)
+        scores[row.user.id] = float(row.present + row.excused) if marked else None
+        if not marked:
+            notes[row.user.id] = "no session since enrolment"
+            continue
         note = f"{row.absent} absence{'s' if row.absent != 1 else ''}"
         if row.excused:
             note += f", {row.excused} excused"
@@ -31,5 +39,6 @@ def items(course) -> list[GradeItem]:
             scores=scores,
             url=reverse("courses:attendance", args=[course.slug]),
             notes=notes,
+            max_points_for=maxima,
         )
     ]

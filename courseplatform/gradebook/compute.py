@@ -42,8 +42,9 @@ class StudentRow:
     flags: list[str] = field(default_factory=list)
 
     def cells(self, items):
-        """[(item, score, note, counted)] in item order (for templates)."""
-        return [(it, self.scores.get(it.key), self.notes.get(it.key, ""), it.key in self.counted) for it in items]
+        """[(item, score, note, counted, maximum)] in item order (for templates)."""
+        return [(it, self.scores.get(it.key), self.notes.get(it.key, ""), it.key in self.counted,
+                 it.max_for(self.user.id)) for it in items]
 
     def percent_list(self, categories):
         return [(c, self.percents.get(c)) for c in categories]
@@ -133,14 +134,18 @@ def compute_row(user, items: list[GradeItem], weights: dict[str, float], now) ->
             row.notes[it.key] = it.notes[user.id]
         if it.flags.get(user.id):
             row.flags.append(it.flags[user.id])
-        if it.category not in CATEGORIES or not it.max_points or it.max_points <= 0:
+        mx = it.max_for(user.id)
+        if it.category not in CATEGORIES or mx <= 0:
+            continue
+        if score is None and user.id in it.pending:
+            row.notes[it.key] = ", ".join(filter(None, ["pending: delivered, not graded yet", row.notes.get(it.key)]))
             continue
         is_due = it.due is None or it.due <= now
         if score is None and not is_due:
             continue
         row.counted.add(it.key)
-        got, mx = sums.setdefault(it.category, [0.0, 0.0])
-        sums[it.category] = [got + float(score or 0.0), mx + float(it.max_points)]
+        got, mx_sum = sums.setdefault(it.category, [0.0, 0.0])
+        sums[it.category] = [got + float(score or 0.0), mx_sum + mx]
     for cat in CATEGORIES:
         if cat in sums and sums[cat][1] > 0:
             row.percents[cat] = 100.0 * sums[cat][0] / sums[cat][1]

@@ -16,9 +16,11 @@ def items(course) -> list[GradeItem]:
         (g.milestone_id, g.group_id): g
         for g in MilestoneGrade.objects.filter(milestone__course=course).prefetch_related("overrides")
     }
-    late = set()
+    late, delivered = set(), set()
     for d in Delivery.objects.filter(milestone__course=course).prefetch_related("versions"):
         versions = sorted(d.versions.all(), key=lambda v: v.number)
+        if versions:
+            delivered.add((d.milestone_id, d.group_id))
         if versions and versions[-1].is_late:
             late.add((d.milestone_id, d.group_id))
     result = []
@@ -26,7 +28,7 @@ def items(course) -> list[GradeItem]:
         mx = m.max_points
         if mx <= 0:
             continue  # e.g. "form groups": nothing to grade
-        scores, notes = {}, {}
+        scores, notes, pending = {}, {}, set()
         for uid in students:
             gid = group_of.get(uid)
             if gid is None:
@@ -35,6 +37,8 @@ def items(course) -> list[GradeItem]:
                 continue
             g = grades.get((m.id, gid))
             scores[uid] = g.score_for(uid) if g else None
+            if scores[uid] is None and (m.id, gid) in delivered:
+                pending.add(uid)  # delivered, waiting for the rubric grade: not a 0
             bits = []
             if (m.id, gid) in late:
                 bits.append("late")
@@ -45,5 +49,6 @@ def items(course) -> list[GradeItem]:
         result.append(GradeItem(
             key=f"milestone:{m.slug}", title=m.title, category="milestones", max_points=mx, scores=scores,
             due=m.due, url=reverse("projects:milestone", args=[course.slug, m.pk]), notes=notes,
+            pending=pending,
         ))
     return result

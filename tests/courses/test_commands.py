@@ -44,8 +44,9 @@ def test_load_demo_is_idempotent(monkeypatch):
     flagged = [r.user.username for r in att.flagged_students(course)]
     assert flagged == ["student8"]
     from django.contrib.auth import authenticate
+    from django.http import HttpRequest
 
-    assert authenticate(username="instructor", password="instructor-demo") is not None
+    assert authenticate(HttpRequest(), username="instructor", password="instructor-demo") is not None  # axes: a request
     call_command("load_demo", stdout=io.StringIO())
     assert counts() == first
 

@@ -65,7 +65,8 @@ def test_staff_page_and_csv_from_real_models(course, instructor, student, other_
     assert by_user["alice"][col] == "8" and by_user["carol"][col] == "3" and by_user["bob"][col] == ""
     # only milestones have items here (plus whatever the other apps contribute): check the milestone percent
     mcol = header.index("Milestones %")
-    assert by_user["alice"][mcol] == "80" and by_user["carol"][mcol] == "30" and by_user["bob"][mcol] == "0"
+    # Bob's group delivered (late) and waits for its grade: pending, not a 0 (issue 11).
+    assert by_user["alice"][mcol] == "80" and by_user["carol"][mcol] == "30" and by_user["bob"][mcol] == ""
     assert by_user["alice"][3] == "alice@example.edu" and by_user["alice"][1:3] == ["Alice", "Adams"]
     # the future milestone is not counted yet
     assert by_user["alice"][header.index("Experiments [10]")] == ""
@@ -156,3 +157,28 @@ def test_dashboard_panels(course, instructor, student, graded, monkeypatch):
     [s] = dashboard.panels(request, course, Membership.objects.get(course=course, user=instructor))
     html = render_to_string(s["template"], {**s["context"], "course": course})
     assert "3 students" in html and "Bob Brown: 3 absences" in html
+
+
+def test_delivered_ungraded_is_pending_and_attendance_counts_sessions_since_enrolment(
+        course, instructor, student, other_student, graded, client_for, make_user):
+    """Issue 11: a delivered-but-ungraded milestone is "pending", not 0; a student enrolled after the
+    sessions were taken has no attendance percentage instead of 0 out of every session."""
+    from courseplatform.courses.models import AttendanceStatus, LectureSession, Membership
+    from courseplatform.gradebook import compute
+
+    session = LectureSession.objects.create(course=course, title="Lecture 1", date=timezone.now().date()
+                                            - timedelta(days=7))
+    session.attendance.create(user=student, status=AttendanceStatus.PRESENT)
+    session.attendance.create(user=other_student, status=AttendanceStatus.ABSENT)
+    newcomer = make_user("newcomer")
+    Membership.objects.create(course=course, user=newcomer, role="student")
+    book = compute.build(course)
+    bob = book.row_for(other_student.id)
+    assert "milestone:lr1" not in bob.counted
+    assert bob.notes["milestone:lr1"].startswith("pending")
+    new = book.row_for(newcomer.id)
+    assert new.percents["attendance"] is None and "attendance" not in new.counted
+    assert new.notes["attendance"] == "no session since enrolment"
+    assert book.row_for(student.id).percents["attendance"] == 100.0
+    page = client_for(instructor).get(gurl(course)).content.decode()
+    assert "pending: delivered, not graded yet" in page
