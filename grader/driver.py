@@ -448,6 +448,7 @@ class Runner:
                     raise protocol.ProtocolError("malformed load reply")
                 missing = [str(x)[:200] for x in missing[:50]]
                 self.defined = [str(x)[:200] for x in defined[:50]]
+                protocol.check_deadline(sb_deadline)
                 self.notes += [n for n in nbshim.notes_for(info.get("colab")) if n not in self.notes]
         except protocol.FrameTimeout:
             self.sandbox_lost(timeout=True)
