@@ -11,7 +11,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 # e.g. PYTEST_ARGS="tests/courses -x" or PYTEST_ARGS="-m 'not e2e'"
 PYTEST_ARGS ?=
 
-.PHONY: run test install system-deps services migrate demo sync superuser clean bench bench-grading bench-submissions bench-quiz
+.PHONY: run test install system-deps services migrate demo sync superuser clean bench bench-grading bench-submissions bench-quiz compose-check bench-chaos bench-gpu-queue gpu-check
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -64,6 +64,23 @@ bench-submissions: install services
 
 bench-quiz: install services
 	$(BENCH_ENV) $(PY) bench/quiz_load.py
+
+# Faults during a surge (bench/chaos.py): CHAOS_ARGS="--broker rabbitmq" or "--netns" (needs root).
+CHAOS_ARGS ?=
+bench-chaos: install services
+	$(BENCH_ENV) $(PY) bench/chaos.py $(CHAOS_ARGS)
+
+# Deadline simulation of the GPU queue on CPU: fair share on/off and ETA accuracy.
+bench-gpu-queue: install services
+	$(BENCH_ENV) $(PY) bench/gpu_queue.py
+
+# Every pack with queue = "gpu" graded on this machine's GPU with its real settings (CPU: small mode).
+gpu-check: install
+	bash scripts/gpu_check.sh
+
+# The production compose file, checked without a Docker engine (Debian's docker-compose + the schema).
+compose-check: install
+	$(PY) -m pytest -q tests/ops/test_compose.py
 
 clean:
 	rm -rf $(VENV) var

@@ -290,7 +290,12 @@ def broker_lost_messages() -> bool:
         channel = conn.channel()
         try:
             try:
-                _, count, _ = channel.queue_declare(MARKER_QUEUE, passive=True)
+                if hasattr(channel, "_size"):
+                    # kombu's virtual transports (Redis): the list's length. A passive declare would
+                    # look the queue up through a pipeline that ignores global_keyprefix.
+                    count = channel._size(MARKER_QUEUE)
+                else:
+                    _, count, _ = channel.queue_declare(MARKER_QUEUE, passive=True)
             except Exception:  # no such queue (AMQP closes the channel: take a fresh one)
                 count = 0
                 channel.close()

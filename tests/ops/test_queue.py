@@ -162,3 +162,21 @@ def test_a_real_worker_takes_first_attempts_before_resubmissions(assignment, stu
     order = list(Submission.objects.filter(pk__in=ids).order_by("started_at").values_list("pk", flat=True))
     assert set(order[:2]) == {s.pk for s in firsts}, (tmp_path / "fair.log").read_text()[-2000:]
     assert order[2] == resubs[0].pk  # tier 2 before tier 3
+
+
+def test_broker_marker_tells_when_the_broker_lost_its_messages():
+    """The marker message stays while the broker keeps its messages; a Redis restart without
+    persistence (simulated: this run's keys flushed) removes it, and the next check says so."""
+    from courseplatform.celery import app
+
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.fail("this test needs the Redis broker")
+    with app.connection_for_write() as conn:
+        conn.default_channel.client.delete(queue.MARKER_QUEUE)  # the client adds this run's key prefix
+    assert queue.broker_lost_messages() is True  # nothing there yet
+    assert queue.broker_lost_messages() is False
+    assert queue.broker_lost_messages() is False
+    with app.connection_for_write() as conn:
+        assert conn.default_channel.client.delete(queue.MARKER_QUEUE) == 1
+    assert queue.broker_lost_messages() is True
+    assert queue.broker_lost_messages() is False
