@@ -159,6 +159,9 @@ class OwnPostgres:
         shutil.chown(self.dir, "postgres")
         self.port, self.bind = free_port(), bind
         self._pg(PG_BIN / "initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres", "--no-sync")
+        if bind != "127.0.0.1":  # the hosts' own addresses on the bridge (created by Netns, nothing else)
+            with open(self.dir / "data" / "pg_hba.conf", "a") as f:
+                f.write(f"host all all {NET}.0/24 trust\n")
 
     def _pg(self, *cmd, timeout=120):
         return run(["runuser", "-u", "postgres", "--", *map(str, cmd)], timeout=timeout)
