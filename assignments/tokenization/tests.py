@@ -7,6 +7,33 @@ The main vocabulary is data/vocab.txt (800 entries, built by build_vocab.py from
 `python build_vocab.py --check` verifies it). Hidden cases also use vocabularies made here: a tiny
 one where longest and shortest match differ at every step, and a permuted copy of the main one whose
 special tokens do not have the ids 0-4 (a submission that hard-codes [CLS] = 2 fails it).
+
+Handout promise -> case(s) that exercise it:
+  basic_tokenize: str.lower() (not casefold) ........................... basic_visible ("Straße"), basic_hidden
+  NFD + drop category Mn (accents; not NFKD) ........................... basic_visible ("Naïve café", "ﬁ"), basic_hidden
+                                                                          (Greek, full-width letters)
+  str.split() whitespace (tabs, newlines, form feed, \x1f, NEL, NBSP,
+  ideographic and thin spaces) ........................................ basic_visible, basic_hidden
+  punctuation: ASCII ranges 33-47, 58-64, 91-96, 123-126 and category P* basic_visible ("$", "[CLS]"), basic_hidden
+                                                                          („ “ — « » … ¿, 、 。, ^ | ~ < > = +)
+  nothing else removed; CJK not split into characters; format characters
+  (ZWJ inside an emoji, soft hyphen, zero-width space) stay ............ basic_visible, basic_hidden, wordpiece_visible
+                                                                          (tokenize), encode_permuted_vocab_hidden
+  empty / whitespace-only text -> [] ................................... basic_hidden
+  wordpiece: greedy longest-match-first, "##" on continuations ......... wordpiece_visible, wordpiece_hidden (TINY vocab)
+  a word that cannot be finished -> one [unk_token]; len > max_chars ... wordpiece_hidden ("zzz", "a"*101, unk_token,
+                                                                          max_chars)
+  tokenize = basic_tokenize + wordpiece per word ........................ wordpiece_visible (TOKENIZE_TEXTS)
+  encode: [CLS] A [SEP] (B [SEP]); token_type_ids; attention_mask ...... encode_visible, encode_truncation_hidden
+  ids always looked up in vocab ........................................ encode_permuted_vocab_hidden
+  truncation: single keeps the first max_length-2; pairs longest first,
+  ties from B; ValueError below the specials ........................... encode_truncation_hidden
+  padding=True pads with [PAD] (types 0, mask 0); without max_length
+  ValueError .......................................................... encode_truncation_hidden,
+                                                                          encode_permuted_vocab_hidden
+  encode_batch: like encode, pad to the longest row; [] -> three empty
+  lists; text_pairs of another length -> ValueError .................... encode_batch_hidden
+  tokenizer libraries not allowed ...................................... [forbid] in assignment.toml (engine)
 """
 from __future__ import annotations
 
@@ -103,10 +130,72 @@ def _check_pieces(ctx, words, vocab, *, label, **kw):
             raise Fail(f"wordpiece({shown!r}, {label}{args}) returned {got!r}, expected {expected!r}")
 
 
+def _is_cjk(cp: int) -> bool:
+    """The CJK ideograph blocks Hugging Face's BasicTokenizer splits apart (_is_chinese_char)."""
+    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF or 0x2A700 <= cp <= 0x2B73F
+            or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF or 0xF900 <= cp <= 0xFAFF
+            or 0x2F800 <= cp <= 0x2FA1F)
+
+
+def _basic_variant(ref, text, mistake):
+    """basic_tokenize with one known mistake applied (Hugging Face's BertTokenizer habits and others)."""
+    import unicodedata
+
+    if mistake == "cjk_split":      # BertTokenizer's _tokenize_chinese_chars
+        text = "".join(f" {ch} " if _is_cjk(ord(ch)) else ch for ch in text)
+    elif mistake == "clean_text":   # BertTokenizer's _clean_text: control/format characters removed
+        text = "".join(ch for ch in text if ch in "\t\n\r" or not unicodedata.category(ch).startswith("C"))
+    elif mistake == "casefold":
+        return ref.basic_tokenize(text.casefold())
+    elif mistake == "nfkd":
+        text = unicodedata.normalize("NFKD", text)
+    elif mistake == "no_strip":     # lowercased and split, accents kept
+        return _no_strip(ref, text)
+    return ref.basic_tokenize(text)
+
+
+def _no_strip(ref, text):
+    """Every step but the accent stripping."""
+    tokens = []
+    for chunk in text.lower().split():
+        current = ""
+        for ch in chunk:
+            if ref.is_punctuation(ch):
+                if current:
+                    tokens.append(current)
+                    current = ""
+                tokens.append(ch)
+            else:
+                current += ch
+        if current:
+            tokens.append(current)
+    return tokens
+
+
+BASIC_MISTAKES = {
+    "cjk_split": "Your tokens are what splitting CJK characters apart gives (as Hugging Face's BertTokenizer does); "
+                 "the handout keeps them together like any other letters.",
+    "clean_text": "Your tokens are what removing control/format characters gives (as Hugging Face's BertTokenizer "
+                  "does); the handout removes nothing but the accents (a zero-width joiner or soft hyphen stays).",
+    "casefold": "Your tokens are what str.casefold() gives; the handout lowercases with str.lower() (\"ß\" stays).",
+    "nfkd": "Your tokens are what NFKD normalisation gives; the handout uses NFD (ligatures and full-width letters stay).",
+    "no_strip": "Your tokens are what skipping the accent stripping gives: normalise with NFD and drop the "
+                "characters of category Mn.",
+}
+
+
 def _check_basic(ctx, texts):
     for text in texts:
         got = ctx.sub.call("basic_tokenize", text)
-        compare.exact(got, ctx.ref.basic_tokenize(text), name=f"basic_tokenize({text!r})")
+        expected = ctx.ref.basic_tokenize(text)
+        try:
+            compare.exact(got, expected, name=f"basic_tokenize({text!r})")
+        except Fail as exc:
+            for mistake, hint in BASIC_MISTAKES.items():
+                alt = _basic_variant(ctx.ref, text, mistake)
+                if alt != expected and got == alt:
+                    raise Fail(exc.message, hint=hint) from None
+            raise
 
 
 def _sep_shifted(expected, vocab):
@@ -161,6 +250,9 @@ BASIC_VISIBLE = [
     "GPT-2 costs $5...",
     "Attention is all you need (Vaswani et al., 2017).",
     "The [CLS] token; isn't it?",
+    "我爱NLP。BERT用WordPiece",                 # CJK stays together (no per-character split); 。 is punctuation
+    "👩\u200d💻 codes\x0cfast",                  # ZWJ inside the emoji stays; a form feed is whitespace
+    "Die Straße, \ufb01ne.",                        # str.lower() keeps ß (casefold would not); NFD keeps the ﬁ ligature
 ]
 BASIC_HIDDEN = [
     "",
@@ -172,12 +264,23 @@ BASIC_HIDDEN = [
     "fast🙂 smiley 🙂!",
     "well...okay!!!",
     "C'était déjà l'été",
+    "Straße ÆON Ὀδυσσεύς ΆΈΉ",                 # str.lower() (not casefold: ß stays); Greek accents are Mn
+    "co\xadoperate a\u200bb 1\u2009000",         # soft hyphen and zero-width space (format) stay; thin space splits
+    "東京タワー、ソウル\u3000北京!",              # CJK and kana kept whole, 、 and ! split, ideographic space splits
+    "\ufb01ne ＡＢＣ",                           # NFD, not NFKD: the ﬁ ligature and full-width letters stay
+    "unit\x1fseparator\x85next\xa0nbsp",        # str.split() whitespace: \x1f, NEL and NBSP split
+]
+TOKENIZE_TEXTS = [                              # tokenize = basic_tokenize + wordpiece on every word
+    "Tokenization of unbelievable embeddings!",
+    "我爱NLP。",                                # one [UNK] for the CJK word, not one per character
+    "👩\u200d💻 attention",
 ]
 WORDS_VISIBLE = ["tokenization", "transformer", "attention", "unbelievable", "retokenizing", "playing",
                  "gpt", "pretrained", "hyperparameters", "hello", "embeddings", "café", "x"]
 WORDS_HIDDEN = ["unaffordable", "misunderstanding", "backpropagation", "quantization", "overfitting",
                 "decoder", "zzz", "q", "λ", "naïveté", "123456", "state-of-the-art"]
-SINGLE = ["The cat sat on the mat.", "Transformers use multi-head attention!", "", "Hugging Face 🙂 rocks"]
+SINGLE = ["The cat sat on the mat.", "Transformers use multi-head attention!", "", "Hugging Face 🙂 rocks",
+          "BERT\u3000读\u200d书"]
 PAIRS = [("How are you?", "I am fine."), ("What does BERT predict?", "Masked tokens and the next sentence."),
          ("Short.", "")]
 
@@ -190,11 +293,23 @@ def basic_visible(ctx):
     _check_basic(ctx, BASIC_VISIBLE)
 
 
-@case(points=3, visible=True, hint="Greedy longest-match-first: at each position take the longest piece that is in "
-                                    "the vocabulary; pieces after the first carry '##'.")
+@case(points=3, visible=True)
 def wordpiece_visible(ctx):
-    """wordpiece: words from the course notes"""
-    _check_pieces(ctx, WORDS_VISIBLE, _vocab(ctx), label="vocab")
+    """wordpiece and tokenize: words and sentences from the course notes"""
+    vocab = _vocab(ctx)
+    _check_pieces(ctx, WORDS_VISIBLE, vocab, label="vocab")
+    for text in TOKENIZE_TEXTS:
+        got = ctx.sub.call("tokenize", text, vocab)
+        expected = ctx.ref.tokenize(text, vocab)
+        try:
+            compare.exact(got, expected, name=f"tokenize({text!r}, vocab)")
+        except Fail as exc:
+            for mistake, hint in BASIC_MISTAKES.items():
+                alt = [p for w in _basic_variant(ctx.ref, text, mistake) for p in ctx.ref.wordpiece(w, vocab)]
+                if alt != expected and got == alt:
+                    raise Fail(exc.message, hint=hint.replace("Your tokens are", "Your tokens are those of basic "
+                                                               "tokenization with a mistake:")) from None
+            raise
 
 
 @case(points=2, visible=True)
@@ -213,8 +328,9 @@ def basic_hidden(ctx):
     _check_basic(ctx, BASIC_HIDDEN)
 
 
-@case(points=3, visible=False, hint="A word that cannot be segmented completely becomes ONE [UNK]; "
-                                     "words longer than max_chars become [UNK] too.")
+@case(points=3, visible=False,
+      hint="This test uses words that cannot be segmented completely, words of 100 and 101 characters, and a tiny "
+           "vocabulary with unk_token and max_chars given.")
 def wordpiece_hidden(ctx):
     """wordpiece: hidden words, [UNK], max_chars, a tiny vocabulary"""
     vocab = _vocab(ctx)
@@ -224,8 +340,9 @@ def wordpiece_hidden(ctx):
     _check_pieces(ctx, ["abcdab", "abcabcabc"], TINY, label="tiny_vocab", unk_token="<unk>", max_chars=6)
 
 
-@case(points=3, visible=False, hint="Pairs are truncated longest first: remove the last token of the longer "
-                                     "sentence, of B when both are equally long.")
+@case(points=3, visible=False,
+      hint="This test truncates pairs at several max_length values (both orders of a long and a short sentence), "
+           "pads, and expects a ValueError for max_length too small and for padding without max_length.")
 def encode_truncation_hidden(ctx):
     """encode: truncation of pairs (longest first), padding, ValueErrors"""
     vocab = _vocab(ctx)
@@ -245,7 +362,8 @@ def encode_truncation_hidden(ctx):
     _expect_value_error(ctx, "encode", "hello", vocab, padding=True, what="encode('hello', vocab, padding=True)")
 
 
-@case(points=2, visible=False, hint="Look every id up in vocab: [CLS], [SEP] and [PAD] do not have fixed ids.")
+@case(points=2, visible=False,
+      hint="This test uses a vocabulary in which [PAD], [UNK], [CLS] and [SEP] have other ids than 0-3.")
 def encode_permuted_vocab_hidden(ctx):
     """encode with a vocabulary whose special ids are not 0–4"""
     vocab = _permuted(ctx)

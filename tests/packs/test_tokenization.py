@@ -141,6 +141,7 @@ def test_outputs_hard_coded_for_the_visible_inputs_get_the_visible_points_only()
     table = {
         "basic": {t: ref.basic_tokenize(t) for t in drv.BASIC_VISIBLE},
         "wordpiece": {w: ref.wordpiece(w, vocab) for w in drv.WORDS_VISIBLE},
+        "tokenize": {t: ref.tokenize(t, vocab) for t in drv.TOKENIZE_TEXTS},
         "encode": {json.dumps([a, b]): ref.encode(a, vocab, b) for a, b in
                    [("The cat sat on the mat.", None), ("How are you?", "I am fine.")]},
     }
@@ -155,7 +156,7 @@ def wordpiece(word, vocab, unk_token="[UNK]", max_chars=100):
     return TABLE["wordpiece"].get(word, [word])
 
 def tokenize(text, vocab):
-    return [p for w in basic_tokenize(text) for p in wordpiece(w, vocab)]
+    return TABLE["tokenize"].get(text) or [p for w in basic_tokenize(text) for p in wordpiece(w, vocab)]
 
 def encode(text, vocab, text_pair=None, max_length=None, padding=False):
     hit = TABLE["encode"].get(json.dumps([text, text_pair]))
@@ -180,7 +181,7 @@ def test_hard_coded_special_ids_fail_the_permuted_vocabulary():
     result = _grade(source)
     assert _failed(result) == {"encode_permuted_vocab_hidden"}, _feedback(result)
     assert result["score"] == FULL - 2
-    assert "do not have fixed ids" in _feedback(result)
+    assert "have other ids than 0-3" in _feedback(result)
 
 
 def test_tokenizer_library_import_is_refused():
@@ -202,7 +203,53 @@ def test_tokenizer_library_reached_dynamically_fails_at_run_time():
         "    import importlib\n"
         "    importlib.import_module('token' + 'izers')\n")
     result = _grade(source)
-    # every test that reaches basic_tokenize fails; wordpiece alone never does
-    assert _failed(result) == {t["id"] for t in result["tests"]} - {"wordpiece_visible", "wordpiece_hidden"}
-    assert result["score"] == 6, _feedback(result)
+    # every test that reaches basic_tokenize fails (wordpiece_visible checks tokenize too); wordpiece alone never does
+    assert _failed(result) == {t["id"] for t in result["tests"]} - {"wordpiece_hidden"}
+    assert result["score"] == 3, _feedback(result)
     assert "ModuleNotFoundError: import of tokenizers halted" in _feedback(result)
+
+
+# ------------------------------------------------------------------ issue 16: handout promises and true hints
+
+@pytest.mark.parametrize("mutant, hint", [
+    ("hf_bert_basic", "splitting CJK characters apart"),
+    ("casefold", "str.casefold() gives"),
+    ("nfkd", "NFKD normalisation gives"),
+])
+def test_hugging_face_habits_the_handout_excludes_lose_points_with_a_true_hint(mutant, hint):
+    result = _grade((PACK / "mutants" / f"{mutant}.py").read_text())
+    assert "basic_visible" in _failed(result) and hint in _feedback(result), _feedback(result)
+
+
+def test_dropping_format_characters_is_named_only_when_that_is_the_difference():
+    """HF's _clean_text alone (no CJK split): the ZWJ inside the emoji disappears."""
+    source = REFERENCE.replace(
+        'text = unicodedata.normalize("NFD", text.lower())',
+        'text = "".join(c for c in text if c in "\\t\\n\\r" or not unicodedata.category(c).startswith("C"))\n'
+        '    text = unicodedata.normalize("NFD", text.lower())')
+    assert source != REFERENCE
+    result = _grade(source)
+    fb = _feedback(result)
+    assert "basic_visible" in _failed(result) and "what removing control/format characters gives" in fb, fb
+    assert "CJK" not in fb
+
+
+def test_a_difference_that_is_no_known_mistake_gets_no_hint():
+    source = REFERENCE.replace("    return tokens\n", "    return [t.upper() if t == 'hello' else t for t in tokens]\n", 1)
+    assert source != REFERENCE
+    result = _grade(source)
+    first = next(t for t in result["tests"] if t["id"] == "basic_visible")
+    assert first["status"] == "failed" and "differs at position 0" in first["message"]
+    assert "Hint:" not in first["message"], first["message"]
+
+
+def test_every_solution_agrees_with_the_reference_on_the_promised_unicode_texts():
+    drv = _module(PACK / "tests.py", "tok_driver_unicode")
+    ref = _module(PACK / "reference.py", "tok_reference_unicode")
+    assert ref.basic_tokenize("我爱NLP。") == ["我爱nlp", "。"]
+    assert ref.basic_tokenize("👩\u200d💻\fStraße") == ["👩\u200d💻", "straße"]
+    assert ref.basic_tokenize("\ufb01ne ＡＢＣ") == ["\ufb01ne", "ａｂｃ"]
+    for path in sorted((PACK / "solutions").glob("*.py")):
+        sol = _module(path, f"tok_sol_{path.stem}")
+        for text in drv.BASIC_VISIBLE + drv.BASIC_HIDDEN:
+            assert sol.basic_tokenize(text) == ref.basic_tokenize(text), (path.name, text)
