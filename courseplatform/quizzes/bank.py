@@ -481,6 +481,14 @@ def substitute(text: str, values: dict) -> str:
     return PLACEHOLDER_RE.sub(repl, text or "")
 
 
+def example_text_html(spec: dict) -> tuple[str, bool]:
+    """(HTML, parameterised) of a question's text for staff pages (statistics, the editor's preview):
+    what a sample student sees (parameters drawn with seed 0), never the raw `{{name:format}}`
+    template, which Markdown and KaTeX would mangle."""
+    snap = build_snapshot(spec, param_seed=0, choice_seed=0, shuffle_choices=False)
+    return snap["text_html"], bool(snap["params"])
+
+
 def numeric_key(spec: dict, values: dict) -> list[dict]:
     key = []
     for a in spec["answers"]:

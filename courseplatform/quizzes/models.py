@@ -116,6 +116,11 @@ class Question(models.Model):
     content_hash = models.CharField(max_length=64)
     version = models.PositiveIntegerField(default=1)
     active = models.BooleanField(default=True, help_text="False once removed from the bank (old attempts keep it).")
+    edited_on_web = models.BooleanField(
+        default=False,
+        help_text="Changed in the web editor since the last sync: a bank sync does not overwrite it until the bank "
+                  "file holds the same question (the sync says so).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -238,6 +238,8 @@ def update_question(question: Question, spec: dict) -> bool:
     question.points = spec["points"]
     question.content_hash = digest
     question.version += 1
+    # The web version is the truth until the bank file says the same (quizzes/sync.py apply_bank).
+    question.edited_on_web = bool(question.quiz.source_path)
     question.save()
     return True
 

@@ -43,6 +43,13 @@ def sync(course, root, stdout=None) -> dict:
             f"quizzes: {parsed['quiz']['slug']}: {result['quiz']} quiz, {result['new']} new, "
             f"{result['changed']} changed, {result['removed']} removed, {result['same']} unchanged questions\n"
         )
+        if result["kept"]:
+            stdout.write(
+                f"quizzes: {parsed['quiz']['slug']}: NOT overwritten, edited on the web since the last sync: "
+                f"{', '.join(result['kept_keys'])}. Copy the web version (the question editor shows its TOML) "
+                f"into {path.name} to sync this file again.\n"
+            )
+            summary.setdefault("kept", []).extend(f"{path.name}:{k}" for k in result["kept_keys"])
         summary["created" if result["quiz"] == "new" else "updated" if result["new"] + result["changed"]
                 + result["removed"] else "unchanged"] += 1
     return summary
@@ -76,7 +83,7 @@ def apply_bank(course, parsed: dict, *, source_path: str = "", source: str = Qui
         quiz.closes_at = parse_datetime(meta["closes"])
     quiz.source_path = source_path or quiz.source_path
     quiz.save()
-    counts = {"new": 0, "changed": 0, "same": 0, "removed": 0}
+    counts = {"new": 0, "changed": 0, "same": 0, "removed": 0, "kept": 0, "kept_keys": []}
     existing = {q.key: q for q in quiz.questions.all()}
     seen = set()
     for position, spec in enumerate(parsed["questions"], start=1):
@@ -89,6 +96,14 @@ def apply_bank(course, parsed: dict, *, source_path: str = "", source: str = Qui
             counts["new"] += 1
             continue
         changed_fields = []
+        if q.edited_on_web:
+            if q.content_hash == digest:  # the bank file caught up with the web edit
+                q.edited_on_web = False
+                changed_fields.append("edited_on_web")
+            else:  # one source of truth: a web edit is not overwritten by an older bank entry
+                counts["kept"] += 1
+                counts["kept_keys"].append(spec["id"])
+                digest = q.content_hash
         if q.content_hash != digest:
             q.spec, q.kind, q.points, q.content_hash = spec, spec["type"], spec["points"], digest
             q.version += 1

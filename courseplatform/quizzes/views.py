@@ -261,8 +261,9 @@ def stats(request, course_slug, quiz_slug):
         row = {"q": q, "n": n, "answered": answered, "full": full,
                "percent_correct": (100.0 * full / len(graded)) if graded else None,
                "mean": (sum(i.score for i in graded) / len(graded)) if graded else None,
-               "text_html": bank.render_markdown(q.spec.get("text", "")[:400]),
+               "text_html": None, "parameterised": False,
                "choices": [], "wrong_top": None, "old_versions": sum(1 for i in items if i.version != q.version)}
+        row["text_html"], row["parameterised"] = bank.example_text_html(q.spec)
         if q.kind in ("single", "multiple"):
             counter = Counter()
             labels, correct = {}, {}
@@ -369,11 +370,12 @@ def edit_question(request, course_slug, quiz_slug, question_id):
                 msg += f" {n} attempt(s) regraded."
             messages.success(request, msg)
             if quiz.source_path and quiz.source == "bank":
-                messages.warning(request, f"Also fix {quiz.source_path} in the repository, or the next sync will "
-                                          "bring back the old text.")
+                messages.warning(request, f"Kept as the web version: the next bank sync will not overwrite it and "
+                                          f"will say so until {quiz.source_path} holds the same question (copy the "
+                                          "TOML from this editor into the file).")
         return redirect("quizzes:stats", course_slug, quiz.slug)
     try:  # a sample student's view (parameters drawn with seed 0)
-        preview = bank.build_snapshot(question.spec, param_seed=0, choice_seed=0, shuffle_choices=False)["text_html"]
+        preview = bank.example_text_html(question.spec)[0]
     except Exception:  # noqa: BLE001 - a preview must not break the editor
         preview = bank.render_markdown(question.spec.get("text", ""))
     return render(request, "quizzes/edit_question.html", {"quiz": quiz, "question": question, "form": form,

@@ -356,3 +356,42 @@ def test_code_answer_through_the_celery_task(course, code_quiz, student, django_
         app.conf.task_always_eager = False
     a.refresh_from_db()
     assert a.pending == 0 and a.score == 3
+
+
+def test_a_bank_sync_does_not_overwrite_a_question_edited_on_the_web(course, quiz, instructor, client_for):
+    """Issue 11: one source of truth. A web edit stays until the bank file holds the same question,
+    and the sync says which questions it did not overwrite."""
+    from courseplatform.quizzes import bank
+    from courseplatform.quizzes import sync as qsync
+    from courseplatform.quizzes.tomlwrite import question_to_toml
+
+    q = quiz.questions.order_by("position").first()
+    original_text = q.spec["text"]
+    services.update_question(q, dict(q.spec, text="Fixed on the web."))
+    q.refresh_from_db()
+    assert q.edited_on_web and q.spec["text"] == "Fixed on the web."
+    r = client_for(instructor).get(reverse("quizzes:edit_question", args=[course.slug, quiz.slug, q.pk]))
+    assert b'data-testid="web-edit-kept"' in r.content
+
+    root = Path(__import__("tempfile").mkdtemp())
+    (root / "quizzes").mkdir()
+    (root / "quizzes" / "test.toml").write_text(SAMPLE_BANK)
+    out = io.StringIO()
+    summary = qsync.sync(course, root, out)
+    q.refresh_from_db()
+    assert q.spec["text"] == "Fixed on the web." and q.edited_on_web, "the old bank text came back"
+    assert f"NOT overwritten, edited on the web since the last sync: {q.key}" in out.getvalue()
+    assert summary["kept"] == [f"test.toml:{q.key}"]
+    assert original_text in SAMPLE_BANK
+
+    # The instructor copies the web version into the file: the next sync agrees and clears the mark.
+    parsed = bank.parse_bank(SAMPLE_BANK, where="test.toml")
+    entries = SAMPLE_BANK.split("[[question]]")
+    index = [s["id"] for s in parsed["questions"]].index(q.key)
+    entries[index + 1] = "\n" + question_to_toml(q.spec).split("[[question]]", 1)[1] + "\n"
+    (root / "quizzes" / "test.toml").write_text("[[question]]".join(entries))
+    out = io.StringIO()
+    qsync.sync(course, root, out)
+    q.refresh_from_db()
+    assert not q.edited_on_web and q.spec["text"] == "Fixed on the web."
+    assert "NOT overwritten" not in out.getvalue()
