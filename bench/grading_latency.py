@@ -10,7 +10,11 @@ warm: the same correct attention submission graded N times through grader.api.gr
 cold: N times a fresh `python` subprocess that imports torch and runs the same driver (tests.py)
       on the same submission in-process (no sandbox at all, which favours the cold path).
 
-Prints median and p95 of both and the ratio of the medians; writes bench/results/grading_latency.json.
+Prints median and p95 of both and the ratio of the medians, the warm median against its budget
+(WARM_BUDGET_MS: 40 ms for a correct attention submission with every sandbox limit in force: the
+per-sandbox cgroup, the seccomp filter, rlimits; the limits in force are printed from the result's
+engine block); writes bench/results/grading_latency.json. --check exits 1 when the warm median is
+over budget.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+WARM_BUDGET_MS = 40.0
 sys.path.insert(0, str(ROOT))
 
 COLD_SNIPPET = r"""
@@ -76,6 +81,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--warm-only", action="store_true", help="skip the cold baseline (quick experiments)")
     ap.add_argument("--interleave", action="store_true", help="alternate warm and cold runs instead of 50 + 50")
+    ap.add_argument("--check", action="store_true", help=f"exit 1 when the warm median is over {WARM_BUDGET_MS:g} ms")
     args = ap.parse_args()
     pack = Path(args.pack)
     sub = Path(args.submission) if args.submission else pack / "reference.py"
@@ -124,10 +130,16 @@ def main() -> int:
         "pool_start_s": round(start_s, 3),
         "warm_median_ms": round(statistics.median(warm) * 1000, 1),
         "warm_p95_ms": round(pct(warm, 0.95) * 1000, 1),
+        "warm_budget_ms": WARM_BUDGET_MS,
+        "limits": first["engine"].get("limits", {}),
     }
+    out["warm_budget_ratio"] = round(out["warm_median_ms"] / WARM_BUDGET_MS, 2)
+    over = out["warm_median_ms"] > WARM_BUDGET_MS
     if args.warm_only:
         print(json.dumps(out))
-        return 0
+        print(f"warm median {out['warm_median_ms']:.1f} ms = {out['warm_budget_ratio']:.2f} x the {WARM_BUDGET_MS:g} ms "
+              f"budget ({'OVER' if over else 'within'}); limits in force: {_limits_line(out['limits'])}")
+        return 1 if (args.check and over) else 0
     out["cold_median_ms"] = round(statistics.median(cold) * 1000, 1)
     out["cold_p95_ms"] = round(pct(cold, 0.95) * 1000, 1)
     out["ratio"] = round(out["cold_median_ms"] / out["warm_median_ms"], 1)
@@ -142,7 +154,16 @@ def main() -> int:
         print(f"warm ({args.runs}x through the pool): median {out['warm_median_ms']:.1f} ms, p95 {out['warm_p95_ms']:.1f} ms")
         print(f"cold ({args.runs}x fresh python + torch): median {out['cold_median_ms']:.1f} ms, p95 {out['cold_p95_ms']:.1f} ms")
         print(f"ratio (cold median / warm median): {out['ratio']:.1f}x")
-    return 0
+        print(f"warm budget: median {out['warm_median_ms']:.1f} ms = {out['warm_budget_ratio']:.2f} x {WARM_BUDGET_MS:g} ms "
+              f"({'OVER' if over else 'within'}); limits in force: {_limits_line(out['limits'])}")
+    return 1 if (args.check and over) else 0
+
+
+def _limits_line(limits: dict) -> str:
+    if not limits:
+        return "none reported (insecure mode?)"
+    return ", ".join(f"{k}={v}" for k, v in limits.items() if k in ("cgroup", "pids", "cpu", "swap", "rlimits")) + \
+        (", seccomp" if "seccomp" in limits else "") + (", keyring" if "keyring" in limits else "")
 
 
 if __name__ == "__main__":

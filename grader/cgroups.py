@@ -55,6 +55,11 @@ def _pread(fd: int) -> str:
     return os.pread(fd, 4096, 0).decode(errors="replace")
 
 
+def _weight(nice: int, base: int, lo: int, hi: int) -> int:
+    """The scheduler's weight of a nice value (about 1.25x per step), scaled to a cgroup weight."""
+    return max(lo, min(hi, round(base / 1.25 ** max(-20, min(19, int(nice))))))
+
+
 def _keyed(text: str) -> dict[str, int]:
     out = {}
     for line in text.splitlines():
@@ -108,8 +113,11 @@ class Group:
         self.parent_fds: dict[str, int] = {}
 
     # ------------------------------------------------------------------ zygote
-    def create(self, memory_mb: int, pids: int) -> None:
-        """mkdir, static settings and conservative limits for the spare (P applies the pack's)."""
+    def create(self, memory_mb: int, pids: int, spare_nice: int = 0) -> None:
+        """mkdir, static settings and conservative limits for the spare (P applies the pack's).
+
+        A spare's CPU weight follows GRADER_SPARE_NICE (nice means nothing across groups), until
+        P takes a submission and apply() gives it a full share."""
         try:
             for d in self.dirs.values():
                 os.mkdir(d, 0o700)
@@ -117,13 +125,15 @@ class Group:
             if self.version == 2:
                 d = self.dirs[""]
                 _write(f"{d}/cpu.max", f"{int(CPU_PERIOD_US * m.cpu_cores)} {CPU_PERIOD_US}")
-                _write(f"{d}/cpu.weight", 100)
-                _write(f"{d}/memory.swap.max", 0)
-                _write(f"{d}/memory.oom.group", 1)  # an OOM kill ends the whole sandbox, not one thread of it
+                _write(f"{d}/cpu.weight", _weight(spare_nice, 100, 1, 10000))
+                if m.memsw:  # absent where the kernel has no swap accounting (then there is no swap to use)
+                    _write(f"{d}/memory.swap.max", 0)
+                if os.path.exists(f"{d}/memory.oom.group"):  # 4.19+: an OOM kill ends the whole sandbox
+                    _write(f"{d}/memory.oom.group", 1)
             else:
                 _write(f"{self.dirs['cpu']}/cpu.cfs_period_us", CPU_PERIOD_US)
                 _write(f"{self.dirs['cpu']}/cpu.cfs_quota_us", int(CPU_PERIOD_US * m.cpu_cores))
-                _write(f"{self.dirs['cpu']}/cpu.shares", 1024)
+                _write(f"{self.dirs['cpu']}/cpu.shares", _weight(spare_nice, 1024, 2, 262144))
                 try:
                     _write(f"{self.dirs['memory']}/memory.swappiness", 0)
                 except OSError:
@@ -140,6 +150,7 @@ class Group:
             d = self.dirs[""]
             names = {"procs": "cgroup.procs", "mem": "memory.max", "pids": "pids.max", "events": "memory.events",
                      "peak": "memory.peak"}
+            names["cpu"] = "cpu.weight"
             for key, fname in names.items():
                 path = f"{d}/{fname}"
                 if key == "peak" and not os.path.exists(path):
@@ -156,6 +167,7 @@ class Group:
             if self.manager.tcp:
                 self.fds["tcp"] = os.open(f"{mem}/memory.kmem.tcp.limit_in_bytes", os.O_RDWR)
             self.fds["pids"] = os.open(f"{pids}/pids.max", os.O_RDWR)
+            self.fds["cpu"] = os.open(f"{cpu}/cpu.shares", os.O_RDWR)
             self.fds["events"] = os.open(f"{mem}/memory.oom_control", os.O_RDONLY)
             self.fds["failcnt"] = os.open(f"{mem}/memory.failcnt", os.O_RDONLY)
             self.fds["peak"] = os.open(f"{mem}/memory.max_usage_in_bytes", os.O_RDONLY)
@@ -199,6 +211,7 @@ class Group:
             if "tcp" in self.fds:
                 _pwrite(self.fds["tcp"], limit)
         _pwrite(self.fds["pids"], int(pids))
+        _pwrite(self.fds["cpu"], 100 if self.version == 2 else 1024)  # a full share from now on
 
     def close_child_fds(self) -> None:
         """P: before student code runs, no descriptor of the group may stay open."""
@@ -270,12 +283,12 @@ class Manager:
 
     def describe(self) -> dict:
         return {"cgroup": f"v{self.version}", "memory": "all (anonymous, shared, tmpfs, kernel)",
-                "swap": "none" if (self.version == 2 or self.memsw) else "no swap on this host",
+                "swap": "none" if self.memsw else "not accounted by this kernel (no swap limit)",
                 "pids": True, "cpu": f"at most {self.cpu_cores:g} core, equal share"}
 
-    def new_group(self, name: str, memory_mb: int = 1024, pids: int = 64) -> Group:
+    def new_group(self, name: str, memory_mb: int = 1024, pids: int = 64, spare_nice: int = 0) -> Group:
         g = Group(self, name)
-        g.create(memory_mb, pids)
+        g.create(memory_mb, pids, spare_nice)
         return g
 
     def remove_base(self) -> None:
@@ -316,7 +329,7 @@ def _remove_stale(parent: str, prefix: str) -> None:
                 pass
 
 
-def _setup_v2(prefix: str, cpu_cores: float) -> Manager:
+def _setup_v2(prefix: str, cpu_cores: float, sandboxes: int) -> Manager:
     mounts = [m for m in _mounts() if m[2] == "cgroup2"]
     explicit = os.environ.get("GRADER_CGROUP_PARENT", "")
     if explicit:
@@ -358,13 +371,16 @@ def _setup_v2(prefix: str, cpu_cores: float) -> Manager:
     os.mkdir(base, 0o700)
     try:
         _write(f"{base}/cgroup.subtree_control", "+memory +pids +cpu")
+        # the base holds all of this zygote's sandboxes (spares and the one grading): each must weigh
+        # as much as one process of the worker, not share one process's weight with the others
+        _write(f"{base}/cpu.weight", min(10000, 100 * sandboxes))
     except BaseException:
         os.rmdir(base)
         raise
-    return Manager(2, {"": base}, cpu_cores=cpu_cores)
+    return Manager(2, {"": base}, memsw=os.path.exists(f"{base}/memory.swap.max"), cpu_cores=cpu_cores)
 
 
-def _setup_v1(prefix: str, cpu_cores: float) -> Manager:
+def _setup_v1(prefix: str, cpu_cores: float, sandboxes: int) -> Manager:
     own = _own_paths()
     bases: dict[str, str] = {}
     for ctrl in CONTROLLERS:
@@ -386,6 +402,12 @@ def _setup_v1(prefix: str, cpu_cores: float) -> Manager:
             os.rmdir(d)
         raise
     mem = bases["memory"]
+    try:  # as for v2: every sandbox weighs one process (1024) against the worker's processes
+        _write(f"{bases['cpu']}/cpu.shares", min(262144, 1024 * sandboxes))
+    except BaseException:
+        for d in made:
+            os.rmdir(d)
+        raise
     return Manager(1, bases, memsw=os.path.exists(f"{mem}/memory.memsw.limit_in_bytes"),
                    tcp=os.path.exists(f"{mem}/memory.kmem.tcp.limit_in_bytes"), cpu_cores=cpu_cores)
 
@@ -401,15 +423,15 @@ def detect() -> int | None:
     return None
 
 
-def setup(prefix: str = "grader-", cpu_cores: float = 1.0) -> Manager:
+def setup(prefix: str = "grader-", cpu_cores: float = 1.0, sandboxes: int = 3) -> Manager:
     """Detect the hierarchy and create this process's base group; CgroupError when none is usable."""
     version = detect()
     if version is None:
         raise CgroupError(errno.ENOENT, "no cgroup hierarchy with the memory, pids and cpu controllers is mounted")
     try:
         if version == 2:
-            return _setup_v2(prefix, cpu_cores)
-        return _setup_v1(prefix, cpu_cores)
+            return _setup_v2(prefix, cpu_cores, sandboxes)
+        return _setup_v1(prefix, cpu_cores, sandboxes)
     except CgroupError:
         raise
     except OSError as exc:

@@ -64,7 +64,7 @@ class Zygote:
         if not self.secure:
             return
         try:
-            self.cg = cgroups.setup(prefix="grader-")
+            self.cg = cgroups.setup(prefix="grader-", sandboxes=self.size + 1)  # the spares and the one grading
             self.limits.update(self.cg.describe())
         except cgroups.CgroupError as exc:
             if os.environ.get("GRADER_ALLOW_RLIMIT_ONLY", "") in ("", "0", "false", "no"):
@@ -82,7 +82,7 @@ class Zygote:
         group = None
         if self.cg is not None:  # prepared here, while this is a spare: nothing of it is paid per grade
             self.group_seq += 1
-            group = self.cg.new_group(f"sb-{uid}-{self.group_seq}")
+            group = self.cg.new_group(f"sb-{uid}-{self.group_seq}", spare_nice=self.spare_nice)
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         st_r, st_w = os.pipe()
