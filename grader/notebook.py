@@ -55,7 +55,8 @@ def images(nb: dict, mime: str = "image/png") -> list[str]:
 #   when the cell runs, as Jupyter does, so a later ``import helper`` works (the file's text is also
 #   given to the source scan of ``[forbid]``); ``%%timeit`` (a benchmark) and every other cell magic
 #   (``%%bash``, ``%%sh``, ``%%html``, ``%%javascript``, ``%%latex``, ``%%markdown``, ...) never run;
-# * line magics: ``%time stmt`` runs ``stmt``; ``x = %time expr`` runs ``x = expr``; ``x = !cmd`` and
+# * line magics: ``%time stmt`` runs ``stmt``; ``x = %time expr`` runs ``x = expr``; ``%env NAME=value``
+#   sets the variable; ``x = !cmd`` and
 #   ``x = %sx cmd`` bind an empty list (shell commands do not run); other magics, ``!cmd`` shell
 #   lines, ``obj?``/``??obj`` help and automagic shell lines (``pip install x``) are dropped;
 # * a cell that is plain Python is never rewritten (a continuation line ``% b`` stays as it is).
@@ -109,6 +110,7 @@ _SHELL_ASSIGN = _re.compile(r"^(\s*)([A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)
 _TIME_ASSIGN = _re.compile(r"^(\s*)([A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=\s*%time\s+(\S.*)$")
 _TIMEIT_ASSIGN = _re.compile(r"^(\s*)([A-Za-z_][\w.]*)\s*=\s*%timeit\b")
 _TIME_LINE = _re.compile(r"^(\s*)%time\s+(\S.*)$")
+_ENV_SET = _re.compile(r"^(\s*)%env\s+([A-Za-z_]\w*)(?:\s*=\s*|\s+)(\S.*?)\s*$")
 _MAGIC_LINE = _re.compile(r"^(\s*)(%%?\w|!|\?|\w[\w.]*\?\??\s*$)")
 _AUTOMAGIC = _re.compile(r"^(\s*)(pip|pip3|conda|mamba|cd|ls|pwd|cat|mkdir|rm|cp|mv|nvidia-smi|wget|curl|git|unzip|"
                          r"apt|apt-get|sudo|huggingface-cli|python|python3)(\s|$)")
@@ -215,6 +217,10 @@ def to_module(nb, import_module: bool = True, filename: str = "") -> Converted:
                 emit(f"{m.group(1)}{m.group(2)} = None  # dropped: %timeit", where)
                 changed.append(f"cell {index}: `{_short(ln)}`")
                 continue
+            m = _ENV_SET.match(ln)
+            if m:  # %env NAME=value sets the variable, as in IPython
+                emit(f"{m.group(1)}__import__('os').environ[{m.group(2)!r}] = {m.group(3)!r}", where)
+                continue
             m = _TIME_LINE.match(ln)
             if m:
                 emit(f"{m.group(1)}{m.group(2)}", where)
@@ -253,6 +259,7 @@ _NET = _re.compile(r"huggingface\.co|hf\.co|outgoing traffic has been disabled|o
 _NET_TYPES = {"URLError", "HTTPError", "ConnectionError", "gaierror", "OfflineModeIsEnabled",
               "LocalEntryNotFoundError", "RepositoryNotFoundError", "HFValidationError", "ConnectTimeout",
               "ConnectionRefusedError", "MaxRetryError", "NewConnectionError"}
+_MISSING_MODULE = _re.compile(r"^No module named '([A-Za-z_][\w.]{0,100})'$")
 _MISSING_PATH = _re.compile(r"No such file or directory: '([^'\n]{1,300})'|No such file or directory: \"([^\"\n]{1,300})\"|"
                             r"(/content/[^\s'\"]{0,200})|(/gdrive/[^\s'\"]{0,200})")
 
@@ -350,6 +357,8 @@ def _kind_of(err: dict) -> str | None:
         return "file"
     if tname == "EOFError" and "reading a line" in msg:
         return "input"
+    if tname == "ModuleNotFoundError" and _MISSING_MODULE.search(msg):
+        return "module"
     return None
 
 
@@ -381,6 +390,12 @@ def advice(err: dict, linemap: LineMap | None, main: str) -> str | None:
         return (f"{subject} tried to download something ({what}), but the grader has no internet access: "
                 "Hugging Face models by name (from_pretrained), urllib, requests and wget cannot download while "
                 f"grading. {GUARD_ADVICE}")
+    if kind == "module":
+        name = _MISSING_MODULE.search(str(err.get("message") or "")).group(1)
+        top = name.split(".")[0]
+        return (f"{subject} imports {name}, which is not installed in the grader: `!pip install` lines do not run "
+                "while grading, only the course's packages are available. If it is your own module, write it in "
+                f"the notebook with a `%%writefile {top}.py` cell above this one, or submit a .zip with {top}.py.")
     if kind == "input":
         return (f"{subject} waits for keyboard input (input()), which nobody can type while grading: set the "
                 f"value in the code instead. {GUARD_ADVICE}")

@@ -122,6 +122,8 @@ BROKEN = {
     "download": ["Cell 3 (`import urllib.request`), line 2 tried to download something", "no internet access", GUARD],
     "training": ["Importing your notebook did not finish within 10 s: cell 3 (`# train a tiny model for a while`) "
                  "was still running (at line ", GUARD],
+    "pip_module": ["Cell 3 (`%env WANDB_MODE=offline`), line 3 imports einops, which is not installed in the grader: "
+                   "`!pip install` lines do not run while grading", "`%%writefile einops.py`"],
     "syntax": ["Your notebook has a syntax error in cell 3 (`def check(:`), line 1: SyntaxError"],
     "out_of_order": ["Importing your notebook failed in cell 2 (`import torch`), line 3: NameError",
                      "scaled_dot_product_attention is defined further down, in cell 3 (`import math`)"],
@@ -218,6 +220,18 @@ def test_plain_python_cells_are_never_rewritten():
     cell = "x = (10\n % 3)\ny = (1\n != 2)\ntext = '''\n!not a shell line\n%not a magic\n'''"
     d = decode("hw.ipynb", _nb(cell), module="m")
     assert cell in d.files["m.py"].decode() and d.notes == []
+
+
+def test_env_magic_sets_the_variable():
+    d = decode("hw.ipynb", _nb("%env HF_HOME=/tmp/hf\n%env MODE offline\nimport os\n!ls"), module="m")
+    ns: dict = {}
+    saved = dict(__import__("os").environ)
+    try:
+        exec(compile(d.files["m.py"].decode(), "m.py", "exec"), ns)
+        assert ns["os"].environ["HF_HOME"] == "/tmp/hf" and ns["os"].environ["MODE"] == "offline"
+    finally:
+        __import__("os").environ.clear()
+        __import__("os").environ.update(saved)
 
 
 def test_magics_inside_blocks_keep_the_cell_valid_python():

@@ -297,6 +297,11 @@ def broken() -> dict:
     nb.code("def check(:\n    pass", 2)
     out["syntax"] = nb.json()
 
+    nb = Colab("pip_module.ipynb").md("# Attention").code("!pip install -q einops wandb", 1)
+    nb.code("%env WANDB_MODE=offline\nimport torch\nfrom einops import rearrange", 2)
+    nb.code(ATTENTION, 3)
+    out["pip_module"] = nb.json()
+
     nb = Lab("out_of_order").md("# Attention")
     nb.code("import torch\nq = torch.randn(2, 3, 4)\nout, w = scaled_dot_product_attention(q, q, q)", 2)
     nb.code(ATTENTION, 1)
