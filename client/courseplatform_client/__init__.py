@@ -21,17 +21,25 @@ import time
 from . import _render
 from ._api import (EXIT_ERROR_STATE, EXIT_OK, EXIT_REFUSED, EXIT_SERVER, Api, ClientError, normalise_server,
                    split_assignment)
-from ._notebook import current_notebook, in_kernel
+from ._notebook import current_notebook, in_kernel, unguarded_client_import
 from ._text import clean_line
 
 __version__ = "0.1.0"
-__all__ = ["login", "logout", "check", "submit", "assignments", "ClientError", "__version__"]
+__all__ = ["login", "logout", "check", "submit", "assignments", "ClientError", "Feedback", "__version__"]
 
 _SESSION = {"server": None, "token": None, "user": None}
 TOKEN_ENV, SERVER_ENV = "COURSEPLATFORM_TOKEN", "COURSEPLATFORM_SERVER"
 
 
 # --- output: rich in a notebook kernel, text elsewhere ---------------------------------------
+
+
+class Feedback(dict):
+    """The feedback of a submission or check: a dict as in the API's FeedbackOut. Its table is
+    already shown in the cell's output, so IPython does not echo the dict again."""
+
+    def _ipython_display_(self):
+        return None
 
 
 class _Output:
@@ -160,6 +168,14 @@ def run(kind, assignment, path=None, wait=600.0, out=None, server=None, token=No
         api = _api(server, token)
         course, slug = split_assignment(assignment)
         filename, data, where = _read(slug, path)
+        if filename.lower().endswith(".ipynb"):
+            cell = unguarded_client_import(data)
+            if cell is not None:
+                raise ClientError(
+                    "Cell %d imports courseplatform_client outside a try: block, and the grader has no client, so "
+                    "this notebook could not be graded. Write it as in the starter's last cell: try: import "
+                    "courseplatform_client as cp / except ImportError: cp = None, then: if cp: cp.%s(...)."
+                    % (cell, kind), EXIT_REFUSED)
         label = "Checking" if kind == "check" else "Submitting"
         out.info("%s %s (%s, %d bytes) to %s/%s ..." % (label, filename, where, len(data), course, slug))
         sub = (api.check if kind == "check" else api.submit)(course, slug, filename, data)
@@ -197,16 +213,20 @@ def run(kind, assignment, path=None, wait=600.0, out=None, server=None, token=No
         return EXIT_SERVER, sub
 
 
+def _feedback(sub):
+    return None if sub is None else Feedback(sub)
+
+
 def submit(assignment, path=None, wait=600.0):
     """Submit this notebook (or the file at `path`) as an attempt; show the feedback as it arrives.
     Returns the feedback (a dict as in the API's FeedbackOut), or None if nothing was submitted."""
-    return run("submit", assignment, path, wait)[1]
+    return _feedback(run("submit", assignment, path, wait)[1])
 
 
 def check(assignment, path=None, wait=600.0):
     """Run the visible tests only on this notebook (or the file at `path`): not an attempt, limited
     per student (a few per 10 minutes). Shows the same table as submit(). Returns the feedback."""
-    return run("check", assignment, path, wait)[1]
+    return _feedback(run("check", assignment, path, wait)[1])
 
 
 def assignments(course):

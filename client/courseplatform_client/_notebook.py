@@ -130,6 +130,38 @@ def _server_sessions_path():
     return None
 
 
+def unguarded_client_import(data):
+    """The number (1-based) of the first code cell that imports courseplatform_client at its top
+    level, outside ``try``/``if``: the grader has no client, so such a notebook cannot be graded.
+    None if there is none (or the data is not a notebook)."""
+    import ast
+
+    try:
+        nb = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    for number, cell in enumerate(cells if isinstance(cells, list) else [], start=1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        src = cell.get("source")
+        src = "".join(src) if isinstance(src, list) else str(src or "")
+        lines = ["" if ln.lstrip().startswith(("%", "!")) else ln for ln in src.splitlines()]
+        try:
+            tree = ast.parse("\n".join(lines))
+        except (SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            if any(name.split(".")[0] == "courseplatform_client" for name in names):
+                return number
+    return None
+
+
 def current_notebook(default_name):
     """(file name, bytes, where it came from) of the notebook this code runs in."""
     override = os.environ.get("COURSEPLATFORM_NOTEBOOK")

@@ -95,3 +95,36 @@ def test_login_without_a_terminal_says_how_to_give_the_token(monkeypatch, capsys
     assert cp.submit("llms/tiny", __file__) is None
     assert capsys.readouterr().err.strip().splitlines() == [
         'courseplatform: Log in first: cp.login("https://<course site>") (or set COURSEPLATFORM_SERVER).']
+
+
+def test_a_notebook_with_an_unguarded_client_import_is_refused_before_upload(tmp_path, monkeypatch, capsys):
+    """The grader has no client: `import courseplatform_client` at a cell's top level would fail the
+    whole grade, so the client refuses to send such a notebook (no attempt used); the starter's
+    guarded form (try/except ImportError) is accepted."""
+    import json
+
+    import courseplatform_client as cp
+    from courseplatform_client._notebook import unguarded_client_import
+
+    def nb(*sources):
+        return json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                                      "source": s} for s in sources], "metadata": {}, "nbformat": 4,
+                           "nbformat_minor": 5}).encode()
+
+    bad = nb("%pip install -q http://x/y.whl", "def f():\n    pass\n", "import courseplatform_client as cp\ncp.login('x')")
+    assert unguarded_client_import(bad) == 3
+    assert unguarded_client_import(nb("from courseplatform_client import submit")) == 1
+    guarded = nb("try:\n    import courseplatform_client as cp\nexcept ImportError:\n    cp = None\nif cp:\n    cp.check('a/b')")
+    assert unguarded_client_import(guarded) is None
+    assert unguarded_client_import(b"not json") is None
+    path = tmp_path / "work.ipynb"
+    path.write_bytes(bad)
+    # The refusal comes before any network call: the server below does not exist.
+    monkeypatch.setenv("COURSEPLATFORM_SERVER", "http://127.0.0.1:9")
+    monkeypatch.setenv("COURSEPLATFORM_TOKEN", "cp_x_y")
+    assert cp.submit("llms/tiny", str(path)) is None
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("courseplatform: Cell 3 imports courseplatform_client outside a try:")
+    path.write_bytes(guarded)
+    assert cp.submit("llms/tiny", str(path)) is None
+    assert "Cannot reach http://127.0.0.1:9" in capsys.readouterr().err
