@@ -89,8 +89,7 @@ class LineMap:
     def first_line(self, cell: int) -> str:
         for ln in self.cells.get(cell, []):
             if ln.strip():
-                text = ln.strip()
-                return text if len(text) <= 60 else text[:57] + "..."
+                return _clean(ln.strip(), 60)
         return ""
 
     def where(self, cell: int) -> str:
@@ -330,7 +329,7 @@ def map_error(err: dict, linemap: LineMap | None, main: str) -> dict:
                 res.append(f"{ind}cell {loc[0]}, line {loc[1]}{m.group(4)}")
                 nxt = src[i + 1] if i + 1 < len(src) else None
                 if nxt is not None and nxt.startswith(ind + " ") and not _TB_FILE.match(nxt):
-                    res.append(f"{ind}  {linemap.source_line(*loc).strip()}")
+                    res.append(f"{ind}  {_clean(linemap.source_line(*loc).strip(), 200)}")
                     i += 1
                 i += 1
                 continue

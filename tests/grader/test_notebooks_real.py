@@ -286,3 +286,13 @@ def test_py_files_get_the_same_explanations_with_their_line():
         "Importing your file did not finish within 10 s: line 12 of your file was still running.")
     err = {"type": "ValueError", "message": "bad", "kind": "import:exception", "traceback": tb}
     assert notebook.explain_load(err, None, "attention.py", 10) is None
+
+
+def test_student_text_quoted_in_messages_is_bounded_and_clean():
+    line = "y = '\x1b[2J\u202e" + "a" * 5000 + "' / 0"
+    d = decode("hw.ipynb", _nb(line), module="m")
+    err = {"type": "ZeroDivisionError", "message": "division by zero", "kind": "import:exception",
+           "traceback": '  File "m.py", line 2, in <module>\n    y = ...'}
+    text = notebook.explain_load(err, d.linemap, "m.py", 10)
+    assert "\x1b" not in text and "\u202e" not in text and len(text) < 600
+    assert text.startswith("Importing your notebook failed in cell 2 (`y = '[2J")
