@@ -1,5 +1,50 @@
 """Trusted driver for the `generation` assignment.
 
+Promises of handout.md, sentence by sentence, and the case(s) that exercise each:
+
+  greedy: run the whole sequence, argmax of the last position ........ greedy_basic, greedy_hidden
+  greedy: returns prompt + new tokens, (batch, prompt_len + n) ........ greedy_basic (prompt part, shape),
+                                          greedy_hidden (1-token prompt, max_new_tokens=0)
+  transforms return new tensors, never modify the input .............. every transform call goes through
+                                          _call_pure (call_with_args: the arguments as the function left them):
+                                          repetition_penalty_*, temperature, top_k, top_p, top_k_top_p_hidden,
+                                          top_p_full_vocabulary, next_token_probs_*; generate's input_ids: sampling
+  penalty: positive / theta, non-positive * theta ..................... repetition_penalty_basic (2.5, -1.5, -0.75)
+  penalty: a token that appears five times is penalised once ......... repetition_penalty_basic (row [8]*5, [5]*3)
+  penalty = 1.0 changes nothing ...................................... repetition_penalty_basic
+  temperature: logits / T before the softmax ......................... temperature, next_token_probs_*
+  filtered tokens get -inf ........................................... every filter check (exact -inf set)
+  any number of leading dimensions ................................... top_k_top_p_leading_dims (1-D and 3-D,
+                                          top-k and top-p)
+  top-k keeps the k largest; ties with the k-th kept ................. top_k (k = 1, 5, 40; three-way tie at k=5)
+  top_k = 0 off; top_k > vocabulary keeps everything ................. top_k (0), top_k_top_p_hidden (500)
+  top-p on the survivors of top-k, renormalised ...................... top_p (top_k=10 + top_p),
+                                          top_k_top_p_hidden (top_k=12 + top_p)
+  smallest prefix reaching top_p, crossing token included ............ top_p, top_k_top_p_hidden,
+                                          top_p_full_vocabulary (nucleus on 50,257 tokens)
+  tied probabilities inside the nucleus .............................. top_p (two tied most likely tokens);
+                                          ties exactly at the crossing are not graded (handout says so)
+  at least one token survives, even for top_p = 0 .................... top_k_top_p_hidden (top_p=0, 1e-6),
+                                          next_token_probs_basic (top_p=0.0)
+  top_p = 1.0 is off (any vocabulary size) ........................... top_p (40 tokens), top_p_full_vocabulary
+                                          (50,257 tokens: a float cumulative sum passes 1.0 there)
+  next_token_probs: penalty -> temperature -> top-k -> top-p -> softmax;
+  rows sum to 1; filtered exactly 0 .................................. next_token_probs_basic, _hidden
+  do_sample=False: greedy on the penalised logits .................... cached_matches_uncached, cached_hidden
+  do_sample=True: multinomial from next_token_probs, seeded generator;
+  same seed, same tokens ............................................. sampling (support, repeat, 4000 draws)
+  penalty context = prompt + generated tokens ........................ cached_hidden, sampling (support check)
+  use_cache=True feeds the newest token with the cache ............... cache_work (FLOPs), cached_*
+  use_cache=False gives the same tokens .............................. cached_matches_uncached, cached_hidden
+  Rules: no model.generate / logits processors ....................... [forbid] in assignment.toml (engine)
+  Rules: torch.no_grad ............................................... not graded: advice, the outputs are the
+                                          same either way
+  Sampling is never graded on particular tokens ...................... sampling compares distributions only
+
+Hints are true by construction: no case has a static hint; a message names a known mistake only
+when the student's output equals what the reference gives with that mistake applied on the same
+inputs (_penalty_variant, _filter_variant, _probs_variants); otherwise it says what differs and where.
+
 The model is a small GPT-2 (transformers.GPT2LMHeadModel) built from a fixed config and seed in
 this trusted process; the same architecture is constructed inside the sandbox and receives these
 weights with load_state_dict, so the student's code and the reference see the same network.
@@ -110,7 +155,7 @@ def _safe_top_p(probs_row, gen, lo=0.3, hi=0.95):
     each, so the token that crosses p is unambiguous."""
     cum = probs_row.sort(descending=True).values.cumsum(0)
     for _ in range(100):
-        i = int(torch.randint(0, cum.numel() - 1, (1,), generator=gen))
+        i = int(torch.randint(0, min(cum.numel() - 1, 256), (1,), generator=gen))  # the head of a big vocabulary
         a, b = float(cum[i]), float(cum[i + 1])
         if lo <= a and b <= hi and b - a > 0.01:
             return a + (b - a) * (0.25 + 0.5 * float(torch.rand(1, generator=gen)))
@@ -147,23 +192,220 @@ def _check_probs(ctx, got, expected, what):
 
 
 # --------------------------------------------------------------------------------------------
+# true hints: a mistake is named only when the student's output is what that mistake gives on the
+# same inputs (computed here from the reference with the mistake applied); otherwise the message
+# says what differs and where, and nothing more.
+
+NEG_INF = float("-inf")
+
+
+def _penalty_variant(logits, ids, penalty, mistake):
+    """The CTRL penalty with one known mistake applied."""
+    out = logits.clone()
+    if mistake == "per_occurrence":  # a token seen n times is penalised n times
+        for row in range(ids.shape[0]):
+            for t in ids[row].tolist():
+                s = out[row, t]
+                out[row, t] = s * penalty if s < 0 else s / penalty
+        return out
+    picked = torch.gather(logits, -1, ids)
+    if mistake == "swapped":
+        picked = torch.where(picked < 0, picked / penalty, picked * penalty)
+    elif mistake == "divide_all":
+        picked = picked / penalty
+    return out.scatter(-1, ids, picked)
+
+
+PENALTY_MISTAKES = {
+    "swapped": "your values are what the rule gives with its two cases swapped: a positive logit is "
+               "divided by the penalty and a negative one multiplied by it, so that both become less likely.",
+    "divide_all": "your values are what dividing every context logit by the penalty gives: a negative "
+                  "logit divided by the penalty moves towards 0, which makes the token more likely; "
+                  "multiply negative logits instead.",
+    "per_occurrence": "your values are what penalising a token once per occurrence gives: a token that "
+                      "appears several times in the context is penalised once.",
+}
+
+
+def _filter_variant(logits, top_k=0, top_p=1.0, mistake=None):
+    """top_k_top_p_filter with one known mistake applied (None: the handout's rule)."""
+    x = logits.clone()
+    vocab = x.size(-1)
+    if top_k and top_k > 0:
+        k = min(int(top_k) + (1 if mistake == "k_plus_one" else 0), vocab)
+        if mistake == "drop_ties":  # exactly k survivors, ties at the k-th value broken by index
+            keep = torch.zeros_like(x, dtype=torch.bool).scatter(-1, torch.topk(x, k, dim=-1).indices, True)
+            x = x.masked_fill(~keep, NEG_INF)
+        else:
+            x = x.masked_fill(x < torch.topk(x, k, dim=-1).values[..., -1:], NEG_INF)
+    if top_p < 1.0:
+        source = logits if mistake == "p_before_k" else x
+        sp, si = source.softmax(-1).sort(dim=-1, descending=True)
+        cum = sp.cumsum(-1)
+        if mistake == "exclude_crossing":
+            remove = cum > top_p
+        else:
+            remove = (cum - sp) >= top_p
+        remove[..., :1] = False
+        x = x.masked_fill(remove.scatter(-1, si, remove), NEG_INF)
+    return x
+
+
+FILTER_MISTAKES = {
+    "k_plus_one": "your set of kept tokens is what top-k with k+1 tokens gives: keep the k largest.",
+    "drop_ties": "your set of kept tokens is what keeping exactly k tokens (torch.topk's indices) gives: "
+                 "tokens tied with the k-th largest logit must be kept too.",
+    "exclude_crossing": "your set of kept tokens is what stopping before the crossing token gives: the token "
+                        "that crosses top_p is kept too.",
+    "p_before_k": "your set of kept tokens is what top-p computed on the unfiltered logits gives: top-p "
+                  "works on the probabilities of the tokens that survived top-k (renormalised).",
+}
+
+
+def _check_filter(got, expected, what, logits=None, top_k=0, top_p=1.0):
+    compare.is_tensor(got, what)
+    compare.shape(got, tuple(expected.shape), what)
+    exp_removed = torch.isneginf(expected)
+    got_removed = torch.isneginf(got)
+    if not torch.equal(exp_removed, got_removed):
+        kept_exp = int((~exp_removed).sum())
+        kept_got = int((~got_removed).sum())
+        missing = (exp_removed & ~got_removed).nonzero().tolist()
+        extra = (~exp_removed & got_removed).nonzero().tolist()
+        detail = []
+        if missing:
+            detail.append(f"kept {len(missing)} token(s) that must be filtered, e.g. at index {missing[0]}")
+        if extra:
+            detail.append(f"filtered {len(extra)} token(s) that must be kept, e.g. at index {extra[0]}")
+        empty = got_removed.all(dim=-1)
+        if bool(empty.any()):
+            row = [int(i) for i in empty.nonzero()[0]]
+            detail.append(f"every token of row {row} was filtered (at least one token, the most likely, "
+                          f"always survives)")
+        hint = None
+        if logits is not None:
+            for key, text in FILTER_MISTAKES.items():
+                cand = torch.isneginf(_filter_variant(logits, top_k, top_p, key))
+                if not torch.equal(cand, exp_removed) and torch.equal(cand, got_removed):
+                    hint = text
+                    break
+        raise Fail(f"{what}: {kept_got} tokens kept, expected {kept_exp}; " + "; ".join(detail) + ".", hint=hint)
+    compare.tensor(got.masked_fill(got_removed, 0.0), expected.masked_fill(exp_removed, 0.0),
+                   name=f"{what} (kept logits)", **LOGIT_TOL)
+
+
+def _probs_variants(ref, logits, ids, temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0):
+    """Distributions that known mistakes give on these inputs (computed from the reference)."""
+    pen = lambda: ref.apply_repetition_penalty(logits, ids, repetition_penalty)  # noqa: E731
+    return [
+        ("temperature_after_softmax",
+         lambda: torch.softmax(ref.top_k_top_p_filter(pen(), top_k=top_k, top_p=top_p), -1),
+         "Temperature must act on logits, not on probabilities: your distribution is what dividing the "
+         "probabilities by T and renormalising gives (T then has no effect)."),
+        ("filter_before_temperature",
+         lambda: torch.softmax(ref.top_k_top_p_filter(pen(), top_k=top_k, top_p=top_p) / temperature, -1),
+         "your distribution is what filtering before the temperature gives: divide by the temperature "
+         "first, then apply top-k and top-p."),
+        ("penalty_ignored",
+         lambda: ref.next_token_probs(logits, ids, temperature, top_k, top_p, 1.0),
+         "your distribution is what it would be without the repetition penalty."),
+        ("exclude_crossing",
+         lambda: torch.softmax(_filter_variant(ref.apply_temperature(pen(), temperature), top_k, top_p,
+                                               "exclude_crossing"), -1),
+         "your distribution is what stopping the nucleus before the crossing token gives: the token "
+         "that crosses top_p is kept too."),
+    ]
+
+
+def _tv(a, b):
+    return float(0.5 * (a.double() - b.double()).abs().sum(-1).max())
+
+
+def _check_probs(ctx, got, expected, what, logits=None, ids=None, **kw):
+    try:
+        compare.is_tensor(got, what)
+        compare.shape(got, tuple(expected.shape), what)
+        compare.finite(got, what)
+        compare.sums_to_one(got, dim=-1, atol=1e-5, name=what)
+        compare.zeros_where(got, expected == 0, name=what)
+        compare.distribution(got, expected, name=what, tv=PROB_TV)
+    except Fail as exc:
+        hint = None
+        if logits is not None and isinstance(got, torch.Tensor) and got.shape == expected.shape \
+                and bool(torch.isfinite(got).all()):
+            for _key, cand, text in _probs_variants(ctx.ref, logits, ids, **kw):
+                c = cand()
+                if _tv(c, expected) > 100 * PROB_TV and _tv(got, c) <= PROB_TV and \
+                        torch.equal(got == 0, c == 0):
+                    hint = text
+                    break
+        raise Fail(exc.message, hint=hint) from None
+
+
+def _close(a, b):
+    return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
+            and a.is_floating_point() and bool(torch.isfinite(a).all()) and bool(torch.isfinite(b).all())
+            and bool(torch.allclose(a.double(), b.double(), **LOGIT_TOL)))
+
+
+def _tensor_or_mistake(got, expected, candidates, name, messages):
+    """compare.tensor; when it fails, the hint names the first known mistake whose output (the
+    reference with that mistake applied, on the same inputs) the student's output matches while
+    differing from the expected values; no match, no hint."""
+    try:
+        compare.tensor(got, expected, name=name, **LOGIT_TOL)
+    except Fail as exc:
+        hint = None
+        for key, cand in candidates:
+            c = cand()
+            if not _close(c, expected) and _close(got, c):
+                hint = messages[key]
+                break
+        raise Fail(exc.message, hint=hint) from None
+
+
+ARG_NAMES = {
+    "apply_repetition_penalty": ("logits", "input_ids", "penalty"),
+    "apply_temperature": ("logits", "temperature"),
+    "top_k_top_p_filter": ("logits",),
+    "next_token_probs": ("logits", "input_ids"),
+    "generate": ("model", "input_ids"),
+}
+
+
+def _call_pure(ctx, name, *args, **kwargs):
+    """Call ``name`` and fail if it changed one of its tensor arguments in place (the handout: the
+    logit transforms return new tensors and never modify their input)."""
+    got, args_after, kwargs_after = ctx.sub.call_with_args(name, *args, **kwargs)
+    names = ARG_NAMES.get(name, ())
+    pairs = [(names[i] if i < len(names) else f"argument {i + 1}", a, b) for i, (a, b) in enumerate(zip(args, args_after))]
+    pairs += [(k, v, kwargs_after.get(k)) for k, v in kwargs.items()]
+    for label, before, after in pairs:
+        if isinstance(before, torch.Tensor):
+            if not isinstance(after, torch.Tensor) or after.shape != before.shape or not torch.equal(after, before):
+                changed = "" if not isinstance(after, torch.Tensor) or after.shape != before.shape else \
+                    f" ({int((after != before).sum())} of {before.numel()} values changed)"
+                raise Fail(f"{name} modified its input `{label}` in place{changed}: the handout asks for a new "
+                           f"tensor and the input left unchanged.")
+    return got
+
+
+# --------------------------------------------------------------------------------------------
 # greedy decoding
 
-@case(points=3, visible=True, timeout=60,
-      hint="At every step run the model on the whole sequence so far, take the logits of the "
-           "last position, pick argmax and append it.")
+@case(points=3, visible=True, timeout=60)
 def greedy_basic(ctx):
     """greedy_decode: exact tokens, batch of 2, 12 new tokens"""
     model, handle = _models(ctx)
     ids, expected = _safe_prompts(ctx, model, 2, 5, 12)
     got = ctx.sub.call("greedy_decode", handle, ids, 12)
     compare.is_tensor(got, "greedy_decode's return value")
-    compare.shape(got, tuple(expected.shape), "greedy_decode's return value")
+    compare.shape(got, tuple(expected.shape), "greedy_decode's return value (prompt + new tokens)")
+    compare.exact(got[:, :5], ids, "the prompt part of greedy_decode's return value")
     compare.exact(got, expected, "generated tokens")
 
 
-@case(points=2, visible=False, timeout=60,
-      hint="Return the prompt followed by the new tokens, for every row of the batch.")
+@case(points=2, visible=False, timeout=60)
 def greedy_hidden(ctx):
     """greedy_decode: longer run, batch of 3, one-token prompt and zero new tokens"""
     model, handle = _models(ctx)
@@ -179,110 +421,167 @@ def greedy_hidden(ctx):
 # --------------------------------------------------------------------------------------------
 # logit transforms
 
-@case(points=2, visible=True,
-      hint="For each id in input_ids: a positive logit is divided by the penalty, a negative one "
-           "multiplied by it (CTRL rule). A token repeated in the context is penalised once.")
+def _check_penalty(ctx, got, logits, ids, penalty, what):
+    expected = ctx.ref.apply_repetition_penalty(logits, ids, penalty)
+    candidates = [(k, (lambda k=k: _penalty_variant(logits, ids, penalty, k))) for k in PENALTY_MISTAKES]
+    _tensor_or_mistake(got, expected, candidates, what, PENALTY_MISTAKES)
+
+
+@case(points=2, visible=True)
 def repetition_penalty_basic(ctx):
-    """apply_repetition_penalty: positive and negative logits, repeated ids"""
-    logits = _logits(ctx, 2, 20)
-    ids = torch.tensor([[3, 3, 7, 11, 0], [19, 5, 5, 5, 2]])
-    logits[0, 3], logits[0, 7], logits[1, 5] = 2.5, -1.5, -0.75
+    """apply_repetition_penalty: positive and negative logits, ids repeated up to five times, penalty 1.0"""
+    logits = _logits(ctx, 3, 20)
+    ids = torch.tensor([[3, 3, 7, 11, 0], [19, 5, 5, 5, 2], [8, 8, 8, 8, 8]])
+    logits[0, 3], logits[0, 7], logits[1, 5], logits[2, 8] = 2.5, -1.5, -0.75, 1.25
     for penalty in (1.3, 2.0, 1.0):
-        got = ctx.sub.call("apply_repetition_penalty", logits.clone(), ids, penalty)
-        compare.tensor(got, ctx.ref.apply_repetition_penalty(logits, ids, penalty),
-                       name=f"logits after penalty {penalty}", **LOGIT_TOL)
+        got = _call_pure(ctx, "apply_repetition_penalty", logits, ids, penalty)
+        _check_penalty(ctx, got, logits, ids, penalty, f"logits after penalty {penalty}")
 
 
-@case(points=1, visible=False,
-      hint="Do not modify the input tensor in place and handle any batch size.")
+@case(points=1, visible=False)
 def repetition_penalty_hidden(ctx):
     """apply_repetition_penalty: vocabulary of 256, long contexts, input left unchanged"""
     logits = _logits(ctx, 4, 256)
     ids = torch.randint(0, 256, (4, 40), generator=ctx.rng)
-    got = ctx.sub.call("apply_repetition_penalty", logits, ids, 1.7)
-    compare.tensor(got, ctx.ref.apply_repetition_penalty(logits, ids, 1.7), name="penalised logits", **LOGIT_TOL)
+    got = _call_pure(ctx, "apply_repetition_penalty", logits, ids, 1.7)
+    _check_penalty(ctx, got, logits, ids, 1.7, "penalised logits")
 
 
-@case(points=1, visible=True,
-      hint="Temperature divides the logits, before any softmax: T < 1 sharpens, T > 1 flattens.")
+@case(points=1, visible=True)
 def temperature(ctx):
-    """apply_temperature: T = 0.5, 1.0, 1.7"""
+    """apply_temperature: T = 0.5, 1.0, 1.7, input left unchanged"""
     logits = _logits(ctx, 3, 30)
     for t in (0.5, 1.0, 1.7):
-        got = ctx.sub.call("apply_temperature", logits, t)
-        compare.tensor(got, ctx.ref.apply_temperature(logits, t), name=f"logits at temperature {t}", **LOGIT_TOL)
+        got = _call_pure(ctx, "apply_temperature", logits, t)
+        _tensor_or_mistake(got, ctx.ref.apply_temperature(logits, t), [("times", lambda t=t: logits * t)],
+                           f"logits at temperature {t}",
+                           {"times": "your values are the logits multiplied by T: temperature divides them."})
 
 
-@case(points=2, visible=True,
-      hint="Top-k keeps exactly the k largest logits (torch.topk gives the k-th value) and sets "
-           "every other entry to -inf; top_k=0 means no top-k filtering.")
+def _filter(ctx, logits, what, **kw):
+    got = _call_pure(ctx, "top_k_top_p_filter", logits, **kw)
+    _check_filter(got, ctx.ref.top_k_top_p_filter(logits, **kw), what, logits, kw.get("top_k", 0), kw.get("top_p", 1.0))
+
+
+def _tied_logits(ctx, rows, vocab, k):
+    """Logits whose k-th and (k+1)-th (and (k+2)-th) largest values are exactly equal."""
+    x = _logits(ctx, rows, vocab)
+    for r in range(rows):
+        order = x[r].argsort(descending=True)
+        x[r, order[k]] = x[r, order[k - 1]]
+        x[r, order[k + 1]] = x[r, order[k - 1]]
+    return x
+
+
+@case(points=2, visible=True)
 def top_k(ctx):
-    """top_k_top_p_filter: top-k only (k = 1, 5, 40 and 0 = off)"""
+    """top_k_top_p_filter: top-k only (k = 1, 5, 40 and 0 = off), ties at the k-th value, input unchanged"""
     logits = _logits(ctx, 3, 50)
     for k in (1, 5, 40, 0):
-        got = ctx.sub.call("top_k_top_p_filter", logits, top_k=k)
-        _check_filter(got, ctx.ref.top_k_top_p_filter(logits, top_k=k), f"top_k={k}")
+        _filter(ctx, logits, f"top_k={k}", top_k=k)
+    _filter(ctx, _tied_logits(ctx, 2, 50, 5), "top_k=5 with three logits tied at the 5th largest value", top_k=5)
 
 
-@case(points=2, visible=True,
-      hint="Sort by probability, accumulate, and keep the smallest set whose mass reaches top_p: "
-           "the token that crosses top_p is kept too, and the most likely token always is.")
+def _tied_top_p_logits(ctx):
+    """Two tokens with exactly the same, largest logit and a tail: p between the tie's total and the
+    next token's, so the tie lies inside the nucleus (ties exactly at the crossing are not graded)."""
+    x = _logits(ctx, 1, 40, scale=1.0)
+    top = float(x.max()) + 2.0
+    x[0, 3] = top
+    x[0, 17] = top
+    return x
+
+
+@case(points=2, visible=True)
 def top_p(ctx):
-    """top_k_top_p_filter: nucleus (top-p) only, including the token that crosses p"""
+    """top_k_top_p_filter: nucleus (top-p), including the token that crosses p, tied tokens, top_p=1.0, after top-k"""
     for rows in range(3):
         logits = _logits(ctx, 1, 40, scale=1.5 + rows)
         p = _safe_top_p(logits[0].softmax(-1), ctx.rng)
-        got = ctx.sub.call("top_k_top_p_filter", logits, top_p=p)
-        _check_filter(got, ctx.ref.top_k_top_p_filter(logits, top_p=p), f"top_p={p:.4f}")
+        _filter(ctx, logits, f"top_p={p:.4f}", top_p=p)
+    tied = _tied_top_p_logits(ctx)
+    probs = tied[0].softmax(-1).sort(descending=True).values.cumsum(0)
+    p = float(probs[1] + 0.5 * (probs[2] - probs[1]))
+    _filter(ctx, tied, f"top_p={p:.4f} with the two most likely tokens tied", top_p=p)
     logits = _logits(ctx, 2, 40)
-    got = ctx.sub.call("top_k_top_p_filter", logits, top_p=1.0)
-    _check_filter(got, ctx.ref.top_k_top_p_filter(logits, top_p=1.0), "top_p=1.0 (off)")
+    _filter(ctx, logits, "top_p=1.0 (off)", top_p=1.0)
+    both = _logits(ctx, 1, 64, scale=1.0)
+    p = _safe_top_p(ctx.ref.top_k_top_p_filter(both, top_k=10)[0].softmax(-1), ctx.rng, lo=0.3, hi=0.9)
+    _filter(ctx, both, f"top_k=10, then top_p={p:.4f} on the survivors", top_k=10, top_p=p)
 
 
-@case(points=2, visible=False,
-      hint="Apply top-k first, then top-p on the renormalised survivors; always keep at least one "
-           "token; accept any leading batch dimensions.")
+@case(points=2, visible=False)
 def top_k_top_p_hidden(ctx):
-    """top_k_top_p_filter: both filters, tiny p, k larger than the vocabulary, 1-D and 3-D logits"""
+    """top_k_top_p_filter: both filters, top_p = 0 and 1e-6, k larger than the vocabulary"""
     logits = _logits(ctx, 1, 64, scale=2.0)
     kept = ctx.ref.top_k_top_p_filter(logits, top_k=12)
     p = _safe_top_p(kept[0].softmax(-1), ctx.rng, lo=0.2, hi=0.9)
-    got = ctx.sub.call("top_k_top_p_filter", logits, top_k=12, top_p=p)
-    _check_filter(got, ctx.ref.top_k_top_p_filter(logits, top_k=12, top_p=p), f"top_k=12, top_p={p:.4f}")
-    got = ctx.sub.call("top_k_top_p_filter", logits, top_p=1e-6)
-    _check_filter(got, ctx.ref.top_k_top_p_filter(logits, top_p=1e-6), "top_p=1e-6 (one token must survive)")
-    got = ctx.sub.call("top_k_top_p_filter", logits, top_k=500)
-    _check_filter(got, ctx.ref.top_k_top_p_filter(logits, top_k=500), "top_k=500 > vocabulary")
+    _filter(ctx, logits, f"top_k=12, top_p={p:.4f}", top_k=12, top_p=p)
+    _filter(ctx, logits, "top_p=1e-6 (one token must survive)", top_p=1e-6)
+    _filter(ctx, logits, "top_p=0 (one token must survive)", top_p=0.0)
+    _filter(ctx, logits, "top_k=500 > vocabulary", top_k=500)
+
+
+@case(points=1, visible=True)
+def top_k_top_p_leading_dims(ctx):
+    """top_k_top_p_filter: 1-D logits (vocab,) and 3-D logits (2, 3, vocab), top-k and top-p"""
     flat = _logits(ctx, 30)
-    got = ctx.sub.call("top_k_top_p_filter", flat, top_k=4)
-    _check_filter(got, ctx.ref.top_k_top_p_filter(flat, top_k=4), "1-D logits, top_k=4")
+    _filter(ctx, flat, "1-D logits, top_k=4", top_k=4)
+    p = _safe_top_p(flat.softmax(-1), ctx.rng)
+    _filter(ctx, flat, f"1-D logits, top_p={p:.4f}", top_p=p)
     cube = _logits(ctx, 2, 3, 25)
-    got = ctx.sub.call("top_k_top_p_filter", cube, top_k=6)
-    _check_filter(got, ctx.ref.top_k_top_p_filter(cube, top_k=6), "3-D logits, top_k=6")
+    _filter(ctx, cube, "3-D logits, top_k=6", top_k=6)
+    # one p that is safe (>= 1e-3 from every cumulative mass) in all six rows
+    sorted_cum = cube.softmax(-1).sort(dim=-1, descending=True).values.cumsum(-1).reshape(-1)
+    for _ in range(200):
+        p = 0.3 + 0.6 * float(torch.rand(1, generator=ctx.rng))
+        if bool(((sorted_cum - p).abs() > 1e-3).all()):
+            break
+    _filter(ctx, cube, f"3-D logits, top_p={p:.4f}", top_p=p)
+
+
+BIG_VOCAB = 50257  # GPT-2's vocabulary
+
+
+@case(points=1, visible=True)
+def top_p_full_vocabulary(ctx):
+    """top_k_top_p_filter: top_p=1.0 keeps all 50,257 tokens of a GPT-2-sized vocabulary; a nucleus there"""
+    logits = _logits(ctx, 4, BIG_VOCAB, scale=3.0)  # at this scale a float32 cumulative sum passes 1.0
+    got = _call_pure(ctx, "top_k_top_p_filter", logits, top_p=1.0)
+    compare.is_tensor(got, "top_p=1.0 on 50,257 tokens")
+    compare.shape(got, tuple(logits.shape), "top_p=1.0 on 50,257 tokens")
+    removed = int(torch.isneginf(got).sum())
+    if removed:
+        raise Fail(f"top_p=1.0 on a vocabulary of 50,257 tokens filtered {removed} token(s); top_p=1.0 switches "
+                   f"top-p off and must keep every token (note: a float32 cumulative sum over 50,257 "
+                   f"probabilities does not end at exactly 1.0).")
+    compare.tensor(got, logits, name="logits after top_p=1.0", **LOGIT_TOL)
+    peaked = _logits(ctx, 1, BIG_VOCAB, scale=5.0)
+    p = _safe_top_p(peaked[0].softmax(-1), ctx.rng, lo=0.3, hi=0.9)
+    _filter(ctx, peaked, f"top_p={p:.4f} on 50,257 tokens", top_p=p)
 
 
 # --------------------------------------------------------------------------------------------
 # the sampling distribution
 
-@case(points=2, visible=True,
-      hint="Order: repetition penalty, then temperature (divide the logits), then top-k, then "
-           "top-p, then one softmax. Temperature must act on logits, not on probabilities.")
+def _probs(ctx, logits, ids, what, **kw):
+    got = _call_pure(ctx, "next_token_probs", logits, ids, **kw)
+    _check_probs(ctx, got, ctx.ref.next_token_probs(logits, ids, **kw), what, logits, ids, **kw)
+
+
+@case(points=2, visible=True)
 def next_token_probs_basic(ctx):
     """next_token_probs: temperature, top-k and top-p combined"""
     logits = _logits(ctx, 2, 48, scale=2.0)
     ids = torch.randint(0, 48, (2, 6), generator=ctx.rng)
     for kw in (dict(temperature=0.7), dict(temperature=1.4, top_k=10), dict(temperature=0.8, top_k=0, top_p=0.0)):
-        got = ctx.sub.call("next_token_probs", logits, ids, **kw)
-        _check_probs(ctx, got, ctx.ref.next_token_probs(logits, ids, **kw), f"probabilities for {kw}")
+        _probs(ctx, logits, ids, f"probabilities for {kw}", **kw)
     sharp = ctx.ref.next_token_probs(logits, ids, temperature=0.7)
     p = _safe_top_p(sharp[0], ctx.rng)
-    kw = dict(temperature=0.7, top_p=p)
-    got = ctx.sub.call("next_token_probs", logits[:1], ids[:1], **kw)
-    _check_probs(ctx, got, ctx.ref.next_token_probs(logits[:1], ids[:1], **kw), "probabilities for temperature=0.7, top_p=%.4f" % p)
+    _probs(ctx, logits[:1], ids[:1], "probabilities for temperature=0.7, top_p=%.4f" % p, temperature=0.7, top_p=p)
 
 
-@case(points=2, visible=False,
-      hint="The repetition penalty comes first, on the raw logits; then temperature, top-k, top-p.")
+@case(points=2, visible=False)
 def next_token_probs_hidden(ctx):
     """next_token_probs: every transform at once"""
     logits = _logits(ctx, 1, 256, scale=2.5)
@@ -290,12 +589,8 @@ def next_token_probs_hidden(ctx):
     staged = ctx.ref.top_k_top_p_filter(
         ctx.ref.apply_temperature(ctx.ref.apply_repetition_penalty(logits, ids, 1.4), 1.3), top_k=40)
     p = _safe_top_p(staged[0].softmax(-1), ctx.rng)
-    kw = dict(temperature=1.3, top_k=40, top_p=p, repetition_penalty=1.4)
-    got = ctx.sub.call("next_token_probs", logits, ids, **kw)
-    _check_probs(ctx, got, ctx.ref.next_token_probs(logits, ids, **kw), "probabilities")
-    kw = dict(temperature=0.5, repetition_penalty=2.0)
-    got = ctx.sub.call("next_token_probs", logits, ids, **kw)
-    _check_probs(ctx, got, ctx.ref.next_token_probs(logits, ids, **kw), "probabilities for temperature=0.5, penalty=2.0")
+    _probs(ctx, logits, ids, "probabilities", temperature=1.3, top_k=40, top_p=p, repetition_penalty=1.4)
+    _probs(ctx, logits, ids, "probabilities for temperature=0.5, penalty=2.0", temperature=0.5, repetition_penalty=2.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,15 +609,13 @@ def _support_check(ref, model, prompt_len, seq, kw, what):
                        f"has probability 0 after filtering with {kw}.")
 
 
-@case(points=3, visible=True, timeout=60,
-      hint="Sample with torch.multinomial from next_token_probs(...), using a torch.Generator "
-           "seeded with `seed`; with do_sample=False take the argmax of the penalised logits.")
+@case(points=3, visible=True, timeout=60)
 def sampling(ctx):
     """generate(do_sample=True): tokens drawn only from the filtered distribution, with the right frequencies"""
     model, handle = _models(ctx)
     ids = torch.randint(2, 256, (3, 6), generator=ctx.rng)
     kw = dict(temperature=0.9, top_k=20, top_p=0.8, repetition_penalty=1.2)
-    got = ctx.sub.call("generate", handle, ids, 10, do_sample=True, seed=7, **kw)
+    got = _call_pure(ctx, "generate", handle, ids, 10, do_sample=True, seed=7, **kw)
     compare.is_tensor(got, "generate's return value")
     compare.shape(got, (3, 16), "generate's return value")
     compare.exact(got[:, :6], ids, "the prompt part of the output")
@@ -337,16 +630,16 @@ def sampling(ctx):
     with torch.no_grad():
         exact = ctx.ref.next_token_probs(model(prompt).logits[:, -1, :], prompt, **kw)[0]
     counts = torch.bincount(draws[:, -1].long().clamp(0, 255), minlength=256).double()
-    tv = 0.5 * float((counts / counts.sum() - exact.double()).abs().sum())
+    freq = counts / counts.sum()
+    tv = 0.5 * float((freq - exact.double()).abs().sum())
     if tv > 0.06:
-        raise Fail(f"the frequencies of 4000 sampled tokens are far from the distribution of "
-                   f"next_token_probs with {kw} (total variation {tv:.3f} > 0.06): is the sampling "
-                   f"distribution the filtered, temperature-scaled one?")
+        worst = int((freq - exact.double()).abs().argmax())
+        raise Fail(f"the frequencies of 4000 sampled tokens are far from the distribution of next_token_probs "
+                   f"with {kw} (total variation {tv:.3f} > 0.06); the largest gap is token {worst}: sampled "
+                   f"{float(freq[worst]):.1%} of the time, probability {float(exact[worst]):.1%}.")
 
 
-@case(points=2, visible=True, timeout=60,
-      hint="Call the model once on the prompt with use_cache=True, then feed only the newest token "
-           "together with out.past_key_values.")
+@case(points=2, visible=True, timeout=60)
 def cached_matches_uncached(ctx):
     """generate(use_cache=True): the same greedy tokens as the uncached loop"""
     model, handle = _models(ctx)
@@ -354,14 +647,17 @@ def cached_matches_uncached(ctx):
     got = ctx.sub.call("generate", handle, ids, 20, use_cache=True)
     compare.is_tensor(got, "generate's return value")
     compare.shape(got, tuple(expected.shape), "generate's return value")
-    compare.exact(got, expected, "tokens generated with the cache")
-    got = ctx.sub.call("generate", handle, ids, 20, use_cache=False)
-    compare.exact(got, expected, "tokens generated without the cache")
+    uncached = ctx.sub.call("generate", handle, ids, 20, use_cache=False)
+    try:
+        compare.exact(got, expected, "tokens generated with the cache")
+    except Fail as exc:
+        same = isinstance(uncached, torch.Tensor) and uncached.shape == expected.shape and torch.equal(uncached, expected)
+        raise Fail(exc.message + (" (with use_cache=False your tokens are right: the difference comes from the "
+                                  "cached path)" if same else "")) from None
+    compare.exact(uncached, expected, "tokens generated without the cache")
 
 
-@case(points=2, visible=False, timeout=60,
-      hint="Apply the repetition penalty to the whole sequence so far (prompt and generated "
-           "tokens), with and without the cache.")
+@case(points=2, visible=False, timeout=60)
 def cached_hidden(ctx):
     """generate: repetition penalty with the cache, and cached sampling equal to uncached sampling"""
     model, handle = _models(ctx)
@@ -383,9 +679,7 @@ def _count_flops(fn):
     return counter.get_total_flops()
 
 
-@case(points=2, visible=True, timeout=60,
-      hint="With the cache each step must feed only the new token (shape (batch, 1)) and the past "
-           "keys/values; feeding the whole sequence again costs as much as no cache at all.")
+@case(points=2, visible=True, timeout=60)
 def cache_work(ctx):
     """generate(use_cache=True) does the work of a cached loop (FLOPs counted inside the sandbox)"""
     model, handle = _models(ctx)

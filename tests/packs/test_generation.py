@@ -1,7 +1,8 @@
 """The generation pack, graded through grader.api.grade with the real sandbox.
 
 Reference full marks, starter zero (.py and .ipynb), every mutant its recorded score, message and
-failing tests, the second solution full marks, an independent check of the trusted reference
+failing tests (each named mistake is told only by a hint computed from the reference with that
+mistake applied: checked both ways below), every solution full marks, an independent check of the trusted reference
 against Hugging Face's own logits processors and generate(), and the hostile cases specific to
 this pack: model.generate (static), a logits warper reached dynamically, and a loop that ignores
 the cache (FLOP count).
@@ -20,7 +21,7 @@ from grader.api import grade
 
 PACK = Path(__file__).resolve().parents[2] / "assignments" / "generation"
 EXPECTED = tomllib.loads((PACK / "mutants" / "expected.toml").read_text())
-FULL = 28.0
+FULL = 30.0
 HIDDEN = {"greedy_hidden", "repetition_penalty_hidden", "top_k_top_p_hidden", "next_token_probs_hidden",
           "cached_hidden"}
 
@@ -112,10 +113,39 @@ def test_starter_scores_zero(name):
 
 
 MUTANT_FAILS = {
-    "top_p_excludes_crossing": {"top_p", "top_k_top_p_hidden", "next_token_probs_basic", "next_token_probs_hidden"},
+    "top_p_excludes_crossing": {"top_p", "top_k_top_p_hidden", "next_token_probs_basic", "next_token_probs_hidden",
+                                "top_p_full_vocabulary", "top_k_top_p_leading_dims"},
     "temperature_after_softmax": {"next_token_probs_basic", "next_token_probs_hidden", "sampling"},
-    "top_k_keeps_k_plus_1": {"top_k", "top_k_top_p_hidden", "next_token_probs_basic", "sampling"},
+    "temperature_multiplies": {"temperature", "next_token_probs_basic", "next_token_probs_hidden", "sampling"},
+    "top_k_keeps_k_plus_1": {"top_k", "top_p", "top_k_top_p_leading_dims", "next_token_probs_basic", "sampling"},
+    "top_k_drops_ties": {"top_k"},
+    "top_p_before_top_k": {"top_p", "top_k_top_p_hidden", "next_token_probs_hidden", "sampling"},
+    "top_p_unguarded": {"top_p_full_vocabulary"},
+    "filter_in_place": {"top_k", "top_p", "top_k_top_p_hidden", "top_k_top_p_leading_dims", "top_p_full_vocabulary"},
+    "filter_dim1": {"top_k_top_p_leading_dims"},
+    "penalty_sign_swapped": {"repetition_penalty_basic", "repetition_penalty_hidden", "next_token_probs_hidden",
+                             "cached_hidden"},
+    "penalty_per_occurrence": {"repetition_penalty_basic", "repetition_penalty_hidden"},
+    "sampling_unseeded": {"sampling", "cached_hidden"},
+    "cache_position_offset": {"sampling", "cached_matches_uncached", "cached_hidden"},
     "cache_ignored": {"cache_work"},
+}
+
+# Each hint that names a mistake, and the only mutant allowed to receive it: a hint shown to any
+# other mutant (or to the reference or a solution) would be a false diagnosis.
+NAMED_MISTAKES = {
+    "stopping before the crossing token": "top_p_excludes_crossing",
+    "dividing the probabilities by T": "temperature_after_softmax",
+    "multiplied by T": "temperature_multiplies",
+    "top-k with k+1 tokens": "top_k_keeps_k_plus_1",
+    "keeping exactly k tokens": "top_k_drops_ties",
+    "top-p computed on the unfiltered logits": "top_p_before_top_k",
+    "two cases swapped": "penalty_sign_swapped",
+    "once per occurrence": "penalty_per_occurrence",
+    "dividing every context logit": None,
+    "filtering before the temperature": None,
+    "without the repetition penalty": None,
+    "in place": "filter_in_place",
 }
 
 
@@ -133,9 +163,52 @@ def test_mutant_gets_its_score_and_message(name):
     assert _failed(result) == MUTANT_FAILS[name], _feedback(result)
 
 
-def test_second_solution_full_marks():
-    result = _grade((PACK / "solutions" / "descending_sort.py").read_text())
+@pytest.mark.parametrize("name", sorted(MUTANT_FAILS))
+def test_named_mistakes_are_only_told_to_the_mutant_that_makes_them(name):
+    feedback = _feedback(_grade((PACK / "mutants" / f"{name}.py").read_text()))
+    for phrase, owner in NAMED_MISTAKES.items():
+        assert (phrase in feedback) == (owner == name), (phrase, name, feedback)
+
+
+SOLUTIONS = sorted(p.name for p in (PACK / "solutions").glob("*.py"))
+
+
+def test_there_are_many_correct_styles():
+    assert {"descending_sort.py", "hf_style_filtering.py", "logits_processor_classes.py", "loops.py",
+            "searchsorted_nucleus.py"} <= set(SOLUTIONS)
+
+
+@pytest.mark.parametrize("name", SOLUTIONS)
+def test_solution_full_marks(name):
+    result = _grade((PACK / "solutions" / name).read_text())
     assert result["score"] == FULL, _feedback(result)
+
+
+def test_filters_that_drop_tail_tokens_at_top_p_one_fail_on_a_big_vocabulary():
+    """The promise "top_p = 1.0 switches top-p off" on GPT-2's 50,257 tokens: the unguarded filter
+    passes every small-vocabulary case and fails exactly this one, with a message saying so."""
+    result = _grade((PACK / "mutants" / "top_p_unguarded.py").read_text())
+    msg = {t["id"]: t for t in result["tests"]}["top_p_full_vocabulary"]["message"]
+    assert "top_p=1.0 on a vocabulary of 50,257 tokens filtered" in msg and "Hint:" not in msg
+
+
+def test_in_place_mutation_is_caught_for_every_transform():
+    """The handout: the transforms return new tensors and never modify the input."""
+    ref = (PACK / "reference.py").read_text()
+    cases = {
+        "apply_repetition_penalty": ("    return logits.scatter(-1, input_ids, picked)",
+                                     "    logits.scatter_(-1, input_ids, picked)\n    return logits",
+                                     "repetition_penalty_basic"),
+        "apply_temperature": ("    return logits / temperature", "    return logits.div_(temperature)", "temperature"),
+        "next_token_probs": ("    return torch.softmax(scores, dim=-1)",
+                             "    logits.copy_(scores.clamp_min(-1e9))\n    return torch.softmax(scores, dim=-1)",
+                             "next_token_probs_basic"),
+    }
+    for fn, (old, new, test_id) in cases.items():
+        assert ref.count(old) == 1, old
+        result = _grade(ref.replace(old, new))
+        msg = {t["id"]: t for t in result["tests"]}[test_id]["message"]
+        assert f"{fn} modified its input `logits` in place" in msg, (fn, msg)
 
 
 def test_hf_generate_is_refused():
@@ -145,8 +218,12 @@ def test_hf_generate_is_refused():
         "    return model.generate(input_ids, max_new_tokens=max_new_tokens, do_sample=False)\n\n\n"
         "def _unused(model, input_ids, max_new_tokens):\n", 1)
     result = _grade(source)
-    assert result["score"] == 0
-    assert "Your code uses model.generate" in _feedback(result)
+    # `model` is the student's parameter, so the scope-aware source scan leaves model.generate to the
+    # sandbox stub, which refuses it at run time in every test that calls it
+    assert {"greedy_basic", "greedy_hidden"} <= _failed(result)
+    by_id = {t["id"]: t for t in result["tests"]}
+    assert "model.generate is not allowed in this assignment" in by_id["greedy_basic"]["message"]
+    assert result["score"] < FULL
 
 
 def test_hf_warper_reached_dynamically_is_blocked():
