@@ -185,6 +185,9 @@ class Server:
             seccomp.install(flt)
 
     def load(self, header, tensors) -> None:
+        from time import monotonic
+
+        started = monotonic()  # the import's budget counts from here, like the trusted side's deadline
         try:
             self.configure(header["config"])
         except BaseException as exc:  # never run a submission with half-applied limits or as root
@@ -215,7 +218,8 @@ class Server:
         budget = header.get("import_s")
         if isinstance(budget, (int, float)) and budget > 0:
             # stop a long import here, a moment before the trusted deadline, and say where it was
-            watchdog = nbshim.Watchdog(budget - min(1.5, 0.25 * budget), self._import_timed_out)
+            left = budget - min(1.5, 0.25 * budget) - (monotonic() - started)
+            watchdog = nbshim.Watchdog(left, self._import_timed_out)
         try:
             spec = importlib.util.spec_from_file_location(name, os.path.join(WORK, header["main"]))
             mod = importlib.util.module_from_spec(spec)
