@@ -143,7 +143,8 @@ class Server:
             # the kernel's limits for P and every descendant: all memory (anonymous, shared, tmpfs,
             # kernel) at memory_mb without swap, and the pid limit; then no descriptor of the group
             # may stay open where student code runs
-            group.apply(int(cfg["memory_mb"]), int(cfg["processes"]))
+            # (GPU sandboxes: the same 512 MB of headroom for the CUDA context as RLIMIT_DATA below)
+            group.apply(int(cfg["memory_mb"]) + (512 if cfg.get("gpu") else 0), int(cfg["processes"]))
             group.close_child_fds()
         vm = 0
         with open("/proc/self/status") as fh:

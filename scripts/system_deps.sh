@@ -3,7 +3,7 @@
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in chromium bubblewrap postgresql redis-server; do
+for pkg in chromium bubblewrap postgresql redis-server libseccomp2; do  # libseccomp2: the sandbox's syscall filter
   have_pkg "$pkg" || need+=("$pkg")
 done
 if ((${#need[@]})); then
