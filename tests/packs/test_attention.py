@@ -255,3 +255,15 @@ def test_call_with_args_returns_the_arguments_as_the_call_left_them(tmp_path):
     masking = REFERENCE.replace("    d_k = q.shape[-1]\n", "    d_k = q.shape[-1]\n    mask[0, 0] = False\n")
     res = grade(pack, "attention.py", masking.encode())
     assert res["score"] == 0.0 and "mask was modified in place" in _feedback(res), _feedback(res)
+
+
+def test_flex_attention_cannot_be_imported_in_the_sandbox():
+    src = _wrapped("import importlib\nfa = importlib.import_module('torch.nn.attention.flex' + '_attention')\n"
+                   "o = getattr(fa, 'flex' + '_attention')(q, k, v)\nreturn o, o")
+    res = _grade(src)
+    assert res["score"] == 0.0
+    first = res["tests"][0]["message"]
+    assert "ModuleNotFoundError" in first and "torch.nn.attention.flex_attention" in first, first
+    static = _grade(_wrapped("from torch.nn.attention.flex_attention import flex_attention\n"
+                             "o = flex_attention(q, k, v)\nreturn o, o"))
+    assert static["score"] == 0.0 and "Your code uses" in static["message"] and "flex_attention" in static["message"]
