@@ -519,3 +519,30 @@ def probe(info):
     for call in ("io_uring_setup", "userfaultfd", "ptrace", "bpf", "perf_event_open"):
         assert v[call] == "EPERM", (call, v)
     assert v["modules"] == ["EPERM", "EPERM"], v
+
+
+# ---------------------------------------------------------------------------------------- start-up
+
+
+def test_without_a_usable_cgroup_the_pool_refuses_to_start_unless_rlimit_only_is_allowed(monkeypatch, tmp_path):
+    from grader import pool
+
+    saved = dict(pool._enforced)
+    monkeypatch.setenv("GRADER_CGROUP_PARENT", str(tmp_path))  # a plain directory: no cgroup can be made there
+    try:
+        with pytest.raises(pool.SandboxUnavailable, match="no cgroup can be used .*GRADER_ALLOW_RLIMIT_ONLY"):
+            pool.Zygote("cpu", ("torch",), 1)
+        assert os.listdir(tmp_path) == []
+        monkeypatch.setenv("GRADER_ALLOW_RLIMIT_ONLY", "1")
+        z = pool.Zygote("cpu", ("torch",), 1)
+        try:
+            assert z.limits["cgroup"].startswith("none") and "rlimits only" in z.limits["cgroup"], z.limits
+            assert "seccomp" in z.limits and z.cgroup_bases == []
+            sb = z.acquire()
+            assert sb.cgroup is None
+            sb.close()
+        finally:
+            z.shutdown()
+    finally:
+        pool._enforced.clear()
+        pool._enforced.update(saved)
