@@ -8,7 +8,12 @@ loop) forbids the library version. The engine enforces it in two layers, for eve
    forbidden module, forbidden names (attribute ``x.name``, plain ``name``, ``from m import name``,
    and string constants equal to a name or module, as in ``getattr(F, "name")``, unless
    ``strings = false``) and forbidden
-   attributes (``x.name`` and ``from m import name`` only). Code under
+   attributes (``x.name`` and ``from m import name`` only). The scan is scope-aware: a forbidden
+   name is a *library's*, so a name the submission defines itself (a ``def``/``class`` at any level,
+   a method, a parameter, an assignment/``for``/``with``/``except``/comprehension target, an
+   attribute it assigns, a name imported from its own files) is the student's own and its uses are
+   allowed, unless it is reached through an imported library module (``F.name``,
+   ``torch.ops.aten.name``, ``getattr(F, "name")``) or imported from a library. Code under
    ``if __name__ == "__main__":`` is skipped (testing against the library there is fine). A hit
    fails every test with :func:`refusal`'s message; nothing of the submission is run.
 2. **Sandbox stubs** (in the sandbox, after the limits are applied and *before* the submission is
@@ -16,7 +21,11 @@ loop) forbids the library version. The engine enforces it in two layers, for eve
    ``ForbiddenAPIError`` (a ``RuntimeError``), and every forbidden module is blocked in
    ``sys.modules`` (and by an import hook), so a dynamic look-up the scan cannot see
    (``getattr(F, "scaled_" + "dot_product_attention")``, ``importlib.import_module("token" +
-   "izers")``), including one done at import time, fails when it is used.
+   "izers")``), including one done at import time, fails when it is used. ``ops``
+   (``["aten::_scaled_dot_product_attention_math", ...]``) replaces dispatcher operators' kernels
+   with the same raising stub (``torch.library``), so every Python path to them raises:
+   ``torch.ops.aten.X``, ``.default``, ``torch.ops.aten.__getattr__``, ``torch._C._nn``,
+   ``torch._C._VariableFunctions``, and the functional wrappers that call them.
 
 ``validate`` (trusted, pack loading) normalises the table; ``scan_files``/``refusal`` run in the
 trusted process; ``install`` runs in the sandbox (this module is imported by the zygote before it
