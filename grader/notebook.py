@@ -56,7 +56,7 @@ def images(nb: dict, mime: str = "image/png") -> list[str]:
 #   given to the source scan of ``[forbid]``); ``%%timeit`` (a benchmark) and every other cell magic
 #   (``%%bash``, ``%%sh``, ``%%html``, ``%%javascript``, ``%%latex``, ``%%markdown``, ...) never run;
 # * line magics: ``%time stmt`` runs ``stmt``; ``x = %time expr`` runs ``x = expr``; ``%env NAME=value``
-#   sets the variable; ``x = !cmd`` and
+#   sets the variable; ``%run script.py`` runs the script and keeps its names; ``x = !cmd`` and
 #   ``x = %sx cmd`` bind an empty list (shell commands do not run); other magics, ``!cmd`` shell
 #   lines, ``obj?``/``??obj`` help and automagic shell lines (``pip install x``) are dropped;
 # * a cell that is plain Python is never rewritten (a continuation line ``% b`` stays as it is).
@@ -109,6 +109,7 @@ _SHELL_ASSIGN = _re.compile(r"^(\s*)([A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)
 _TIME_ASSIGN = _re.compile(r"^(\s*)([A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*)\s*=\s*%time\s+(\S.*)$")
 _TIMEIT_ASSIGN = _re.compile(r"^(\s*)([A-Za-z_][\w.]*)\s*=\s*%timeit\b")
 _TIME_LINE = _re.compile(r"^(\s*)%time\s+(\S.*)$")
+_RUN = _re.compile(r"^(\s*)%run\s+((?:-[a-z]\s+)*)(\S+)\s*(.*)$")
 _ENV_SET = _re.compile(r"^(\s*)%env\s+([A-Za-z_]\w*)(?:\s*=\s*|\s+)(\S.*?)\s*$")
 _MAGIC_LINE = _re.compile(r"^(\s*)(%%?\w|!|\?|\w[\w.]*\?\??\s*$)")
 _AUTOMAGIC = _re.compile(r"^(\s*)(pip|pip3|conda|mamba|cd|ls|pwd|cat|mkdir|rm|cp|mv|nvidia-smi|wget|curl|git|unzip|"
@@ -215,6 +216,10 @@ def to_module(nb, import_module: bool = True, filename: str = "") -> Converted:
             if m:
                 emit(f"{m.group(1)}{m.group(2)} = None  # dropped: %timeit", where)
                 changed.append(f"cell {index}: `{_short(ln)}`")
+                continue
+            m = _RUN.match(ln)
+            if m:  # %run helper.py: runs it as __main__ and keeps its names, as in IPython
+                emit(f"{m.group(1)}globals().update(__grader_nb__.run_path({m.group(3)!r}))", where)
                 continue
             m = _ENV_SET.match(ln)
             if m:  # %env NAME=value sets the variable, as in IPython

@@ -229,7 +229,7 @@ def lab_attention() -> dict:
     """Correct: JupyterLab, a helper module written with %%writefile, cells run out of order."""
     nb = Lab("attention-lab").md("# Attention (JupyterLab)")
     nb.code("%%writefile attention_utils.py\n" + HELPER, 4, [stream("Writing attention_utils.py\n")])
-    nb.code("%%capture install_log\n!pip install torch\nimport sys\nprint(sys.version)", 2)
+    nb.code("%%capture install_log\n!pip install torch\nimport sys\nprint(sys.version)\n%run attention_utils.py\nassert apply_mask", 2)
     nb.code(ATTENTION_WITH_HELPER, 7)
     nb.code("get_ipython().run_line_magic('config', \"InlineBackend.figure_format = 'retina'\")\n"
             "from IPython.display import display, Markdown\ndisplay(Markdown('**done**'))", 9,
