@@ -11,7 +11,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 # e.g. PYTEST_ARGS="tests/courses -x" or PYTEST_ARGS="-m 'not e2e'"
 PYTEST_ARGS ?=
 
-.PHONY: run test install system-deps services migrate demo sync superuser clean bench bench-grading bench-submissions bench-quiz compose-check bench-chaos bench-gpu-queue gpu-check
+.PHONY: run test test-random test-repeat install system-deps services migrate demo sync superuser clean bench bench-grading bench-submissions bench-quiz compose-check bench-chaos bench-gpu-queue gpu-check
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -51,6 +51,16 @@ test: install services
 	DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 		$(PY) -m pytest $(PYTEST_ARGS)
+
+# The flake hunt (see README "Tests"): the suite in a random order (the seed is printed; rerun one
+# order with PYTEST_ARGS="-p random_order --random-order-seed=N"), and N runs in a row, optionally
+# while a busy loop keeps every core loaded.
+test-random:
+	$(MAKE) test PYTEST_ARGS="--random-order $(PYTEST_ARGS)"
+
+RUNS ?= 5
+test-repeat: install services
+	bash scripts/test_repeat.sh $(RUNS)
 
 # Benchmarks print a ratio or figures against a baseline measured in the same run.
 BENCH_ENV = DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) HF_HUB_OFFLINE=1
