@@ -300,7 +300,7 @@ def probe(info):
         assert v["held_mb"] <= MEMORY_MB, v
 
 
-def test_tmpfs_inodes_are_bounded(kprobe, host_clean):
+def test_tmpfs_inodes_and_sysv_shared_memory_are_bounded(kprobe, host_clean):
     # empty files cost no data pages but kernel memory (inodes, dentries): the scratch has nr_inodes
     res, v = kprobe(f"""
 import os, errno
@@ -319,11 +319,18 @@ def probe(info):
             shm += 1
     except OSError:
         pass
-    return {{"files": n, "errno": err, "shm_files": shm}}
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    segments = [libc.shmget(0, 32 << 20, 0o1600), libc.shmget(0, 8 << 20, 0o1600)]
+    with open("/proc/sys/kernel/shmmax") as fh:
+        shmmax = int(fh.read())
+    return {{"files": n, "errno": err, "shm_files": shm, "segments": segments, "shmmax": shmmax}}
 """)
     assert res["status"] == "graded", res["message"]
     assert v["errno"] == 28 and v["files"] < 5000, v     # ENOSPC at nr_inodes
     assert v["shm_files"] < 2000, v
+    # the sandbox's IPC namespace: a SysV segment beyond 16 MB is refused, a small one is fine
+    assert v["shmmax"] == 16 << 20 and v["segments"][0] == -1 and v["segments"][1] >= 0, v
 
 
 # ---------------------------------------------------------------------------------------- pids
