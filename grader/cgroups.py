@@ -139,7 +139,7 @@ class Group:
                 except OSError:
                     pass
             self._open()
-            self.apply(memory_mb, pids)
+            self.apply(memory_mb, pids, full_share=False)
         except BaseException:
             self.close_all()
             self.remove()
@@ -193,8 +193,9 @@ class Group:
         for key in [k for k in self.fds if k in ("events", "failcnt", "peak")]:
             os.close(self.fds.pop(key))
 
-    def apply(self, memory_mb: int, pids: int) -> None:
-        """Memory (all kinds, no swap) and pid limits; P calls it in configure() while still root."""
+    def apply(self, memory_mb: int, pids: int, full_share: bool = True) -> None:
+        """Memory (all kinds, no swap) and pid limits, and a full CPU share; P calls it in
+        configure() while still root."""
         limit = int(memory_mb) * 1024 * 1024
         if self.version == 2:
             _pwrite(self.fds["mem"], limit)
@@ -211,7 +212,8 @@ class Group:
             if "tcp" in self.fds:
                 _pwrite(self.fds["tcp"], limit)
         _pwrite(self.fds["pids"], int(pids))
-        _pwrite(self.fds["cpu"], 100 if self.version == 2 else 1024)  # a full share from now on
+        if full_share:  # the spare's weight (GRADER_SPARE_NICE) ends when it takes a submission
+            _pwrite(self.fds["cpu"], 100 if self.version == 2 else 1024)
 
     def close_child_fds(self) -> None:
         """P: before student code runs, no descriptor of the group may stay open."""
