@@ -315,6 +315,82 @@ def broker_lost_messages() -> bool:
                 pass
 
 
+LOST_GRACE_S = 30.0  # a message is published right after its row commits: never call it lost before this
+UNACKED_GRACE_S = 120.0  # longer than any retry countdown (60 s) a live worker holds a message for
+
+
+def redis_messages(queues=("cpu", "gpu")) -> dict[tuple[int, int], float | None]:
+    """The grading messages a Redis broker holds: {(submission id, generation): None when waiting in
+    a queue list, or the time it was delivered when it sits unacknowledged with a consumer}.
+    kombu's layout: one list per queue and priority step, plus the "unacked" hash and its
+    "unacked_index" (delivery time) of the messages consumers hold; keys carry global_keyprefix."""
+    import base64
+    import json
+
+    import redis
+
+    from courseplatform.celery import app
+
+    options = app.conf.broker_transport_options or {}
+    prefix = options.get("global_keyprefix", "")
+    steps = options.get("priority_steps") or [0, 3, 6, 9]
+    sep = options.get("sep", "\x06\x16")
+    client = redis.Redis.from_url(app.conf.broker_url, socket_timeout=10, socket_connect_timeout=5)
+    found: dict[tuple[int, int], float | None] = {}
+
+    def key_of(raw) -> tuple[int, int] | None:
+        try:
+            message = json.loads(raw)
+            if isinstance(message, list):  # unacked entries: [message, exchange, routing_key]
+                message = message[0]
+            if (message.get("headers") or {}).get("task") != GRADE_TASK:
+                return None
+            args = json.loads(base64.b64decode(message["body"]))[0]
+            return int(args[0]), int(args[1])
+        except Exception:
+            return None
+
+    try:
+        for queue in queues:
+            for pri in steps:
+                name = f"{prefix}{queue}{sep}{pri}" if pri else f"{prefix}{queue}"
+                for raw in client.lrange(name, 0, -1):
+                    k = key_of(raw)
+                    if k:
+                        found[k] = None
+        delivered = {tag.decode(): score for tag, score in client.zrange(f"{prefix}unacked_index", 0, -1, withscores=True)}
+        for tag, raw in client.hgetall(f"{prefix}unacked").items():
+            k = key_of(raw)
+            if k and found.get(k, 0.0) is not None:
+                found[k] = delivered.get(tag.decode(), 0.0)
+    finally:
+        client.close()
+    return found
+
+
+def lost_messages(now: datetime | None = None) -> list[int]:
+    """Queued submissions whose message the Redis broker does not hold (any more): lost in a broker
+    restart, or popped by a worker killed before it recorded the message as unacknowledged; or
+    held unacknowledged for longer than UNACKED_GRACE_S by a consumer that never started it (a
+    dead one: a live worker starts what it takes at once, acks_late with prefetch 1)."""
+    from .models import State, Submission
+
+    now = now or timezone.now()
+    waiting = list(Submission.objects.filter(state=State.QUEUED, queued_at__lt=now - timedelta(seconds=LOST_GRACE_S))
+                   .values_list("pk", "generation", "assignment__queue"))
+    if not waiting:
+        return []
+    held = redis_messages(sorted({q or "cpu" for _, _, q in waiting}))
+    stale_before = now.timestamp() - UNACKED_GRACE_S
+    lost = []
+    for pk, generation, _ in waiting:
+        if (pk, generation) not in held:
+            lost.append(pk)
+        elif held[(pk, generation)] is not None and held[(pk, generation)] < stale_before:
+            lost.append(pk)
+    return lost
+
+
 def recover(now: datetime | None = None) -> dict:
     """One pass of the sweeper's recovery; returns what it did."""
     from .models import State, Submission
@@ -322,16 +398,20 @@ def recover(now: datetime | None = None) -> dict:
     now = now or timezone.now()
     done = {"lapsed": 0, "resent": 0}
     # Lost messages first: the submissions requeued below for a lapsed lease have fresh messages.
+    # Redis: each waiting submission's message is looked up. Other brokers (RabbitMQ: durable
+    # queues, a dead consumer's messages requeued at once) are only checked for a wholesale loss.
     try:
-        lost = broker_lost_messages()
+        if is_redis():
+            queued = lost_messages(now)
+        else:
+            queued = list(Submission.objects.filter(state=State.QUEUED).values_list("pk", flat=True)) \
+                if broker_lost_messages() else []
     except Exception as exc:  # the broker is down: the next sweep will look again
         logger.warning("cannot check the broker for lost messages: %s", exc)
-        lost = False
-    if lost:
-        queued = list(Submission.objects.filter(state=State.QUEUED).values_list("pk", flat=True))
-        if queued:
-            done["resent"] = requeue(queued, "Queued (sent to the grader again after a broker restart).")
-            logger.warning("the broker lost its messages: sent %d queued submission(s) again", done["resent"])
+        queued = []
+    if queued:
+        done["resent"] = requeue(queued, "Queued (sent to the grader again: the broker had lost its message).")
+        logger.warning("the broker lost the messages of %d queued submission(s): sent again", done["resent"])
     ids = lapsed_leases(now)
     if ids:
         before = now - timedelta(seconds=settings.GRADING_LEASE_S)

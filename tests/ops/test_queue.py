@@ -180,3 +180,46 @@ def test_broker_marker_tells_when_the_broker_lost_its_messages():
         assert conn.default_channel.client.delete(queue.MARKER_QUEUE) == 1
     assert queue.broker_lost_messages() is True
     assert queue.broker_lost_messages() is False
+
+
+@pytest.mark.django_db
+def test_lost_messages_are_found_in_the_redis_broker(assignment, student):
+    """A queued submission's message is looked up in the queue lists and the unacknowledged hash:
+    missing (a worker killed between BRPOP and recording it, a broker restart) or held unstarted by
+    a dead consumer for too long -> lost; waiting, or just delivered -> not lost."""
+    import json
+    import time as _time
+
+    import redis
+
+    from courseplatform.celery import app
+    from courseplatform.submissions.tasks import grade_submission
+
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.fail("this test needs the Redis broker")
+    purge(("cpu", "gpu", "ops"))
+    old = timezone.now() - timedelta(seconds=queue.LOST_GRACE_S + 30)
+    sub = make_sub(assignment, student, created=old)
+    fresh = make_sub(assignment, student, created=timezone.now())
+    assert queue.lost_messages() == [sub.pk]  # never sent; the fresh one is within the grace
+    grade_submission.apply_async(args=[sub.pk, sub.generation], queue="cpu", priority=3)
+    assert queue.lost_messages() == []  # waiting in the cpu list of priority 3
+
+    prefix = app.conf.broker_transport_options["global_keyprefix"]
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    key = f"{prefix}cpu\x06\x163"
+    raw = client.rpop(key)  # a consumer took it ...
+    assert raw and client.llen(key) == 0
+    assert queue.lost_messages() == [sub.pk]  # ... and died before recording it
+    tag = "tag-1"
+    client.hset(f"{prefix}unacked", tag, json.dumps([json.loads(raw), "", "cpu"]))
+    client.zadd(f"{prefix}unacked_index", {tag: _time.time()})
+    assert queue.lost_messages() == []  # held by a consumer that has just taken it
+    client.zadd(f"{prefix}unacked_index", {tag: _time.time() - queue.UNACKED_GRACE_S - 5})
+    assert queue.lost_messages() == [sub.pk]  # held, never started, for too long: its consumer is dead
+    client.delete(f"{prefix}unacked", f"{prefix}unacked_index")
+    assert fresh.pk not in queue.lost_messages()
+
+    done = queue.recover()
+    sub.refresh_from_db()
+    assert done["resent"] == 1 and sub.generation == 2 and sub.state == "queued"
