@@ -38,7 +38,10 @@ import fnmatch
 import importlib
 import re
 import sys
+import warnings
 from pathlib import Path
+
+from grader.errors import PackError
 
 DEFAULT_MESSAGE = 'see "Not allowed" in the handout'
 KEYS = ("modules", "names", "attributes", "patches", "ops", "labels", "message", "strings")
@@ -50,9 +53,7 @@ _PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!]+$")
 # --------------------------------------------------------------------------- validation (trusted)
 
 def validate(raw, where: str) -> dict:
-    """The normalised ``[forbid]`` table; raises ``grader.pack.PackError`` naming the field."""
-    from grader.pack import PackError
-
+    """The normalised ``[forbid]`` table; raises ``PackError`` naming the field."""
     where = f"{where} [forbid]"
     if not isinstance(raw, dict):
         raise PackError(f"{where}: must be a table")
@@ -139,6 +140,7 @@ class _Bindings(ast.NodeVisitor):
         self.own: set[str] = set()       # names (and attribute names) the submission defines
         self.modules: set[str] = set()   # names bound by ``import lib`` / ``import lib as x`` / ``from lib import sub``
         self.local: set[str] = set()     # names bound to the submission's own modules (``import helper``)
+        self.attrs: set[str] = set()     # attribute names it defines: methods, class attributes, ``self.x = ...``
 
     def _local(self, module: str | None, level: int) -> bool:
         return bool(level) or (module or "").split(".")[0] in self.local_modules
@@ -166,7 +168,19 @@ class _Bindings(ast.NodeVisitor):
         self.own.add(node.name)
         self.generic_visit(node)
 
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _def
+    visit_FunctionDef = visit_AsyncFunctionDef = _def
+
+    def visit_ClassDef(self, node):
+        self.own.add(node.name)
+        for stmt in node.body:  # methods and class attributes are reachable as obj.name
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.attrs.add(stmt.name)
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                for target in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]):
+                    for n in ast.walk(target):
+                        if isinstance(n, ast.Name):
+                            self.attrs.add(n.id)
+        self.generic_visit(node)
 
     def visit_arg(self, node):
         self.own.add(node.arg)
@@ -178,6 +192,7 @@ class _Bindings(ast.NodeVisitor):
     def visit_Attribute(self, node):
         if isinstance(node.ctx, ast.Store):
             self.own.add(node.attr)
+            self.attrs.add(node.attr)
         self.generic_visit(node)
 
     def visit_ExceptHandler(self, node):
@@ -263,7 +278,10 @@ def scan(source: str, forbid: dict, local_modules=()) -> set[str]:
         elif isinstance(node, ast.Attribute) and node.attr in attrs:
             # a library's attribute: reached through an imported module, or a name the
             # submission never defines (``x.log_softmax`` on a tensor)
-            if via_module(node.value) or (node.attr not in own and _root(node.value) not in bindings.local):
+            # an attribute is the student's only when they define an attribute of that name (a method,
+            # a class attribute, ``self.x = ...``) or it is read from their own module: a top-level
+            # ``def generate`` does not make ``model.generate`` theirs
+            if via_module(node.value) or (node.attr not in bindings.attrs and _root(node.value) not in bindings.local):
                 found.add(node.attr)
         elif isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):
             if node.id not in own:
@@ -387,9 +405,7 @@ def _block_ops(ops: list[str], message: str) -> list[str]:
     if not ops:
         return []
     try:
-        import warnings
-
-        import torch
+        import torch  # heavy, and absent where no pack forbids ops: imported only when ops are stubbed
     except Exception:
         return []
     done: list[str] = []

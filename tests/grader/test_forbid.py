@@ -81,6 +81,7 @@ OWN_SOFTMAX = "def softmax(x, dim=-1):\n    e = x.exp()\n    return e / e.sum(di
     "from .helper import softmax\ny = softmax(1)\n",                       # the student's own files
     "from helper import softmax as sm\nimport helper\ny = sm(1) + helper.softmax(2)\n",
     "class Counter2:\n    def most_common(self):\n        return 1\nCounter2().most_common()\n",
+    "class K:\n    softmax = staticmethod(lambda x: x)\ny = K().softmax(1)\n",       # a class attribute
 ])
 def test_scan_allows_the_students_own_names(source):
     assert forbid.scan(source, CFG, local_modules={"helper"}) == set()
@@ -96,6 +97,9 @@ def test_scan_allows_the_students_own_names(source):
     ("import torch\n" + OWN_SOFTMAX + "g = getattr(torch.nn.functional, 'softmax')\n", {"softmax"}),
     ("import torch.nn.functional as F\n" + OWN_SOFTMAX + "softmax = F.softmax\n", {"softmax"}),
     ("def f(x):\n    return x.softmax(-1)\n", {"softmax"}),                # a tensor method: not defined by them
+    (OWN_SOFTMAX + "def f(x):\n    return x.softmax(-1)\n", {"softmax"}),  # their function is not an attribute
+    ("def most_common(xs):\n    return xs\nn = counter.most_common()\n", {"most_common"}),   # (model.generate
+                                                                                # next to their own generate())
     ("from helper import softmax\n", {"softmax"}),                          # helper.py was not submitted
     ("import helper\ny = helper.softmax(1)\n", {"softmax"}),
     ("import collections\nclass C:\n    def most_common(self):\n        return 1\n"
