@@ -150,3 +150,69 @@ def test_milestone_math_and_literature_review_message_are_rendered(live_server, 
     assert error.locator("code").count() >= 1
     for item in page.locator(".check-missing li").all():
         assert "`" not in item.inner_text()
+
+
+@pytest.fixture
+def demo(live_server, settings):
+    import io
+
+    from django.core.management import call_command
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("load_demo", stdout=io.StringIO())
+    return live_server
+
+
+def test_staff_gradebook_histogram_and_quiz_statistics(demo, page, login):
+    from courseplatform.courses import demo_data
+    from courseplatform.quizzes.models import Quiz
+    from courseplatform.submissions.models import Assignment
+
+    login(page, *demo_data.INSTRUCTOR[:2])
+    base = f"{demo.url}/courses/llms"
+
+    # Gradebook: the total is on screen, header and first column stay put, sort and search work.
+    page.goto(f"{base}/gradebook/")
+    total = page.locator("#gradebook thead th.total")
+    assert total.bounding_box()["x"] + total.bounding_box()["width"] <= 1280
+    wrap = page.locator(".gradebook-wrap")
+    head_before = page.locator("#gradebook thead th").first.bounding_box()
+    name_before = page.locator("#gradebook tbody th").first.bounding_box()
+    wrap.evaluate("(el) => { el.scrollTop = 400; el.scrollLeft = 600; }")
+    page.wait_for_timeout(100)
+    head_after = page.locator("#gradebook thead th").nth(2).bounding_box()
+    assert abs(head_after["y"] - head_before["y"]) < 2, "the header scrolled away"
+    first_visible = page.evaluate("""() => { const w = document.querySelector('.gradebook-wrap').getBoundingClientRect();
+        const el = document.elementFromPoint(w.left + 20, w.top + w.height / 2); return !!el.closest('tbody th'); }""")
+    assert first_visible and name_before["x"] >= 0, "the student column scrolled away"
+    wrap.evaluate("(el) => { el.scrollTop = 0; el.scrollLeft = 0; }")
+    total.click()
+    values = [t.strip() for t in page.locator("#gradebook tbody td.total").all_inner_texts()]
+    numbers = [float(v) for v in values if v not in ("–", "")]
+    assert numbers == sorted(numbers) and all(v in ("–", "") for v in values[len(numbers):])
+    total.click()
+    numbers = [float(v) for v in page.locator("#gradebook tbody td.total").all_inner_texts() if v.strip() not in ("–", "")]
+    assert numbers == sorted(numbers, reverse=True)
+    student = demo_data.STUDENTS[2]
+    page.fill("#gradebook-search", student[0])
+    visible = page.locator("#gradebook tbody tr:not([hidden])")
+    assert visible.count() == 1 and student[2].lower() in visible.inner_text().lower()
+
+    # Histogram: ranges on the x axis, full marks in their own bar, whole-number y ticks at one step.
+    assignment = Assignment.objects.order_by("pk").first()
+    page.goto(f"{base}/assignments/{assignment.slug}/staff/")
+    labels = page.locator("svg.histogram text.x-label").all_text_contents()
+    assert labels[0].startswith("0–") and labels[-1] == f"{assignment.points:g}", labels
+    assert all("–" in label for label in labels[:-1])
+    ticks = [int(t) for t in page.locator("svg.histogram text.y-tick").all_text_contents()]
+    steps = {b - a for a, b in zip(ticks, ticks[1:])}
+    assert ticks[0] == 0 and len(steps) == 1, ticks
+    bars = page.locator("svg.histogram rect.bar")
+    assert max(int(b.get_attribute("data-count")) for b in bars.all()) <= ticks[-1]
+
+    # Quiz statistics: parameterised questions show an example, never their template.
+    for quiz in Quiz.objects.all():
+        page.goto(f"{base}/quizzes/{quiz.slug}/stats/")
+        text = page.locator("main").inner_text()
+        assert "{{" not in text and "}}" not in text and "bmatrix" not in text, quiz.slug
+        assert not re.search(r"\b(\w+)\s*=\s*\1\b", text.replace("\n", " ")), "a template like k=k was shown"

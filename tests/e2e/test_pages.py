@@ -36,6 +36,13 @@ CLIPPED_JS = """
                + ": " + el.innerText.trim().slice(0, 60));
     }
   }
+  // A card whose content sticks out of it (a wide table drawn across the card's border).
+  for (const card of document.querySelectorAll(".card")) {
+    const cs = getComputedStyle(card);
+    if (cs.overflowX === "visible" && card.scrollWidth > card.clientWidth + 1) {
+      out.push("content wider than its card: " + (card.querySelector("h1, h2, h3")?.innerText || card.className));
+    }
+  }
   return out;
 }
 """

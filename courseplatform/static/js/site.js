@@ -11,11 +11,14 @@
     document.documentElement.style.setProperty("--topbar-h", Math.ceil(h) + "px");
   }
   function keyboardScroll(root) {
-    (root || document).querySelectorAll("pre, .scroll-x, .table-wrap").forEach(function (el) {
+    (root || document).querySelectorAll("pre, .scroll-x, .table-wrap, .card").forEach(function (el) {
       var ox = getComputedStyle(el).overflowX;
       if ((ox === "auto" || ox === "scroll") && el.scrollWidth > el.clientWidth && !el.hasAttribute("tabindex")) {
         el.setAttribute("tabindex", "0");
-        if (!el.hasAttribute("aria-label") && el.tagName !== "PRE") el.setAttribute("aria-label", "Scrollable table");
+        if (!el.hasAttribute("aria-label") && el.tagName !== "PRE") {
+          var heading = el.querySelector("h1, h2, h3");
+          el.setAttribute("aria-label", (heading ? heading.textContent.trim() + ", " : "") + "scrolls sideways");
+        }
       }
     });
   }
