@@ -397,9 +397,12 @@ def advice(err: dict, linemap: LineMap | None, main: str) -> str | None:
     if kind == "module":
         name = _MISSING_MODULE.search(str(err.get("message") or "")).group(1)
         top = name.split(".")[0]
-        return (f"{subject} imports {name}, which is not installed in the grader: `!pip install` lines do not run "
-                "while grading, only the course's packages are available. If it is your own module, write it in "
-                f"the notebook with a `%%writefile {top}.py` cell above this one, or submit a .zip with {top}.py.")
+        if linemap is None:
+            return (f"{subject} imports {name} ({what}), which is not installed in the grader: only the course's "
+                    f"packages are available. If it is your own module, submit a .zip with {top}.py.")
+        return (f"{subject} imports {name} ({what}), which is not installed in the grader: `!pip install` lines do "
+                "not run while grading, only the course's packages are available. If it is your own module, write "
+                f"it in the notebook with a `%%writefile {top}.py` cell above this one, or submit a .zip with {top}.py.")
     if kind == "input":
         return (f"{subject} waits for keyboard input (input()), which nobody can type while grading: set the "
                 f"value in the code instead. {GUARD_ADVICE}")

@@ -122,8 +122,9 @@ BROKEN = {
     "download": ["Cell 3 (`import urllib.request`), line 2 tried to download something", "no internet access", GUARD],
     "training": ["Importing your notebook did not finish within 10 s: cell 3 (`# train a tiny model for a while`) "
                  "was still running (at line ", GUARD],
-    "pip_module": ["Cell 3 (`%env WANDB_MODE=offline`), line 3 imports einops, which is not installed in the grader: "
-                   "`!pip install` lines do not run while grading", "`%%writefile einops.py`"],
+    "pip_module": ["Cell 3 (`%env WANDB_MODE=offline`), line 3 imports einops (ModuleNotFoundError: No module named "
+                   "'einops'), which is not installed in the grader: `!pip install` lines do not run while grading",
+                   "`%%writefile einops.py`"],
     "syntax": ["Your notebook has a syntax error in cell 3 (`def check(:`), line 1: SyntaxError"],
     "out_of_order": ["Importing your notebook failed in cell 2 (`import torch`), line 3: NameError",
                      "scaled_dot_product_attention is defined further down, in cell 3 (`import math`)"],
