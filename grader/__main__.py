@@ -7,6 +7,12 @@ import json
 import sys
 from pathlib import Path
 
+from grader.api import grade
+from grader.check import check_pack, find_packs, gate_main
+from grader.errors import GraderError, PackError
+from grader.pack import load_pack
+from grader.text import clean
+
 
 def _print_report(res: dict, filename: str) -> None:
     print(f"{filename}: {res['status']} — {res['message']}")
@@ -43,9 +49,6 @@ def main(argv=None) -> int:
     c.add_argument("--seed", type=int, default=None, help="seed of the gate's shuffling and reseeding")
     args = ap.parse_args(argv)
 
-    from grader.api import GraderError, grade
-    from grader.pack import PackError, load_pack
-
     if args.cmd == "grade":
         if not (args.pack / "assignment.toml").is_file():
             print(f"error: {args.pack} is not an assignment pack (no assignment.toml)", file=sys.stderr)
@@ -53,8 +56,6 @@ def main(argv=None) -> int:
         if not args.submission.is_file():
             print(f"error: {args.submission}: no such file", file=sys.stderr)
             return 2
-        from grader.text import clean
-
         try:
             res = grade(args.pack, args.submission.name, args.submission.read_bytes())
         except GraderError as exc:
@@ -69,15 +70,11 @@ def main(argv=None) -> int:
             _print_report(res, clean(args.submission.name))
         return 0
 
-    from grader.check import check_pack, find_packs
-
     packs = [p for root in args.pack for p in find_packs(root)]
     if not packs:
         print(f"error: no assignment pack under {' '.join(map(str, args.pack))}", file=sys.stderr)
         return 2
     if args.repeat > 0 or args.under_load:
-        from grader.check import gate_main
-
         return gate_main(packs, max(1, args.repeat), under_load=args.under_load, seed=args.seed, as_json=args.json)
     ok = True
     reports = []

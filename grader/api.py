@@ -8,15 +8,12 @@ from pathlib import Path
 
 from grader import pool
 from grader.driver import Runner
-from grader.pack import PackError, load_pack
-from grader.submission import SubmissionError, decode
+from grader.errors import GraderError, PackError, SubmissionError
+from grader.pack import load_pack
+from grader.submission import decode
 from grader.text import clean_result
 
 logger = logging.getLogger(__name__)
-
-
-class GraderError(Exception):
-    """An infrastructure fault (sandbox unavailable, invalid pack): retry or alert, never blame the student."""
 
 
 def _engine(pack, secure: bool | None) -> dict:
@@ -51,7 +48,7 @@ def _trusted_threads() -> None:
     _threads_set = True
     n = int(os.environ.get("GRADER_TRUSTED_THREADS", "1") or 0)
     if n > 0:
-        import torch
+        import torch  # heavy: grading processes only, not the web's imports of grader.api
 
         torch.set_num_threads(n)
 

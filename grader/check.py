@@ -9,6 +9,7 @@ grade that changes, or misses its expectation, is reported and fails the command
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import subprocess
@@ -18,7 +19,8 @@ import tomllib
 from pathlib import Path
 
 from grader.api import grade
-from grader.pack import PackError, load_pack
+from grader.errors import GraderError, PackError
+from grader.pack import load_pack
 
 
 def find_packs(root: Path) -> list[Path]:
@@ -182,10 +184,6 @@ def gate_main(packs, repeat: int, *, under_load: bool = False, seed: int | None 
     """``python -m grader check --repeat N [--under-load]``: run the gate, print every change.
     Exit 0 when no grade changed and every grade met its expectation, 3 otherwise, 1 on a pack or
     engine error."""
-    import json
-
-    from grader.api import GraderError
-
     def progress(rnd, key, got, changed):
         if as_json:
             return

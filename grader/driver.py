@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -95,8 +96,6 @@ def _error_fields(err) -> dict:
 
 
 def _json_text(v) -> str:
-    import json
-
     try:
         return json.dumps(v)[:4000]
     except (TypeError, ValueError, RecursionError):
@@ -263,8 +262,6 @@ class Submission:
         return self._op({"op": "construct", "path": dotted}, args, kwargs, what=dotted)
 
     def execute_notebook(self, timeout: float = 120, append: list[str] | None = None, cell_timeout: float = 60) -> dict:
-        import json
-
         nb = self._runner.decoded.notebook
         if nb is None:
             raise Fail("This part needs a Jupyter notebook (.ipynb) submission.")
@@ -289,7 +286,7 @@ class Submission:
 
 class Context:
     def __init__(self, runner: "Runner", case: Case):
-        import torch
+        import torch  # heavy (~1 s): only a trusted grading process pays it, never a pack load on the web
 
         self._runner = runner
         self.case = case
@@ -313,7 +310,7 @@ class Context:
     def np_rng(self):
         """A numpy Generator seeded like ``rng`` (created on first use)."""
         if self._np_rng is None:
-            import numpy as np
+            import numpy as np  # only drivers that ask for np_rng need numpy
 
             self._np_rng = np.random.default_rng(self.seed)
         return self._np_rng

@@ -15,6 +15,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import forbid
+from grader.driver import collect_cases
+from grader.errors import PackError
+
 KINDS = ("py", "ipynb", "zip")
 QUEUES = ("cpu", "gpu")
 
@@ -35,10 +39,6 @@ DEFAULT_LATE = {"grace_minutes": 0, "penalty_percent_per_day": 10.0, "max_days":
 TRUSTED_FILES = ("assignment.toml", "reference.py", "tests.py")
 HASH_DIR = re.compile(r"^[0-9a-f]{64}$")
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
-
-
-class PackError(Exception):
-    """The pack is invalid; the message names the file and field."""
 
 
 @dataclass
@@ -78,8 +78,6 @@ class Pack:
         return self._driver
 
     def cases(self) -> list:
-        from grader.driver import collect_cases
-
         return collect_cases(self.driver())
 
     def _load_modules(self) -> None:
@@ -89,8 +87,6 @@ class Pack:
                 ref = _import_file(self.dir / "reference.py", f"_grader_pack_{self.hash[:16]}_reference")
                 drv = _import_file(self.dir / "tests.py", f"_grader_pack_{self.hash[:16]}_tests")
                 cached = _module_cache[self.hash] = (ref, drv)
-                from grader.driver import collect_cases
-
                 cases = collect_cases(drv)
                 if not cases:
                     raise PackError(f"{self.dir / 'tests.py'}: defines no @case")
@@ -207,8 +203,6 @@ def validate_meta(raw: dict, where: str, slug: str) -> dict:
         late[key] = _num(late, key, where + " [late]", minimum=0, integer=key != "penalty_percent_per_day")
     meta["late"] = late
     if "forbid" in meta:
-        from grader import forbid
-
         meta["forbid"] = forbid.validate(meta["forbid"], where)
     else:
         meta["forbid"] = None

@@ -15,6 +15,9 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 
+from grader import notebook
+from grader.errors import SubmissionError
+
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 ZIP_MAX_ENTRIES = 200
@@ -23,10 +26,6 @@ ZIP_MAX_RATIO = 100
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\- ]+$")
 _ARCHIVES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar", ".whl", ".egg", ".jar")
 _IGNORED = ("__MACOSX/", ".DS_Store", "__pycache__/", ".ipynb_checkpoints/", ".git/")
-
-
-class SubmissionError(Exception):
-    """The submission cannot be graded; the message is shown to the student."""
 
 
 @dataclass
@@ -128,8 +127,6 @@ def _notebook(data: bytes, filename: str, import_module: bool = True):
     except Exception as exc:  # nbformat raises several types (ValidationError, NBFormatError, ...)
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SubmissionError(f"'{filename}' is not a valid notebook: {msg[:300]}") from None
-    from grader import notebook
-
     # the module to import is converted from the cells as written; the JSON to execute loses its shell commands
     conv = notebook.to_module(nb, import_module)
     shell: list[str] = []

@@ -8,3 +8,6 @@ class QuizzesConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "courseplatform.quizzes"
+
+    def ready(self):
+        from . import tasks  # noqa: F401  registers the tasks dispatch.send looks up by name (Django's ready() hook)

@@ -7,16 +7,37 @@ quiz is also a database constraint.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from . import bank
+from grader.pack import load_pack
+
+from . import bank, dispatch
 from .models import Attempt, AttemptQuestion, Extension, Question, Quiz, compute_deadline, effective_close
 
 
 class QuizError(Exception):
     """A refusal with a message for the student."""
+
+
+def pack_dir_for(pack: str) -> Path:
+    base = (Path(settings.ASSIGNMENTS_DIR) / "quizzes").resolve()
+    path = (base / pack).resolve()
+    if base not in path.parents:
+        raise ValueError(f"pack {pack!r} is outside the quizzes folder")
+    return path
+
+
+def queue_for(pack: str) -> str:
+    """The Celery queue named by the pack's assignment.toml (cpu|gpu); cpu when it cannot be read."""
+    try:
+        return load_pack(pack_dir_for(pack)).meta.get("queue", "cpu")
+    except Exception:  # noqa: BLE001 - routing must never lose the answer
+        return "cpu"
 
 
 def extension_for(quiz: Quiz, student) -> Extension | None:
@@ -174,12 +195,9 @@ def grade_attempt(attempt: Attempt) -> None:
             item.feedback = feedback
     AttemptQuestion.objects.bulk_update(items, ["score", "feedback", "grading_state", "result"])
     update_total(attempt, items)
-    if code_items:
-        from .tasks import grade_code_answer, queue_for
-
-        for pk, pack in code_items:
-            queue = queue_for(pack)
-            transaction.on_commit(lambda pk=pk, queue=queue: grade_code_answer.apply_async(args=[pk], queue=queue))
+    for pk, pack in code_items:
+        queue = queue_for(pack)
+        transaction.on_commit(lambda pk=pk, queue=queue: dispatch.send(dispatch.GRADE_CODE_ANSWER, [pk], queue))
 
 
 def update_total(attempt: Attempt, items: list[AttemptQuestion] | None = None) -> None:

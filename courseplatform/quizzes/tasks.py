@@ -2,31 +2,17 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from celery import shared_task
-from django.conf import settings
 from django.db import transaction
 
+from grader.api import grade
+from grader.errors import GraderError
+
+from .models import Attempt, AttemptQuestion
+from .services import close_overdue, pack_dir_for, update_total
+
 logger = logging.getLogger(__name__)
-
-
-def pack_dir_for(pack: str) -> Path:
-    base = (Path(settings.ASSIGNMENTS_DIR) / "quizzes").resolve()
-    path = (base / pack).resolve()
-    if base not in path.parents:
-        raise ValueError(f"pack {pack!r} is outside the quizzes folder")
-    return path
-
-
-def queue_for(pack: str) -> str:
-    """The Celery queue named by the pack's assignment.toml (cpu|gpu); cpu when it cannot be read."""
-    try:
-        from grader.pack import load_pack
-
-        return load_pack(pack_dir_for(pack)).meta.get("queue", "cpu")
-    except Exception:  # noqa: BLE001 - routing must never lose the answer
-        return "cpu"
 
 
 def _summarise(result: dict) -> str:
@@ -40,11 +26,6 @@ def _summarise(result: dict) -> str:
 
 def grade_code_item(item_id: int) -> None:
     """Grade one code answer synchronously (the task body; also used by tests and commands)."""
-    from grader.api import grade
-
-    from .models import Attempt, AttemptQuestion
-    from .services import update_total
-
     item = AttemptQuestion.objects.select_related("attempt").get(pk=item_id)
     if item.grading_state != "pending" or not item.response:
         return
@@ -69,10 +50,6 @@ def grade_code_item(item_id: int) -> None:
 @shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=10)
 def grade_code_answer(self, item_id: int) -> None:
     try:
-        from grader.api import GraderError
-    except ImportError:  # engine not installed: retry later rather than lose the answer
-        GraderError = RuntimeError  # noqa: N806
-    try:
         grade_code_item(item_id)
     except GraderError as exc:  # infrastructure fault only; a normal result is never retried
         logger.warning("grading quiz code answer %s failed: %s", item_id, exc)
@@ -84,9 +61,6 @@ def grade_code_answer(self, item_id: int) -> None:
 
 
 def _mark_error(item_id: int, message: str) -> None:
-    from .models import Attempt, AttemptQuestion
-    from .services import update_total
-
     with transaction.atomic():
         item = AttemptQuestion.objects.select_related("attempt").get(pk=item_id)
         attempt = Attempt.objects.select_for_update().get(pk=item.attempt_id)
@@ -97,6 +71,4 @@ def _mark_error(item_id: int, message: str) -> None:
 
 @shared_task
 def close_overdue_attempts() -> int:
-    from .services import close_overdue
-
     return close_overdue()

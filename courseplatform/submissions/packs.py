@@ -31,7 +31,12 @@ from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from grader import check as engine_check
+from grader.errors import PackError
+
+from . import dispatch, services
 from .models import Assignment, PackUpload, Submission
+from .sync import PackInvalid, load_meta, sync_pack
 
 PACK_MAX_BYTES = 20 * 1024 * 1024
 PACK_MAX_ENTRIES = 500
@@ -152,8 +157,6 @@ def _extract(archive: zipfile.ZipFile, plan, dest: Path) -> None:
 def receive(course, user, upload, regrade_after: bool = False) -> PackUpload:
     """Check and extract an uploaded pack zip, then queue its self-check. Raises PackRejected;
     on refusal nothing is stored."""
-    from .sync import PackInvalid, load_meta
-
     if upload is None:
         raise PackRejected("Choose a .zip file with the pack.")
     name = Path((upload.name or "").replace("\\", "/")).name or "pack.zip"
@@ -195,11 +198,8 @@ def receive(course, user, upload, regrade_after: bool = False) -> PackUpload:
                 raise PackRejected(
                     f"assignment.toml says slug = “{meta_slug}” but the pack is named “{slug}”: rename one of them."
                 )
-            from grader.check import expectations
-            from grader.pack import PackError
-
             try:
-                total = len(expectations(staging))
+                total = len(engine_check.expectations(staging))
             except PackError as exc:
                 raise PackRejected(f"The pack's self-check cannot run: {_short(exc, staging)}") from None
         except BaseException:
@@ -214,14 +214,7 @@ def receive(course, user, upload, regrade_after: bool = False) -> PackUpload:
     row.save()
     pk, queue = row.pk, row.queue
 
-    def send():
-        from .tasks import check_pack_upload
-
-        check_pack_upload.apply_async(args=[pk], queue=queue)
-
-    from .services import on_commit
-
-    on_commit(send)
+    services.on_commit(lambda: dispatch.send(dispatch.CHECK_PACK_UPLOAD, [pk], queue))
     return row
 
 
@@ -232,9 +225,6 @@ def _short(exc, staging: Path) -> str:
 
 def run_check(upload_id: int) -> str:
     """The self-check and, if it passes, the install. Called by the Celery task."""
-    from grader import check as engine_check
-    from grader.pack import PackError
-
     row = PackUpload.objects.select_related("course").get(pk=upload_id)
     if row.is_final:
         return row.status
@@ -261,9 +251,6 @@ def run_check(upload_id: int) -> str:
 
 
 def install(row: PackUpload, items: list) -> str:
-    from . import services
-    from .sync import sync_pack
-
     staging = Path(row.staging_path)
     with transaction.atomic():
         old = Assignment.objects.filter(course=row.course, slug=row.slug).values_list("pack_hash", flat=True).first()

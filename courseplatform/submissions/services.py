@@ -10,13 +10,15 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.timesince import timeuntil
 
 from courseplatform.courses.models import STAFF_ROLES
 
+from . import dispatch
 from .models import PENDING_STATES, Assignment, LateInfo, State, Submission
+from .notebooks import image_type, is_notebook
 from .validation import CheckedFile, UploadRejected, check_upload, engine_check
 
 BLOB_DIR = "submissions"
@@ -162,9 +164,7 @@ def enqueue_on_commit(sub: Submission) -> None:
     sub_id, generation, queue = sub.pk, sub.generation, sub.assignment.queue or "cpu"
 
     def send():
-        from .tasks import grade_submission
-
-        result = grade_submission.apply_async(args=[sub_id, generation], queue=queue)
+        result = dispatch.send(dispatch.GRADE_SUBMISSION, [sub_id, generation], queue)
         Submission.objects.filter(pk=sub_id, generation=generation).update(task_id=result.id or "")
 
     on_commit(send)
@@ -233,8 +233,6 @@ def feedback(submission: Submission, viewer_is_staff: bool, now=None) -> dict:
             if not show_hidden:
                 item.update(name=f"Hidden test {hidden_no}", message="", redacted=True)
         tests.append(item)
-    from .notebooks import image_type, is_notebook
-
     artifacts = []
     for index, a in enumerate(result.get("artifacts") or []):
         if not isinstance(a, dict):
@@ -253,8 +251,6 @@ def feedback(submission: Submission, viewer_is_staff: bool, now=None) -> dict:
 def find_stuck(now=None, margin_s: int = 120, queued_after_s: int = 3600):
     """Submissions `running` longer than their pack's wall limit + margin, or `queued` for
     longer than queued_after_s (a lost message)."""
-    from django.db.models import Q
-
     now = now or timezone.now()
     running = Submission.objects.filter(state=State.RUNNING, started_at__isnull=False).select_related("assignment")
     stuck_ids = [

@@ -22,6 +22,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from courseplatform.courses import markdown
+from grader.errors import PackError
+from grader.pack import load_pack
 
 from .models import Assignment, LatePolicy
 
@@ -56,26 +58,12 @@ def pack_hash(pack_dir: Path) -> str:
 
 
 def load_meta(pack_dir: Path) -> tuple[dict, str]:
-    """(meta, handout markdown), validated by the engine when it is installed."""
+    """(meta, handout markdown), validated by the engine."""
     try:
-        from grader.pack import PackError, load_pack
-    except ImportError:
-        load_pack = None
-    if load_pack is not None:
-        try:
-            pack = load_pack(pack_dir)
-        except PackError as exc:
-            raise PackInvalid(str(exc)) from exc
-        handout = getattr(pack, "handout", None)
-        if handout is None and (pack_dir / "handout.md").exists():
-            handout = (pack_dir / "handout.md").read_text(encoding="utf-8")
-        return dict(pack.meta), handout or ""
-    try:
-        meta = tomllib.loads((pack_dir / "assignment.toml").read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise PackInvalid(f"assignment.toml: {exc}") from exc
-    handout = (pack_dir / "handout.md").read_text(encoding="utf-8") if (pack_dir / "handout.md").exists() else ""
-    return meta, handout
+        pack = load_pack(pack_dir)
+    except PackError as exc:
+        raise PackInvalid(str(exc)) from exc
+    return dict(pack.meta), pack.handout
 
 
 def store_pack(slug: str, pack_dir: Path, digest: str) -> Path:

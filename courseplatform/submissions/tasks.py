@@ -17,11 +17,24 @@ import importlib
 import logging
 import os
 import socket
+import threading
+from collections import Counter
 from pathlib import Path
 
 from celery import shared_task, signals
-from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from celery.concurrency import get_implementation
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
+
+from grader import pool
+from grader.errors import GraderError
+from grader.pack import load_pack
+
+from .models import FINAL_STATES, Assignment, PackUpload, State, Submission
+from .packs import run_check
+from .queue import recover
+from .services import find_stuck, read_blob, regrade
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +55,6 @@ def grade_function():
     return getattr(importlib.import_module(module), name)
 
 
-def engine_error_types() -> tuple[type[BaseException], ...]:
-    try:
-        from grader.api import GraderError
-
-        return (GraderError,)
-    except Exception:  # the engine is not importable: nothing to catch specially
-        return ()
-
-
 def _worker_name(task) -> str:
     hostname = getattr(task.request, "hostname", None) or socket.gethostname()
     return f"{hostname} pid {os.getpid()}"
@@ -65,8 +69,6 @@ def _worker_name(task) -> str:
     ignore_result=True,
 )
 def grade_submission(self, submission_id: int, generation: int) -> str:
-    from .models import FINAL_STATES, State, Submission
-
     # 1. Claim it: queued (or running after a crashed worker) -> running.
     try:
         with transaction.atomic():
@@ -119,20 +121,12 @@ class Lease:
     host died or lost its network. Redis' visibility_timeout can then stay longer than any grading."""
 
     def __init__(self, pk: int, generation: int):
-        import threading
-
-        from django.conf import settings
-
         self.pk, self.generation = pk, generation
         self.interval = max(0.2, float(settings.GRADING_HEARTBEAT_S))
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"lease-{pk}", daemon=True)
 
     def _run(self) -> None:
-        from django.db import connection
-
-        from .models import State, Submission
-
         try:
             while not self.stop.wait(self.interval):
                 try:
@@ -162,8 +156,6 @@ def _grade_and_save(self, sub, generation: int) -> str:
         if not assignment.pack_path or not pack_dir.is_dir():
             raise InfrastructureError(f"the pack of {assignment.slug} is missing from trusted storage ({pack_dir})")
         try:
-            from .services import read_blob
-
             data = read_blob(sub)
         except OSError as exc:
             raise InfrastructureError(f"cannot read the submitted file: {exc}") from exc
@@ -172,7 +164,7 @@ def _grade_and_save(self, sub, generation: int) -> str:
         result = grade_function()(pack_dir, sub.original_name, data, **extra)
         if not isinstance(result, dict):
             raise InfrastructureError(f"the engine returned {type(result).__name__}, not a result")
-    except (InfrastructureError, OSError, DatabaseError, *engine_error_types()) as exc:
+    except (InfrastructureError, OSError, DatabaseError, GraderError) as exc:
         return _infrastructure_fault(self, sub, generation, exc)
     except Exception as exc:  # an engine bug: do not blame the student, do not loop forever
         logger.exception("engine failed on submission %s", submission_id)
@@ -187,8 +179,6 @@ def _backoff(retries: int) -> int:
 
 
 def _infrastructure_fault(task, sub, generation: int, exc: BaseException) -> str:
-    from .models import State, Submission
-
     logger.warning("infrastructure fault grading submission %s: %s", sub.pk, exc)
     if task.request.retries < task.max_retries and not task.request.is_eager:
         Submission.objects.filter(pk=sub.pk, generation=generation).update(
@@ -230,8 +220,6 @@ def json_safe(value):
 
 
 def _save_result(sub, generation: int, result: dict) -> str:
-    from .models import State, Submission
-
     assignment = sub.assignment
     status = result.get("status")
     raw = _num(result.get("score"), 0.0)
@@ -271,9 +259,6 @@ def sweep_stuck() -> int:
     worker's lease lapsed, sends the queued ones again when the broker lost its messages (see
     queue.recover), and requeues submissions still running past their pack's wall limit plus a
     margin, or queued for longer than QUEUED_TOO_LONG_S (a message lost some other way)."""
-    from .queue import recover
-    from .services import find_stuck, regrade
-
     done = recover()
     stuck = find_stuck(margin_s=STUCK_MARGIN_S, queued_after_s=QUEUED_TOO_LONG_S)
     count = regrade(stuck, reset_deliveries=False) if stuck.exists() else 0
@@ -292,14 +277,11 @@ def sweep_stuck() -> int:
 )
 def check_pack_upload(self, upload_id: int) -> str:
     """An instructor's uploaded pack: the engine's self-check, then the install (packs.py)."""
-    from .models import PackUpload
-    from .packs import run_check
-
     try:
         return run_check(upload_id)
     except PackUpload.DoesNotExist:
         return "missing"
-    except (OperationalError, InterfaceError, *engine_error_types()) as exc:
+    except (OperationalError, InterfaceError, GraderError) as exc:
         if self.request.retries < self.max_retries and not self.request.is_eager:
             raise self.retry(exc=exc, countdown=_backoff(self.request.retries))
         PackUpload.objects.filter(pk=upload_id, status=PackUpload.Status.CHECKING).update(
@@ -345,10 +327,6 @@ def warm_enabled() -> bool:
 def warm_targets(queues) -> list[tuple[str, tuple[str, ...]]]:
     """(queue, preload) pools to start: one per distinct preload among the course packs on each
     queue this worker serves (the most used first), at most MAX_WARM_POOLS; plain torch if none."""
-    from collections import Counter
-
-    from .models import Assignment
-
     targets: Counter = Counter()
     for queue in queues:
         if queue not in ("cpu", "gpu"):
@@ -356,8 +334,6 @@ def warm_targets(queues) -> list[tuple[str, tuple[str, ...]]]:
         found = False
         for path in set(Assignment.objects.filter(queue=queue).exclude(pack_path="").values_list("pack_path", flat=True)):
             try:
-                from grader.pack import load_pack
-
                 pack = load_pack(Path(path))
             except Exception as exc:
                 logger.warning("warm pool: cannot load the pack at %s: %s", path, exc)
@@ -372,8 +348,6 @@ def warm_targets(queues) -> list[tuple[str, tuple[str, ...]]]:
 
 def warm_pools(queues=None) -> list:
     """Start the engine's pools for this worker's queues (blocking). Returns what was started."""
-    from grader import pool
-
     queues = tuple(queues if queues is not None else WARM_STATE["queues"]) or ("cpu",)
     started = []
     try:
@@ -399,8 +373,6 @@ def warm_pools(queues=None) -> list:
 
 
 def preload_trusted(queues) -> list[str]:
-    from .models import Assignment
-
     loaded = []
     try:
         paths = sorted(set(
@@ -410,8 +382,6 @@ def preload_trusted(queues) -> list[str]:
         return loaded
     for path in paths:
         try:
-            from grader.pack import load_pack
-
             pack = load_pack(Path(path))
             pack.driver()
             loaded.append(Path(path).parent.name)  # PACK_STORE/<slug>/<hash>
@@ -421,13 +391,9 @@ def preload_trusted(queues) -> list[str]:
 
 
 def _warm_in_background() -> None:
-    import threading
-
     if not warm_enabled():
         return
     def run():
-        from django.db import connection
-
         try:
             warm_pools()
         finally:
@@ -442,8 +408,6 @@ def _warm_in_background() -> None:
 def _remember_worker(sender=None, instance=None, **kwargs):
     """Main worker process, after -Q is applied and before any fork: note the queues and pool type."""
     try:
-        from celery.concurrency import get_implementation
-
         WARM_STATE["queues"] = tuple(sorted(instance.app.amqp.queues.consume_from.keys()))
         impl = get_implementation(instance.pool_cls) if isinstance(instance.pool_cls, str) else instance.pool_cls
         WARM_STATE["prefork"] = impl.__module__.endswith("prefork")
@@ -465,8 +429,6 @@ def _warm_solo(**kwargs):
 @signals.worker_process_shutdown.connect
 def _shutdown_pool(**kwargs):
     try:
-        from grader import pool
-
         pool.shutdown()
     except Exception:  # the engine may be absent or already down
         pass

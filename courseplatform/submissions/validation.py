@@ -18,6 +18,10 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
+from grader.errors import SubmissionError
+from grader.pack import load_pack
+from grader.submission import decode, load_notebook_json
+
 KINDS = ("py", "ipynb", "zip")
 ZIP_MAX_ENTRIES = 200
 ZIP_MAX_RATIO = 100  # uncompressed/compressed per entry
@@ -149,7 +153,7 @@ def _check_ipynb(name, upload) -> None:
             "Jupyter and save it again.",
             "nbformat",
         )
-    import nbformat
+    import nbformat  # heavy (jsonschema, ~0.2 s): imported on the first notebook upload, not by every web process
 
     try:
         notebook = nbformat.from_dict(nb)
@@ -158,14 +162,9 @@ def _check_ipynb(name, upload) -> None:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UploadRejected(f"“{name}” is not a valid format-4 notebook: {first}", "bad_notebook") from None
     try:  # then the engine's own checks (depth, value count, cell types, lone surrogates)
-        from grader.submission import SubmissionError, load_notebook_json
-    except ImportError:
-        pass
-    else:
-        try:
-            load_notebook_json(text, name)
-        except SubmissionError as exc:
-            raise UploadRejected(str(exc), "bad_notebook") from None
+        load_notebook_json(text, name)
+    except SubmissionError as exc:
+        raise UploadRejected(str(exc), "bad_notebook") from None
     if not any(cell.get("cell_type") == "code" for cell in nb.get("cells", [])):
         raise UploadRejected(f"“{name}” has no code cells.", "bad_notebook")
 
@@ -245,8 +244,6 @@ def _check_zip(name, upload) -> None:
 @functools.lru_cache(maxsize=64)
 def _pack_module(pack_path: str) -> str | None:
     try:
-        from grader.pack import load_pack
-
         return str(load_pack(Path(pack_path)).meta.get("module") or "") or None
     except Exception:
         return None
@@ -254,11 +251,7 @@ def _pack_module(pack_path: str) -> str | None:
 
 def engine_check(upload, checked: CheckedFile, pack_path: str, accepted) -> None:
     """The engine's own trusted-side decoding (no student code runs): catches what only the pack
-    knows, e.g. a zip without the module the pack imports. Skipped if the engine is absent."""
-    try:
-        from grader.submission import SubmissionError, decode
-    except ImportError:
-        return
+    knows, e.g. a zip without the module the pack imports. Skipped when the pack cannot be read."""
     module = _pack_module(pack_path) if pack_path else None
     if module is None:
         return

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from grader import pool, protocol
-from grader.api import GraderError, grade
-from grader.pack import PackError, load_pack
+from grader.api import grade
+from grader.errors import GraderError, PackError
+from grader.pack import load_pack
 from grader_testutil import ATTENTION, PACKS, REFERENCE
 
 

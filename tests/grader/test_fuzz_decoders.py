@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from grader import protocol
-from grader.submission import SubmissionError, decode, load_notebook_json
+from grader.errors import SubmissionError
+from grader.submission import decode, load_notebook_json
 from grader.text import clean, clean_result
 
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,

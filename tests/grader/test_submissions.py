@@ -8,7 +8,8 @@ import zipfile
 import nbformat
 import pytest
 
-from grader.submission import SubmissionError, decode
+from grader.errors import SubmissionError
+from grader.submission import decode
 from grader_testutil import ATTENTION, REFERENCE
 
 

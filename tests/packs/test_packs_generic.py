@@ -16,7 +16,7 @@ ASSIGNMENTS = Path(__file__).resolve().parents[2] / "assignments"
 
 def _params():
     from grader.check import expectations, find_packs
-    from grader.pack import PackError
+    from grader.errors import PackError
 
     params = []
     for pack in find_packs(ASSIGNMENTS):
