@@ -404,15 +404,15 @@ def advice(err: dict, linemap: LineMap | None, main: str) -> str | None:
                 "not run while grading, only the course's packages are available. If it is your own module, write "
                 f"it in the notebook with a `%%writefile {top}.py` cell above this one, or submit a .zip with {top}.py.")
     if kind == "input":
-        return (f"{subject} waits for keyboard input (input()), which nobody can type while grading: set the "
-                f"value in the code instead. {GUARD_ADVICE}")
+        return (f"{subject} waits for keyboard input (input(): {what}), which nobody can type while grading: set "
+                f"the value in the code instead. {GUARD_ADVICE}")
     m = _MISSING_PATH.search(str(err.get("message") or ""))
     path = next((g for g in m.groups() if g), "") if m else ""
     colab = path.startswith(("/content", "/gdrive")) or "MyDrive" in path or "drive/" in path
     shown = f" {_clean(path, 120)}" if path else " a file"
     why = ("it is in your Google Drive or your Colab session, which the grader cannot reach" if colab
            else "it is not part of your submission")
-    return f"{subject} uses{shown}, which does not exist in the grader: {why}. {GUARD_ADVICE}"
+    return f"{subject} uses{shown}, which does not exist in the grader ({what}): {why}. {GUARD_ADVICE}"
 
 
 def explain_load(err: dict, linemap: LineMap | None, main: str, budget: float) -> str | None:

@@ -117,8 +117,8 @@ BROKEN = {
     "gpu_unguarded": ["Cell 4 (`q = torch.randn(2, 4, 8).to(device)`), line 1 uses the GPU (cuda), but the grader "
                       "runs your code on a CPU", 'device = "cuda" if torch.cuda.is_available() else "cpu"'],
     "drive_data": ["Cell 4 (`batch = torch.load('/content/drive/MyDrive/LLM course/hw3...`), line 1 uses "
-                   "/content/drive/MyDrive/LLM course/hw3/batch.pt, which does not exist in the grader: it is in your "
-                   "Google Drive or your Colab session", GUARD],
+                   "/content/drive/MyDrive/LLM course/hw3/batch.pt, which does not exist in the grader (FileNotFoundError",
+                   "it is in your Google Drive or your Colab session", GUARD],
     "download": ["Cell 3 (`import urllib.request`), line 2 tried to download something", "no internet access", GUARD],
     "training": ["Importing your notebook did not finish within 10 s: cell 3 (`# train a tiny model for a while`) "
                  "was still running (at line ", GUARD],
@@ -278,10 +278,12 @@ def test_py_files_get_the_same_explanations_with_their_line():
     err = {"type": "FileNotFoundError", "message": "[Errno 2] No such file or directory: '/content/w.pt'",
            "kind": "import:exception", "traceback": tb}
     text = notebook.explain_load(err, None, "attention.py", 10)
-    assert text.startswith("Line 12 of your file uses /content/w.pt, which does not exist in the grader: it is in "
+    assert text.startswith("Line 12 of your file uses /content/w.pt, which does not exist in the grader "
+                           "(FileNotFoundError: [Errno 2] No such file or directory: '/content/w.pt'): it is in "
                            "your Google Drive or your Colab session") and GUARD in text
     err = {"type": "EOFError", "message": "EOF when reading a line", "kind": "import:exception", "traceback": tb}
-    assert "waits for keyboard input (input())" in notebook.explain_load(err, None, "attention.py", 10)
+    assert "waits for keyboard input (input(): EOFError: EOF when reading a line)" in notebook.explain_load(
+        err, None, "attention.py", 10)
     err = {"type": "TimeoutError", "message": "the import ran out of time", "kind": "import:timeout", "traceback": tb}
     assert notebook.explain_load(err, None, "attention.py", 10).startswith(
         "Importing your file did not finish within 10 s: line 12 of your file was still running.")
