@@ -51,7 +51,8 @@ def _nb(*sources) -> bytes:
 
 def test_fixtures_are_what_build_py_writes():
     built = _build().notebooks()
-    on_disk = {p.name: p.read_text(encoding="utf-8") for p in HERE.glob("*.ipynb")}
+    on_disk = {p.name: p.read_text(encoding="utf-8") for p in HERE.iterdir() if p.suffix in (".ipynb", ".py")
+               and p.name != "build.py"}
     assert built == on_disk, "run python tests/grader/notebooks_real/build.py"
 
 
@@ -109,6 +110,20 @@ def test_colab_multihead_notebook_guarded_for_gpu_runs_on_cpu_with_full_marks():
     res = _grade("colab_multihead", MULTIHEAD)
     assert res["status"] == "graded" and res["score"] == 20.0, res["message"]
     assert any(n.startswith("drive.mount was skipped") for n in res["notes"])
+
+
+def test_colab_download_py_and_nbconvert_script_get_full_marks():
+    """The .py files Colab ("Download .py") and `jupyter nbconvert --to script` write from a notebook."""
+    from grader.api import grade
+
+    res = grade(ATTENTION, "attention.py", (HERE / "colab_download.py").read_bytes())
+    assert res["status"] == "graded" and res["score"] == 10.0, res["message"]
+    assert any(n.startswith("drive.mount was skipped") for n in res["notes"])
+    res = grade(ATTENTION, "attention.py", (HERE / "nbconvert_script.py").read_bytes())
+    assert res["status"] == "graded" and res["score"] == 10.0, res["message"]
+    notes = "\n".join(res["notes"])
+    for what in ("run_line_magic", "system", "getoutput", "run_cell_magic"):
+        assert f"get_ipython().{what}(...) was skipped" in notes
 
 
 # ------------------------------------------------------------------ broken notebooks: one message naming the cell
