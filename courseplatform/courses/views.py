@@ -1,7 +1,6 @@
 """Home, course dashboards, roster and enrolment, sessions and attendance."""
 from __future__ import annotations
 
-import csv
 import logging
 
 from django.contrib import messages
@@ -17,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from . import attendance as att
+from . import csvexport
 from . import enrolment
 from .forms import CourseSettingsForm, EnrolForm, MemberRoleForm, SessionForm, WeeklySessionsForm
 from .hooks import hook_modules
@@ -25,12 +25,6 @@ from .permissions import STAFF, course_role_required
 
 log = logging.getLogger(__name__)
 INSTRUCTOR_ONLY = (Role.INSTRUCTOR,)
-
-
-def csv_safe(value):
-    """A spreadsheet must not run a cell as a formula: prefix =, +, -, @ (and tab/CR) with a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _courses_for(user):
@@ -170,22 +164,16 @@ def enrol_links_csv(request, course_slug):
     if not rows:
         messages.error(request, "There are no set-password links to download: enrol people first.")
         return redirect("courses:enrol", course_slug=course_slug)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{course_slug}-set-password-links.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["username", "name", "email", "set_password_link"])
-    writer.writerows([[csv_safe(c) for c in row] for row in rows])
-    return response
+    return csvexport.csv_response(f"{course_slug}-set-password-links.csv",
+                                  [["username", "name", "email", "set_password_link"], *rows])
 
 
 @course_role_required(*INSTRUCTOR_ONLY)
 def enrol_template_csv(request, course_slug):
-    response = HttpResponse(
-        "username,name,email\nada,Ada Lovelace,ada@example.edu\nalan,Alan Turing,alan@example.edu\n",
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = 'attachment; filename="roster-template.csv"'
-    return response
+    return csvexport.csv_response("roster-template.csv", [
+        ["username", "name", "email"], ["ada", "Ada Lovelace", "ada@example.edu"],
+        ["alan", "Alan Turing", "alan@example.edu"],
+    ])
 
 
 
@@ -378,15 +366,11 @@ def attendance_overview(request, course_slug):
     for row in rows:
         row.cells = [row.by_session.get(s.id, "") for s in sessions_list]
     if request.GET.get("format") == "csv":
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{course.slug}-attendance.csv"'
-        writer = csv.writer(response)
-        writer.writerow(["username", "name", "present", "absent", "excused", "flagged"]
-                        + [csv_safe(f"{s.date:%Y-%m-%d} {s.title}") for s in sessions_list])
-        for row in rows:
-            writer.writerow([csv_safe(row.user.username), csv_safe(row.user.get_full_name()), row.present,
-                             row.absent, row.excused, "yes" if row.flagged else ""] + row.cells)
-        return response
+        table = [["username", "name", "present", "absent", "excused", "flagged"]
+                 + [f"{s.date:%Y-%m-%d} {s.title}" for s in sessions_list]]
+        table += [[row.user.username, row.user.get_full_name(), row.present, row.absent, row.excused,
+                   "yes" if row.flagged else ""] + row.cells for row in rows]
+        return csvexport.csv_response(f"{course.slug}-attendance.csv", table)
     return render(request, "courses/attendance.html", {"sessions": sessions_list, "rows": rows})
 
 

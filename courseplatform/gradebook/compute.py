@@ -12,14 +12,13 @@ Rules (also in the README):
 """
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.utils import timezone
 
+from courseplatform.courses import csvexport
 from courseplatform.courses.hooks import hook_modules
 from courseplatform.courses.models import Membership, Role
 
@@ -189,17 +188,11 @@ def fmt(value: float | None) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def safe_cell(text: str) -> str:
-    """Neutralise spreadsheet formulas (CSV injection): a leading = + - @ tab or CR gets a quote."""
-    text = str(text or "")
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def csv_header(book: Gradebook) -> list[str]:
     header = ["Username", "First name", "Last name", "Email"]
     used = set(header)
     for it in book.items:
-        name = safe_cell(f"{it.title} [{fmt(it.max_points)}]")
+        name = f"{it.title} [{fmt(it.max_points)}]"
         base, n = name, 2
         while name in used:
             name = f"{base} ({n})"
@@ -215,7 +208,7 @@ def csv_rows(book: Gradebook) -> list[list[str]]:
     rows = [csv_header(book)]
     for r in book.rows:
         u = r.user
-        line = [safe_cell(u.username), safe_cell(u.first_name), safe_cell(u.last_name), safe_cell(u.email)]
+        line = [u.username, u.first_name, u.last_name, u.email]
         line += [fmt(r.scores.get(it.key)) for it in book.items]
         line += [fmt(r.percents.get(c)) for c in book.categories]
         line.append(fmt(r.total))
@@ -224,7 +217,5 @@ def csv_rows(book: Gradebook) -> list[list[str]]:
 
 
 def to_csv(book: Gradebook) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(csv_rows(book))
-    return out.getvalue()
+    """The export's text (views.export_csv sends the same rows through csvexport.csv_response)."""
+    return csvexport.csv_text(csv_rows(book))

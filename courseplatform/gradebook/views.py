@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from courseplatform.courses import csvexport
 from courseplatform.courses.models import Role
 from courseplatform.courses.permissions import ANY_ROLE, STAFF, course_role_required
 
@@ -54,9 +54,7 @@ def weights(request, course_slug):
 @course_role_required(*STAFF)
 def export_csv(request, course_slug):
     book = compute.build(request.course)
-    response = HttpResponse(compute.to_csv(book), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="gradebook-{request.course.slug}-{stamp}.csv"'
-    return response
+    return csvexport.csv_response(f"gradebook-{request.course.slug}-{stamp}.csv", compute.csv_rows(book))
 
 

@@ -26,6 +26,7 @@ from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
+from courseplatform.courses import csvexport
 from courseplatform.courses.models import Membership, Role
 from courseplatform.courses.permissions import STAFF, course_role_required
 
@@ -387,17 +388,13 @@ def export_stream(assignment: Assignment):
     rows = [r for r in student_rows(assignment) if r["latest"]]
     stream = _ZipStream()
     with zipfile.ZipFile(stream, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
-        lines = ["username,name,attempt,submitted_at,state,score,max_score,late_days,penalty_percent,file"]
+        lines = [["username", "name", "attempt", "submitted_at", "state", "score", "max_score", "late_days",
+                  "penalty_percent", "file"]]
         for r in rows:
             s, u = r["latest"], r["user"]
             arcname = f"{assignment.slug}/{u.username}/{Path(s.original_name).name}"
-            lines.append(
-                ",".join(
-                    '"' + str(v).replace('"', '""') + '"'
-                    for v in (u.username, u.get_full_name(), s.attempt, s.created_at.isoformat(), s.state,
-                              "" if s.score is None else s.score, s.max_score or "", s.late_days, s.penalty_percent, arcname)
-                )
-            )
+            lines.append([u.username, u.get_full_name(), s.attempt, s.created_at.isoformat(), s.state,
+                          s.score, s.max_score or "", s.late_days, s.penalty_percent, arcname])
             path = services.blob_path(s.blob)
             if not path.is_file():
                 continue
@@ -408,7 +405,7 @@ def export_stream(assignment: Assignment):
                     out.write(chunk)
                     yield stream.pop()
             yield stream.pop()
-        archive.writestr(f"{assignment.slug}/index.csv", "\n".join(lines) + "\n")
+        archive.writestr(f"{assignment.slug}/index.csv", csvexport.csv_text(lines))
     yield stream.pop()
 
 

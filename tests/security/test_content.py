@@ -752,3 +752,59 @@ def test_nul_bytes_in_project_text_get_a_message_or_are_dropped(client_for, worl
     assert r.status_code == 302
     g = MilestoneGrade.objects.get(milestone=world.milestone, group=world.group_a)
     assert g.feedback == "Good work" and g.criterion_scores.get().comment == "ok"
+
+
+def _cells(text: str) -> list[str]:
+    return [c for row in csv.reader(io.StringIO(text)) for c in row]
+
+
+def _assert_no_formula(cells, where):
+    bad = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert not bad, f"{where}: {bad}"
+
+
+def test_every_csv_export_neutralises_formulas(client_for, world):
+    """#12 item 5: one helper (courses/csvexport.py) behind every export; a cell starting with =, +, -, @,
+    tab or CR is neutralised in each of them (the gradebook and attendance exports, the set-password
+    links, the roster template, and the index.csv inside an assignment's zip export)."""
+    import zipfile
+
+    from django.contrib.auth import get_user_model
+
+    from courseplatform.courses import csvexport
+
+    for f in FORMULAS:
+        assert csvexport.safe_cell(f) == "'" + f
+    assert csvexport.safe_cell(-2.5) == "-2.5" and csvexport.safe_cell(None) == ""
+
+    User = get_user_model()
+    User.objects.filter(pk=world.bob.pk).update(first_name=FORMULAS[0], last_name=FORMULAS[5], email="-x@evil",
+                                                 username="@bob")
+    User.objects.filter(pk=world.alice.pk).update(first_name=FORMULAS[1], last_name=FORMULAS[4])
+    world.milestone.title = FORMULAS[2]
+    world.milestone.save()
+    exports = {
+        "gradebook": client_for(world.instructor).get(reverse("gradebook:export", args=["llms"])),
+        "attendance": client_for(world.instructor).get(reverse("courses:attendance", args=["llms"]) + "?format=csv"),
+        "roster template": client_for(world.instructor).get(reverse("courses:enrol_template", args=["llms"])),
+    }
+    c = client_for(world.instructor)
+    session = c.session
+    session["enrol-links-llms"] = [["=evil", FORMULAS[3], "+1@x", "https://example.org/set/abc"]]
+    session.save()
+    exports["set-password links"] = c.get(reverse("courses:enrol_links_csv", args=["llms"]))
+    for where, r in exports.items():
+        assert r.status_code == 200, where
+        assert r["Content-Type"].startswith("text/csv"), where
+        _assert_no_formula(_cells(r.content.decode("utf-8")), where)
+    gradebook = _cells(exports["gradebook"].content.decode())
+    assert "'" + FORMULAS[0] in gradebook and "'@bob" in gradebook
+    assert "'=evil" in _cells(exports["set-password links"].content.decode())
+
+    r = client_for(world.instructor).get(reverse("submissions:export", args=["llms", world.assignment.slug]))
+    assert r.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(r.streaming_content)))
+    index = archive.read(f"{world.assignment.slug}/index.csv").decode()
+    cells = _cells(index)
+    _assert_no_formula(cells, "assignment export index.csv")
+    assert "'@bob" in cells and any(c.startswith("'=cmd") for c in cells)
