@@ -466,8 +466,9 @@ class Runner:
         if missing:
             self.sandbox_lost()
             found = ", ".join(self.defined[:15]) or "nothing"
+            hint = notebook.missing_hint(missing, getattr(self.decoded, "linemap", None))  # a notebook: which cell
             raise LoadFailed(f"Your file does not define {', '.join(missing)} (it defines: {found}). "
-                             "Check the name and that it is defined at the top level, not inside another function.")
+                             + (hint or "Check the name and that it is defined at the top level, not inside another function."))
         return sb
 
     def run(self) -> dict:

@@ -481,3 +481,60 @@ def _defined_later(msg: str, frames: list, linemap: LineMap) -> str | None:
                         "once, from top to bottom, so move that cell above this one (in Jupyter, check with "
                         "Restart & Run All)")
     return None
+
+
+def missing_hint(missing: list, linemap: LineMap | None) -> str | None:
+    """For a notebook that does not define a required name at the top level: the cell where it *is*
+    defined, and why the import did not see it (a cell magic that does not run, a
+    ``if __name__ == "__main__":`` block, inside a function or class)."""
+    if linemap is None:
+        return None
+    wanted = {m for m in missing if isinstance(m, str)}
+    for cell in sorted(linemap.cells):
+        lines = linemap.cells[cell]
+        magic = lines[0].strip() if lines and lines[0].strip().startswith("%%") else ""
+        body = "\n".join(lines[1:] if magic else lines)
+        try:
+            tree = _ast.parse(body)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        stack = [(node, "top") for node in tree.body]
+        while stack:
+            node, where = stack.pop()
+            name = getattr(node, "name", None) if isinstance(
+                node, (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef)) else None
+            if name is None and isinstance(node, _ast.Assign):
+                name = next((t.id for t in node.targets if isinstance(t, _ast.Name) and t.id in wanted), None)
+            if name in wanted:
+                cell_name = linemap.where(cell)
+                kind, args = _cell_magic(magic) if magic else ("", "")
+                if where == "top" and kind in _WRITE and _writefile_args(args):
+                    module = _writefile_args(args)[0].rsplit("/", 1)[-1].removesuffix(".py")
+                    return (f"{name} is defined in {cell_name}, which writes a file and does not run its code: add "
+                            f"`from {_short(module, 40)} import {name}` in a cell below it.")
+                if where == "top" and magic and kind not in _RUN_BODY:
+                    return (f"{name} is defined in {cell_name}, a `{_short(magic, 30)}` cell, which the grader does "
+                            "not run as Python: move the code to a normal cell.")
+                if where == "main":
+                    return (f"{name} is defined under `if __name__ == \"__main__\":` in {cell_name}, which the grader "
+                            "skips: define it at the top level of the cell.")
+                if where == "nested":
+                    return (f"{name} is defined inside another function or class in {cell_name}: define it at the "
+                            "top level of the cell.")
+            if isinstance(node, (_ast.FunctionDef, _ast.AsyncFunctionDef, _ast.ClassDef)):
+                stack += [(n, "nested") for n in node.body]
+            elif isinstance(node, _ast.If) and _is_main_guard(node):
+                stack += [(n, "main") for n in node.body] + [(n, where) for n in node.orelse]
+            else:  # if/for/while/with/try blocks run at the level they are written at
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    stack += [(n, where) for n in getattr(node, field, []) or [] if isinstance(n, _ast.AST)]
+    return None
+
+
+def _is_main_guard(node) -> bool:
+    t = getattr(node, "test", None)
+    if not isinstance(t, _ast.Compare) or len(t.ops) != 1 or not isinstance(t.ops[0], _ast.Eq):
+        return False
+    sides = (t.left, t.comparators[0])
+    return (any(isinstance(s, _ast.Name) and s.id == "__name__" for s in sides)
+            and any(isinstance(s, _ast.Constant) and s.value == "__main__" for s in sides))

@@ -137,6 +137,8 @@ BROKEN = {
     "download": ["Cell 3 (`import urllib.request`), line 2 tried to download something", "no internet access", GUARD],
     "training": ["Importing your notebook did not finish within 10 s: cell 3 (`# train a tiny model for a while`) "
                  "was still running (at line ", GUARD],
+    "main_guard": ["does not define scaled_dot_product_attention", "scaled_dot_product_attention is defined under "
+                   '`if __name__ == "__main__":` in cell 3 (`if __name__ == "__main__":`), which the grader skips'],
     "pip_module": ["Cell 3 (`%env WANDB_MODE=offline`), line 3 imports einops (ModuleNotFoundError: No module named "
                    "'einops'), which is not installed in the grader: `!pip install` lines do not run while grading",
                    "`%%writefile einops.py`"],
@@ -314,3 +316,17 @@ def test_student_text_quoted_in_messages_is_bounded_and_clean():
     text = notebook.explain_load(err, d.linemap, "m.py", 10)
     assert "\x1b" not in text and "\u202e" not in text and len(text) < 600
     assert text.startswith("Importing your notebook failed in cell 2 (`y = '[2J")
+
+
+def test_a_required_name_defined_where_the_import_cannot_see_it_names_the_cell():
+    d = decode("hw.ipynb", _nb("%%timeit\ndef f():\n    pass", "%%writefile util.py\ndef g():\n    pass",
+                               "def outer():\n    def h():\n        pass", "%%time\nfor i in range(2):\n    k = i"),
+               module="m")
+    assert notebook.missing_hint(["f"], d.linemap) == ("f is defined in cell 2 (`%%timeit`), a `%%timeit` cell, which "
+                                                       "the grader does not run as Python: move the code to a normal cell.")
+    assert notebook.missing_hint(["g"], d.linemap) == ("g is defined in cell 3 (`%%writefile util.py`), which writes a "
+                                                       "file and does not run its code: add `from util import g` in a "
+                                                       "cell below it.")
+    assert "h is defined inside another function or class in cell 4 (`def outer():`)" in notebook.missing_hint(
+        ["h"], d.linemap)
+    assert notebook.missing_hint(["k"], d.linemap) is None and notebook.missing_hint(["f"], None) is None

@@ -321,6 +321,10 @@ def broken() -> dict:
     nb.code(ATTENTION, 3)
     out["pip_module"] = nb.json()
 
+    nb = Lab("main_guard", minor=4).md("# Attention").code("import math\nimport torch", 1)
+    nb.code('if __name__ == "__main__":\n' + "\n".join("    " + ln if ln else ln for ln in ATTENTION.split("\n")), 2)
+    out["main_guard"] = nb.json()
+
     nb = Lab("out_of_order").md("# Attention")
     nb.code("import torch\nq = torch.randn(2, 3, 4)\nout, w = scaled_dot_product_attention(q, q, q)", 2)
     nb.code(ATTENTION, 1)
