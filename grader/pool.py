@@ -170,7 +170,8 @@ class Sandbox:
             except ValueError:
                 name = f"signal {sig}"
             extra = {"SIGSEGV": " (a segmentation fault: invalid memory access)", "SIGXCPU": " (CPU time limit exceeded)",
-                     "SIGKILL": " (killed)", "SIGABRT": " (aborted)", "SIGBUS": " (bus error)"}.get(name, "")
+                     "SIGKILL": " (killed)", "SIGABRT": " (aborted)", "SIGBUS": " (bus error)",
+                     "SIGSYS": " (a system call the sandbox does not allow)"}.get(name, "")
             return f"the sandbox process was killed by {name}{extra}"
         if os.WIFEXITED(status):
             return f"the sandbox process exited with code {os.WEXITSTATUS(status)} (os._exit or a crash)"

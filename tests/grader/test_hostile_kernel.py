@@ -553,3 +553,36 @@ def test_without_a_usable_cgroup_the_pool_refuses_to_start_unless_rlimit_only_is
     finally:
         pool._enforced.clear()
         pool._enforced.update(saved)
+
+
+def test_another_syscall_abi_cannot_bypass_the_filter(kprobe, host_clean):
+    # the i386 ABI (int 0x80) has its own syscall numbers: unshare is 310 there, not 272
+    res, v = kprobe(SYSCALLS + """
+import mmap
+def probe(info):
+    out = {"arch": platform.machine(), "uid": os.getuid()}
+    if out["arch"] != "x86_64":
+        return out
+    # push rbx; mov eax, 310 (i386 unshare); mov ebx, CLONE_NEWUSER; int 0x80; pop rbx; ret
+    code = bytes.fromhex("53b836010000bb00000010cd805bc3")
+    pid = os.fork()
+    if pid == 0:
+        buf = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        buf.write(code)
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+        ret = ctypes.CFUNCTYPE(ctypes.c_int)(addr)()
+        os._exit(100 if ret == 0 else 101)             # 100: the user namespace was created
+    status = os.waitpid(pid, 0)[1]
+    out["i386"] = ("signal", os.WTERMSIG(status)) if os.WIFSIGNALED(status) else ("exit", os.WEXITSTATUS(status))
+    pid = os.fork()
+    if pid == 0:  # the x32 ABI: unshare is 272 | __X32_SYSCALL_BIT
+        os._exit(100 if libc.syscall(ctypes.c_long(0x40000000 | 272), ctypes.c_long(0x10000000)) == 0 else 101)
+    status = os.waitpid(pid, 0)[1]
+    out["x32"] = ("signal", os.WTERMSIG(status)) if os.WIFSIGNALED(status) else ("exit", os.WEXITSTATUS(status))
+    return out
+""")
+    assert res["status"] == "graded" and v is not None, (res["message"], res["tests"][0]["message"])
+    host_clean["uids"].add(v["uid"])
+    if v["arch"] == "x86_64":
+        assert v["i386"] == ["signal", 31], v               # SIGSYS: the filter kills a foreign-ABI call
+        assert v["x32"] == ["signal", 31], v
