@@ -1,5 +1,25 @@
 """Trusted driver for the `bert_finetune` assignment.
 
+Promises of handout.md and the case(s) that exercise each:
+
+  train(...) returns a predictor; predict(texts) -> one 0/1 label per text ... train_and_predict (list, numpy
+                                 and tensor accepted; wrong length or labels refused)
+  time_budget_s: CPU seconds of the whole call, loading included ............ train_and_predict (the sandbox's
+                                 CPU seconds around the call; +10 % or 5 s slack); wall clock only a 240 s net
+  device "cuda" on the GPU, "cpu" otherwise; 480 sentences / 60 s vs
+  96 sentences / 15 s ......................................................... train_and_predict (settings chosen
+                                 by torch.cuda.is_available() inside the sandbox)
+  val_indices: 10-50 % held out, never trained on; val_accuracy honest ....... honest_validation
+  1 = positive, 0 = negative .................................................. hidden_accuracy, hidden_f1 (labels
+                                 are compared with the hidden gold labels)
+  thresholds (accuracy 0.70/0.78/0.83/0.88, macro-F1 0.75/0.85) .............. hidden_accuracy, hidden_f1
+  seed: use it for every random choice ....................................... advice, not graded: a correct
+                                 approach that ignores it must still get full marks whatever the sandbox's fresh
+                                 global random state (solutions/meanpool_onecycle_unseeded.py; the determinism
+                                 gate grades it repeatedly)
+  the recipe (split, pooling, learning rates, linear probing) ................ not graded: any sound approach
+  hidden data is not in the sandbox ......................................... tests/packs/test_bert_finetune.py
+
 The student's `train(...)` runs inside the sandbox on the training texts and labels (sent by
 this driver), under a time budget. The hidden test split (data/test.tsv) never leaves this
 process: the sandbox only receives its texts, without labels, through `predictor.predict(texts)`,

@@ -2,7 +2,7 @@
 
     starter.ipynb                      what students download (runs, scores 0)
     reference.ipynb                    the instructor's solution (full marks)
-    solutions/numpy_style.ipynb        a second correct solution in another style (full marks)
+    solutions/*.ipynb                  correct solutions in other styles (full marks): SOLUTIONS
     mutants/*.ipynb                    the usual mistakes (scores in mutants/expected.toml)
 
 Run `python assignments/embeddings_notebook/build_notebooks.py` after editing a cell. Outputs are
@@ -208,6 +208,114 @@ ax.grid(True, alpha=0.3)
 fig""",
 }
 
+# More correct solutions, each getting the vector of "bank" another way the handout allows.
+SOLUTIONS = {
+    "numpy_style": ALT,
+    # the character offsets of the word in the sentence, matched to the tokens' offset mapping;
+    # F.cosine_similarity; sklearn's PCA; pyplot's state-machine interface
+    "offsets_mapping": {
+        "task1": """import re
+
+
+def word_vector(sentence, word="bank"):
+    enc = tokenizer(sentence, return_offsets_mapping=True, return_tensors="pt")
+    offsets = enc.pop("offset_mapping")[0].tolist()
+    match = re.search(r"\\b" + re.escape(word) + r"\\b", sentence, flags=re.IGNORECASE)
+    position = next(i for i, (start, end) in enumerate(offsets) if end > start and start == match.start())
+    return model(**enc).last_hidden_state[0, position]
+
+
+bank_river = word_vector(RIVER)
+bank_money = word_vector(MONEY)""",
+        "task2": """import torch.nn.functional as F
+
+cos_river_money = F.cosine_similarity(bank_river, bank_money, dim=0).item()
+cos_river_river = F.cosine_similarity(bank_river, word_vector(RIVER_2), dim=0).item()""",
+        "task3": """from sklearn.decomposition import PCA
+
+bank_vectors = torch.stack([word_vector(s) for s in SENTENCES]).numpy()
+bank_points = PCA(n_components=2).fit_transform(bank_vectors)""",
+        "task4": """colours = ["tab:blue" if s == "river" else "tab:red" for s in SENSES]
+plt.figure(figsize=(5, 4))
+plt.scatter(bank_points[:, 0], bank_points[:, 1], c=colours)
+for i, s in enumerate(SENTENCES):
+    plt.text(bank_points[i, 0], bank_points[i, 1], s.split()[1])
+fig = plt.gcf()
+plt.show()""",
+    },
+    # a word-level vector: the mean of the word's WordPiece pieces found with word_ids() (bank is
+    # a single piece, so this is its vector); cosine by hand; PCA from the 6x6 Gram matrix
+    "word_pieces_mean": {
+        "task1": """def word_vector(sentence, word="bank"):
+    enc = tokenizer(sentence, return_tensors="pt")
+    hidden = model(**enc).last_hidden_state[0]
+    word_ids = enc.word_ids(0)
+    for w in sorted({w for w in word_ids if w is not None}):
+        start, end = enc.word_to_chars(0, w)
+        if sentence[start:end].lower() == word:
+            pieces = [i for i, x in enumerate(word_ids) if x == w]
+            return hidden[pieces].mean(dim=0)
+    raise ValueError(f"{word!r} not found in {sentence!r}")
+
+
+bank_river = word_vector(RIVER)
+bank_money = word_vector(MONEY)""",
+        "task2": """def cosine(u, v):
+    return (u.dot(v) / torch.sqrt(u.dot(u) * v.dot(v))).item()
+
+
+cos_river_money = cosine(bank_river, bank_money)
+cos_river_river = cosine(bank_river, word_vector(RIVER_2))""",
+        "task3": """X = torch.stack([word_vector(s) for s in SENTENCES]).double()
+Xc = X - X.mean(0)
+eigenvalues, U = torch.linalg.eigh(Xc @ Xc.T)       # Gram matrix: Xc Xc^T = U S^2 U^T
+top = eigenvalues.argsort(descending=True)[:2]
+bank_points = U[:, top] * eigenvalues[top].clamp_min(0).sqrt()   # = Xc V[:, :2]""",
+        "task4": """from IPython.display import display
+
+fig, ax = plt.subplots()
+for i, (x, y) in enumerate(bank_points.tolist()):
+    ax.scatter(x, y, marker="o" if SENSES[i] == "river" else "^", color="C0" if SENSES[i] == "river" else "C1")
+    ax.annotate(str(i), (x, y))
+plt.close(fig)
+display(fig)""",
+    },
+    # one padded batch with output_hidden_states=True and hidden_states[-1]; the token found with
+    # convert_ids_to_tokens; numpy cosines; the SVD's U * S as the projection
+    "hidden_states_batch": {
+        "task1": """batch = tokenizer(SENTENCES, padding=True, return_tensors="pt")
+last = model(**batch, output_hidden_states=True).hidden_states[-1]
+vectors = {}
+for i, sentence in enumerate(SENTENCES):
+    tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][i])
+    vectors[sentence] = last[i, tokens.index("bank")]
+
+
+def word_vector(sentence, word="bank"):
+    return vectors[sentence]
+
+
+bank_river = vectors[RIVER]
+bank_money = vectors[MONEY]""",
+        "task2": """def cosine(u, v):
+    u, v = u.numpy(), v.numpy()
+    return float(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v)))
+
+
+cos_river_money = cosine(bank_river, bank_money)
+cos_river_river = cosine(bank_river, word_vector(RIVER_2))""",
+        "task3": """M = torch.stack([vectors[s] for s in SENTENCES])
+M = M - M.mean(dim=0)
+U, S, Vh = torch.linalg.svd(M, full_matrices=False)
+bank_points = U[:, :2] * S[:2]""",
+        "task4": """fig, ax = plt.subplots(figsize=(5, 4))
+ax.scatter(bank_points[:3, 0], bank_points[:3, 1], label="river")
+ax.scatter(bank_points[3:, 0], bank_points[3:, 1], label="money")
+ax.legend()
+fig""",
+    },
+}
+
 MUTANTS = {
     # [CLS] instead of the token's own vector
     "cls_vector": {"task1": TASK1_REF.replace("last_hidden_state[0, position]", "last_hidden_state[0, 0]")},
@@ -221,6 +329,16 @@ MUTANTS = {
 bank_river = word_vector(RIVER)
 bank_money = word_vector(MONEY)
 print(bank_river.shape, bank_river[:5])"""},
+    # a sentence vector (mean over the tokens) instead of the token's vector
+    "mean_pooling": {"task1": TASK1_REF.replace("return model(**enc).last_hidden_state[0, position]",
+                                                "return model(**enc).last_hidden_state[0].mean(dim=0)")},
+    # the input embedding of "bank" (hidden_states[0]): no context at all
+    "embedding_layer": {"task1": TASK1_REF.replace(
+        "return model(**enc).last_hidden_state[0, position]",
+        "return model(**enc, output_hidden_states=True).hidden_states[0][0, position]")},
+    # SVD of the uncentred matrix
+    "no_centering": {"task3": TASK3_REF.replace("centred = vectors - vectors.mean(dim=0, keepdim=True)",
+                                                "centred = vectors")},
     # dot product instead of cosine
     "dot_product": {"task2": TASK2_REF.replace("float(torch.dot(u, v) / (u.norm() * v.norm()))", "float(torch.dot(u, v))")},
 }
@@ -254,11 +372,16 @@ def main():
     out = {
         HERE / "starter.ipynb": notebook(TASK1_STARTER, TASK2_STARTER, TASK3_STARTER, TASK4_STARTER),
         HERE / "reference.ipynb": notebook(**ref),
-        HERE / "solutions" / "numpy_style.ipynb": notebook(**ALT),
     }
+    for name, cells in SOLUTIONS.items():
+        out[HERE / "solutions" / f"{name}.ipynb"] = notebook(**cells)
     for name, change in MUTANTS.items():
         out[HERE / "mutants" / f"{name}.ipynb"] = notebook(**dict(ref, **change))
     for path, nb in out.items():
+        if path.exists():  # rewrite only what changed (the starter may be regenerated by other tools)
+            old = nbformat.read(str(path), as_version=4)
+            if [(c.cell_type, c.source) for c in old.cells] == [(c.cell_type, c.source) for c in nb.cells]:
+                continue
         path.parent.mkdir(exist_ok=True)
         nbformat.write(nb, str(path))
         print("wrote", path.relative_to(HERE))

@@ -48,6 +48,25 @@ def token_states(sentence):
     return tokenizer.convert_ids_to_tokens(enc["input_ids"][0]), hidden
 
 
+@torch.no_grad()
+def layer_states(sentence):
+    """Every layer's states (hidden_states: the embeddings, then each of the 6 layers), float64."""
+    tokenizer, model = load()
+    enc = tokenizer(sentence, return_tensors="pt")
+    return [h[0].double() for h in model(**enc, output_hidden_states=True).hidden_states]
+
+
+def bank_matrix():
+    """The (6, 384) matrix of the six 'bank' vectors."""
+    return torch.stack([word_vector(s) for s in SENTENCES])
+
+
+def project_2d_uncentred(vectors):
+    """A known mistake, for diagnosis only: the SVD projection without centring."""
+    _, _, vh = torch.linalg.svd(vectors, full_matrices=False)
+    return vectors @ vh[:2].T
+
+
 def word_vector(sentence, word="bank"):
     """The contextual vector of the first occurrence of `word` (a single WordPiece token)."""
     tokens, hidden = token_states(sentence)

@@ -1,5 +1,27 @@
 """Trusted driver for `embeddings_notebook`.
 
+Promises of handout.md and the case(s) that exercise each:
+
+  word_vector: last_hidden_state[0, i], i = position of 'bank' in input_ids ... bank_vectors (river and money
+                                 sentences; a named diagnosis only when the vector equals what [CLS], another
+                                 position, a sentence average or another layer gives on that sentence)
+  any way to find the position ([CLS] offset, offsets mapping, word_ids, a batch)  bank_vectors: compared by
+                                 value (atol 1e-4, rtol 1e-3), solutions/ use four different ways
+  cosine u.v / (|u||v|), in [-1, 1]; a dot product is not a similarity ....... cosine_river_money (range check
+                                 names the dot product only when the value is outside [-1, 1]),
+                                 cosine_river_river (hidden)
+  PCA: stack six, subtract the mean row, SVD, X_c V[:, :2], shape (6, 2) ..... projection (uncentred SVD named
+                                 only when the points equal it)
+  either sign of a component is accepted .................................... projection (_align_signs, per column)
+  sklearn PCA / numpy eigh / torch SVD all fine ............................. solutions/ (sklearn, Gram-matrix eigh,
+                                 U*S, covariance eigh)
+  the plot: `fig` holds the six points and the notebook displays an image .... plot
+  one colour per sense, points labelled ..................................... not graded (the grading table
+                                 promises only the six points and a displayed image)
+  discussion question ....................................................... not graded (the handout says so)
+  a failing cell does not stop the others; feedback names the first ......... _executed (note), starter test
+  90 s per cell ............................................................. execute_notebook(cell_timeout=90)
+
 The submitted notebook is executed with nbclient inside the sandbox (`execute_notebook`). One
 trusted cell is appended: it reads the result variables the handout names (`bank_river`,
 `bank_money`, `cos_river_money`, `cos_river_river`, `bank_points`, `fig`) and displays them as a
@@ -156,10 +178,18 @@ def _tensor(run, name, shape):
 
 
 def _diagnose_vector(ctx, got, sentence, what):
-    """Name the usual mistakes: another position, [CLS], a sentence average, another layer."""
+    """Name a mistake only when `got` is what it produces on this sentence (computed here): another
+    position, [CLS], a sentence average, another layer's vector of 'bank'; otherwise None."""
     tokens, hidden = ctx.ref.token_states(sentence)
     bank = tokens.index("bank")
     close = lambda a, b: torch.allclose(a, b, atol=1e-3, rtol=1e-2)  # noqa: E731
+    layers = ctx.ref.layer_states(sentence)
+    for k, layer in enumerate(layers[:-1]):
+        if close(got, layer[bank]):
+            where = "the input embeddings (hidden_states[0], before any attention layer)" if k == 0 else \
+                f"layer {k} of {len(layers) - 1} (hidden_states[{k}])"
+            return (f"{what} is the vector of 'bank' from {where}; the contextual vector is the last "
+                    f"hidden state (last_hidden_state, or hidden_states[-1]).")
     if close(got, hidden[0]):
         return (f"{what} is the [CLS] vector (position 0), a summary of the whole sentence; take the "
                 f"hidden state at the position of the token 'bank' instead.")
@@ -172,9 +202,7 @@ def _diagnose_vector(ctx, got, sentence, what):
     return None
 
 
-@case(points=3, visible=True, timeout=180,
-      hint="Tokenize the sentence, run the encoder, and take last_hidden_state[0, i] where i is the "
-           "position of the token 'bank' in input_ids (find it with tokenizer.convert_tokens_to_ids).")
+@case(points=3, visible=True, timeout=180)
 def bank_vectors(ctx):
     """`bank_river` and `bank_money`: the contextual vectors of "bank" """
     run = _executed(ctx)
@@ -185,12 +213,14 @@ def bank_vectors(ctx):
             why = _diagnose_vector(ctx, got, sentence, f"`{name}`")
             if why:
                 raise Fail(why)
-            err = float((got - exp[name]).abs().max())
-            raise Fail(f"`{name}` differs from the contextual vector of 'bank' (max abs error {err:.3g}, "
-                       f"tolerance 1e-4): use the last hidden layer of the encoder in eval mode.")
+            diff = (got - exp[name]).abs()
+            i = int(diff.argmax())
+            raise Fail(f"`{name}` differs from the contextual vector of 'bank' at {int((diff > 1e-4 + 1e-3 * exp[name].abs()).sum())} "
+                       f"of 384 components (max abs error {float(diff.max()):.3g} at component {i}: got "
+                       f"{float(got[i]):.5g}, expected {float(exp[name][i]):.5g}; tolerance atol 1e-4, rtol 1e-3).")
 
 
-def _check_cosine(run, name, expected):
+def _check_cosine(run, name, expected, own=None):
     got = _value(run, name)
     if isinstance(got, list):
         flat = torch.tensor(got, dtype=torch.float64).flatten()
@@ -203,19 +233,32 @@ def _check_cosine(run, name, expected):
         raise Fail(f"`{name}` = {got:.4g}: a cosine similarity lies between -1 and 1. Divide the dot "
                    f"product by the product of the two vectors' norms.")
     if abs(got - expected) > 1e-4:
-        raise Fail(f"`{name}` = {got:.5f}, expected {expected:.5f} (tolerance 1e-4).")
+        extra = ""
+        if own is not None and abs(own - expected) > 1e-4 and abs(got - own) <= 1e-4:
+            extra = (" It is the cosine of your own vectors, which differ from the expected ones "
+                     "(see the first test).")
+        raise Fail(f"`{name}` = {got:.5f}, expected {expected:.5f} (tolerance 1e-4).{extra}")
 
 
-@case(points=2, visible=True,
-      hint="cos(u, v) = u·v / (|u| |v|); torch.nn.functional.cosine_similarity(u, v, dim=0) also works.")
+def _own_cosine(run):
+    """The cosine of the student's own bank_river and bank_money, when both are readable vectors."""
+    try:
+        u, v = (torch.tensor(run["values"][n], dtype=torch.float64) for n in ("bank_river", "bank_money"))
+        if u.shape == v.shape == (384,) and float(u.norm()) > 0 and float(v.norm()) > 0:
+            return float(u @ v / (u.norm() * v.norm()))
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        pass
+    return None
+
+
+@case(points=2, visible=True)
 def cosine_river_money(ctx):
     """`cos_river_money`: cosine similarity between the two senses"""
     run = _executed(ctx)
-    _check_cosine(run, "cos_river_money", _expected(ctx)["cos_river_money"])
+    _check_cosine(run, "cos_river_money", _expected(ctx)["cos_river_money"], _own_cosine(run))
 
 
-@case(points=1, visible=False,
-      hint="Use the same word_vector and cosine functions for the two river sentences.")
+@case(points=1, visible=False)
 def cosine_river_river(ctx):
     """`cos_river_river`: cosine similarity between two river banks"""
     run = _executed(ctx)
@@ -228,9 +271,7 @@ def _align_signs(got, ref):
     return got * signs
 
 
-@case(points=2, visible=True,
-      hint="Stack the six vectors into a (6, 384) matrix, subtract the column mean, and multiply by "
-           "the first two right singular vectors (torch.linalg.svd): points = X_c @ Vh[:2].T.")
+@case(points=2, visible=True)
 def projection(ctx):
     """`bank_points`: the 2-D PCA projection of the six "bank" vectors"""
     run = _executed(ctx)
@@ -241,14 +282,17 @@ def projection(ctx):
     err = float((aligned - ref).abs().max())
     if err > 1e-3 * scale:
         centred = torch.allclose(got.mean(0), torch.zeros(2, dtype=torch.float64), atol=1e-3 * scale)
-        extra = "" if centred else " Your points are not centred: subtract the mean vector before the SVD."
+        extra = "" if centred else " Your points are not centred (their mean is not 0)."
+        uncentred = ctx.ref.project_2d_uncentred(ctx.ref.bank_matrix())
+        u_err = float((_align_signs(got, uncentred) - uncentred).abs().max())
+        if u_err <= 1e-3 * float(uncentred.abs().max()):
+            extra = (" They are the projection of the vectors without subtracting their mean row: centre "
+                     "the matrix before the SVD.")
         raise Fail(f"`bank_points` differs from the PCA projection (max abs error {err:.3g} after matching "
                    f"the signs of the components, tolerance {1e-3 * scale:.2g}).{extra}")
 
 
-@case(points=2, visible=True,
-      hint="Keep the figure in a variable named `fig` (fig, ax = plt.subplots()), draw the six points "
-           "with ax.scatter, label or colour them by sense, and display it (plt.show() or just `fig`).")
+@case(points=2, visible=True)
 def plot(ctx):
     """the plot `fig` shows the six projected points"""
     run = _executed(ctx)

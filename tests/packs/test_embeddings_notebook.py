@@ -2,7 +2,8 @@
 notebook is executed with nbclient inside it.
 
 Reference notebook full marks with the executed notebook and the plot returned as artifacts,
-starter zero, every mutant its recorded score and message, the second solution full marks, the
+starter zero, every mutant its recorded score and message (each named mistake told only to the
+mutant that makes it), every solution full marks (four ways to find the vector of "bank"), the
 notebooks in sync with their generator, an independent check of the trusted reference, and the
 hostile cases: a .py upload, a notebook that tries to read the pack, shell lines, and fake
 result variables.
@@ -62,13 +63,14 @@ def test_notebooks_match_their_generator():
     ref = {"task1": build.TASK1_REF, "task2": build.TASK2_REF, "task3": build.TASK3_REF, "task4": build.TASK4_REF}
     wanted = {"starter.ipynb": build.notebook(build.TASK1_STARTER, build.TASK2_STARTER, build.TASK3_STARTER,
                                               build.TASK4_STARTER),
-              "reference.ipynb": build.notebook(**ref),
-              "solutions/numpy_style.ipynb": build.notebook(**build.ALT)}
+              "reference.ipynb": build.notebook(**ref)}
+    wanted.update({f"solutions/{k}.ipynb": build.notebook(**v) for k, v in build.SOLUTIONS.items()})
     wanted.update({f"mutants/{k}.ipynb": build.notebook(**dict(ref, **v)) for k, v in build.MUTANTS.items()})
     for name, nb in wanted.items():
         on_disk = nbformat.read(str(PACK / name), as_version=4)
         assert [c.source for c in on_disk.cells] == [c.source for c in nb.cells], name
     assert {p.stem for p in (PACK / "mutants").glob("*.ipynb")} == set(build.MUTANTS) == set(EXPECTED)
+    assert {p.stem for p in (PACK / "solutions").glob("*.ipynb")} == set(build.SOLUTIONS)
 
 
 def test_reference_agrees_with_independent_computations():
@@ -130,9 +132,25 @@ def test_mutant_gets_its_score_and_message(name):
     assert EXPECTED[name]["message"] in _feedback(result)
 
 
-def test_second_solution_full_marks():
-    result = _grade_nb(PACK / "solutions" / "numpy_style.ipynb")
+@pytest.mark.parametrize("name", ["numpy_style", "offsets_mapping", "word_pieces_mean", "hidden_states_batch"])
+def test_solution_full_marks(name):
+    result = _grade_nb(PACK / "solutions" / f"{name}.ipynb")
     assert result["score"] == FULL, _feedback(result)
+
+
+# each named mistake and the only mutant allowed to be told it (a diagnosis shown to anything else
+# would be false)
+NAMED = {"is the [CLS] vector": "cls_vector", "remember that the tokenizer puts [CLS]": "wrong_position",
+         "is an average over the sentence": "mean_pooling", "from the input embeddings": "embedding_layer",
+         "without subtracting their mean row": "no_centering", "a cosine similarity lies between": "dot_product"}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_named_mistakes_are_only_told_to_the_mutant_that_makes_them(name):
+    text = _feedback(_grade_nb(PACK / "mutants" / f"{name}.ipynb"))
+    for phrase, owner in NAMED.items():
+        assert (phrase in text) == (owner == name), (phrase, name, text)
+    assert "Hint:" not in text  # no static hints: every diagnosis is computed
 
 
 def test_python_file_is_refused():
@@ -166,9 +184,10 @@ def test_hostile_notebook_cannot_read_the_pack_and_fake_values_score_nothing():
     assert result["status"] == "graded"
     assert result["score"] == 0, _feedback(result)
     text = _feedback(result)
-    assert "`bank_river` differs from the contextual vector" in text
+    assert "`bank_river` differs from the contextual vector of 'bank' at 384 of 384 components" in text
     assert "`cos_river_money` = 0.50000, expected 0.80430" in text
-    assert "`cos_river_river` could not be read as numbers" in text
+    hidden = {t["id"]: t for t in result["tests"]}["cosine_river_river"]
+    assert hidden["status"] == "failed" and "could not be read" not in hidden["message"]  # hidden: generic message
     assert "`fig` does not show 6 of the 6 points" in text
     executed = json.loads(base64.b64decode(
         next(a for a in result["artifacts"] if a["name"] == "executed.ipynb")["data_b64"]))
