@@ -297,11 +297,26 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# One format and one clock (UTC, "Z") for Django, gunicorn and Celery; each line is written once (the
+# "django" and gunicorn loggers do not also propagate to the root); a refused request (4xx) is one
+# line without a traceback (courses/logutil.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"()": "courseplatform.courses.logutil.UTCFormatter",
+                             "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"no_4xx_traceback": {"()": "courseplatform.courses.logutil.ClientErrorsWithoutTraceback"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "filters": ["no_4xx_traceback"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "celery": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "axes": {"level": "WARNING"},
+    },
 }
+# Celery workers log through LOGGING above instead of installing their own handlers and clock.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
