@@ -65,12 +65,18 @@ def _procs(group: str) -> list[str]:
 
 
 def _charged_bytes(base: str) -> int:
-    for name in ("memory.usage_in_bytes", "memory.current"):
-        path = os.path.join(base, name)
-        if os.path.exists(path):
-            with open(path) as fh:
-                return int(fh.read())
-    return 0
+    """Unreclaimable memory charged to a base group: anonymous, shared (tmpfs, memfd, SysV) and kernel
+    memory of every sandbox below it (page cache of files read, which the kernel moves to the parent
+    when a group is removed and may drop at any time, is left out)."""
+    with open(os.path.join(base, "memory.stat")) as fh:
+        stat = {k: int(v) for k, v in (line.split() for line in fh if len(line.split()) == 2)}
+    kmem = os.path.join(base, "memory.kmem.usage_in_bytes")
+    if os.path.exists(kmem):  # v1: hierarchical totals, kernel memory in its own counter
+        with open(kmem) as fh:
+            return stat.get("total_rss", 0) + stat.get("total_shmem", 0) + int(fh.read())
+    kernel = stat.get("kernel", stat.get("slab", 0) + stat.get("sock", 0) + stat.get("kernel_stack", 0)
+                      + stat.get("pagetables", 0))
+    return stat.get("anon", 0) + stat.get("shmem", 0) + kernel
 
 
 def _key_users() -> dict[int, str]:
@@ -145,7 +151,7 @@ def host_clean():
     assert all(_procs(g) for g in groups), [(g, _procs(g)) for g in groups]
     for z in _zygotes():
         for base in z.cgroup_bases:
-            if "memory" in base or os.path.exists(os.path.join(base, "memory.current")):
+            if os.path.exists(os.path.join(base, "memory.stat")):
                 # nothing the hostile submission wrote (tmpfs, memfd, sockets) is still charged
                 assert _charged_bytes(base) < size * 96 * 1024 * 1024, (base, _charged_bytes(base))
     users = _key_users()
