@@ -430,8 +430,29 @@ def _block_ops(ops: list[str], message: str) -> list[str]:
             except Exception:
                 continue
             done.append(label)
+            _stub_decompositions(torch, ns, name, stub)
     _LIBRARIES.extend(libs.values())
     return done
+
+
+def _stub_decompositions(torch, ns: str, name: str, stub) -> None:
+    """torch._decomp keeps Python decompositions of some operators (the CPU flash attention, as
+    plain aten maths) in dicts keyed by the operator: ``decomposition_table[op.default](q, k, v)``
+    would compute the forbidden operator without the dispatcher. Their entries get the stub too."""
+    decomp = sys.modules.get("torch._decomp")
+    tables = getattr(decomp, "global_decomposition_table", None)
+    if stub is None or not isinstance(tables, dict):
+        return
+    try:
+        packet = getattr(getattr(torch.ops, ns), name)
+        overloads = [getattr(packet, o) for o in packet.overloads()]
+    except Exception:
+        return
+    for table in tables.values():
+        if isinstance(table, dict):
+            for op in overloads:
+                if op in table:
+                    table[op] = stub
 
 
 def install(forbid: dict) -> list[str]:

@@ -136,6 +136,11 @@ DYNAMIC_PATHS = {
                              "op = getattr(torch.ops.aten, '_scaled_dot_product_flash_' + 'attention_for_cpu')\n"
                              "o = op(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0))[0][0]\nreturn o, o",
                              "torch.ops.aten._scaled_dot_product_flash_attention_for_cpu"),
+    "torch._decomp table": ("import torch\nimport torch._decomp as dec\n",
+                            "op = getattr(torch.ops.aten, '_scaled_dot_product_flash_' + 'attention_for_cpu').default\n"
+                            "o = dec.decomposition_table[op](q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0))[0][0]\n"
+                            "return o, o",
+                            "torch.ops.aten._scaled_dot_product_flash_attention_for_cpu"),
     "nn.MultiheadAttention by name": ("import torch\n",
                                       "cls = getattr(torch.nn, 'Multihead' + 'Attention')\n"
                                       "return cls(q.shape[-1], 1)(q, k, v)",
