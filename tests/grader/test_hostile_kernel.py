@@ -203,6 +203,20 @@ def probe(info):
     assert "memory" in t["message"] and "stopped" in t["message"]
 
 
+def test_memory_beyond_the_limit_while_importing_is_a_readable_error(grade_src, host_clean):
+    res = grade_src(f"""
+import os
+_fds = [os.memfd_create("{MARK}") for _ in range(40)]
+for _fd in _fds:
+    for _ in range(3):
+        os.write(_fd, b"i" * (8 << 20))          # 40 x 24 MB at import time
+def probe(info):
+    return {{}}
+""", pack=KERNEL)
+    assert res["status"] == "error" and res["score"] == 0
+    assert "Importing your file" in res["message"] and f"used more than {MEMORY_MB} MB" in res["message"], res["message"]
+
+
 def test_dev_shm_and_tmpfs_scratch_count_toward_memory(kprobe, host_clean):
     # 48 MB of SysV shared memory + 60 MB in /dev/shm + 60 MB in the /tmp scratch + 120 MB of
     # memfd: each alone is allowed, together they are beyond 256 MB
