@@ -116,6 +116,6 @@ class WeeklySessionsForm(forms.Form):
 class CourseSettingsForm(forms.ModelForm):
     class Meta:
         model = Course
-        fields = ["title", "term", "description", "max_absences"]
+        fields = ["title", "term", "description", "max_absences", "time_zone"]
         widgets = {"description": forms.Textarea(attrs={"rows": 4})}
         labels = {"max_absences": "Absences allowed"}

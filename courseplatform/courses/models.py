@@ -4,6 +4,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from .timezones import validate_zone
+
 
 class Course(models.Model):
     slug = models.SlugField(unique=True, max_length=64)
@@ -12,6 +14,10 @@ class Course(models.Model):
     description = models.TextField(blank=True, help_text="Markdown")
     max_absences = models.PositiveSmallIntegerField(
         default=2, help_text="A student who misses more sessions than this is flagged."
+    )
+    time_zone = models.CharField(
+        max_length=64, default=settings.TIME_ZONE, validators=[validate_zone],
+        help_text="Every date of the course is shown in this zone, on the web, in the API and the CLI.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

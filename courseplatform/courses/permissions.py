@@ -16,6 +16,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from .models import Course, Membership, Role
+from .timezones import course_zone
 
 ANY_ROLE = (Role.STUDENT, Role.TA, Role.INSTRUCTOR)
 STAFF = (Role.TA, Role.INSTRUCTOR)
@@ -53,7 +54,8 @@ def course_role_required(*roles):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             require_course_role(request, course_slug, allowed)
-            return view(request, course_slug, *args, **kwargs)
+            with course_zone(request.course):  # dates on the page in the course's time zone
+                return view(request, course_slug, *args, **kwargs)
 
         return wrapper
 
