@@ -9,7 +9,8 @@ Promises of handout.md, sentence by sentence, and the case(s) that exercise each
                                           _call_pure (call_with_args: the arguments as the function left them):
                                           repetition_penalty_*, temperature, top_k, top_p, top_k_top_p_hidden,
                                           top_p_full_vocabulary, next_token_probs_*; generate's input_ids: sampling
-  penalty: positive / theta, non-positive * theta ..................... repetition_penalty_basic (2.5, -1.5, -0.75)
+  penalty: positive / theta, non-positive * theta ..................... repetition_penalty_basic (2.5, -1.5, -0.75),
+                                          repetition_penalty_hidden (vocabulary 256, 40-token contexts)
   penalty: a token that appears five times is penalised once ......... repetition_penalty_basic (row [8]*5, [5]*3)
   penalty = 1.0 changes nothing ...................................... repetition_penalty_basic
   temperature: logits / T before the softmax ......................... temperature, next_token_probs_*
@@ -29,7 +30,8 @@ Promises of handout.md, sentence by sentence, and the case(s) that exercise each
   top_p = 1.0 is off (any vocabulary size) ........................... top_p (40 tokens), top_p_full_vocabulary
                                           (50,257 tokens: a float cumulative sum passes 1.0 there)
   next_token_probs: penalty -> temperature -> top-k -> top-p -> softmax;
-  rows sum to 1; filtered exactly 0 .................................. next_token_probs_basic, _hidden
+  rows sum to 1; filtered exactly 0 .................................. next_token_probs_basic,
+                                          next_token_probs_hidden (every transform at once)
   do_sample=False: greedy on the penalised logits .................... cached_matches_uncached, cached_hidden
   do_sample=True: multinomial from next_token_probs, seeded generator;
   same seed, same tokens ............................................. sampling (support, repeat, 4000 draws)

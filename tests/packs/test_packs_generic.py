@@ -2,7 +2,8 @@
 
 For each directory with an assignment.toml: reference.py gets full marks, the starter gets 0,
 each mutants/* gets exactly its score in mutants/expected.toml with feedback containing the recorded
-substring, and each solutions/* gets full marks. Packs written later are picked up automatically;
+substring, and each solutions/* gets full marks; each tests.py opens with its handout's promise -> case mapping, naming
+every case. Packs written later are picked up automatically;
 a pack whose expectations cannot even be read fails here instead of being skipped.
 """
 from __future__ import annotations
@@ -58,3 +59,18 @@ def test_pack_is_complete(pack_dir):
     assert pack.starter_files, "every pack needs a starter.py or starter.ipynb"
     assert sum(c.points for c in pack.cases()) == pack.meta["points"]
     assert any(c.visible for c in pack.cases()), "students need at least one visible test"
+
+
+@pytest.mark.parametrize("pack_dir", sorted({p.values[0] for p in PARAMS}), ids=lambda p: p.name)
+def test_tests_py_opens_with_the_promise_to_case_mapping(pack_dir):
+    """Every handout promise is exercised by a case, and tests.py opens with that mapping: its
+    docstring maps promises to cases, and names every case the pack has (a case no promise asks
+    for grades something the handout does not say; a renamed case must be re-mapped)."""
+    import ast
+
+    from grader.pack import load_pack
+
+    doc = ast.get_docstring(ast.parse((pack_dir / "tests.py").read_text(encoding="utf-8"))) or ""
+    assert "promise" in doc.lower(), f"{pack_dir.name}/tests.py: the docstring has no promise -> case mapping"
+    unmapped = [c.id for c in load_pack(pack_dir).cases() if c.id not in doc]
+    assert not unmapped, f"{pack_dir.name}/tests.py: cases missing from the promise mapping: {unmapped}"
