@@ -435,24 +435,34 @@ def _block_ops(ops: list[str], message: str) -> list[str]:
     return done
 
 
+def _decomp_index() -> dict:
+    """``{"aten::name": [(table, op), ...]}`` over torch._decomp's decomposition tables (built once:
+    at import in the zygote, before it forks, so a sandbox does not pay for it)."""
+    global _DECOMP_INDEX
+    if _DECOMP_INDEX is None:
+        index: dict = {}
+        tables = getattr(sys.modules.get("torch._decomp"), "global_decomposition_table", None)
+        if isinstance(tables, dict):
+            for table in tables.values():
+                if isinstance(table, dict):
+                    for op in list(table):
+                        try:
+                            index.setdefault(op.name(), []).append((table, op))
+                        except Exception:
+                            continue
+        _DECOMP_INDEX = index
+    return _DECOMP_INDEX
+
+
+_DECOMP_INDEX = None
+
+
 def _stub_decompositions(torch, ns: str, name: str, stub) -> None:
     """torch._decomp keeps Python decompositions of some operators (the CPU flash attention, as
     plain aten maths) in dicts keyed by the operator: ``decomposition_table[op.default](q, k, v)``
     would compute the forbidden operator without the dispatcher. Their entries get the stub too."""
-    decomp = sys.modules.get("torch._decomp")
-    tables = getattr(decomp, "global_decomposition_table", None)
-    if stub is None or not isinstance(tables, dict):
-        return
-    try:
-        packet = getattr(getattr(torch.ops, ns), name)
-        overloads = [getattr(packet, o) for o in packet.overloads()]
-    except Exception:
-        return
-    for table in tables.values():
-        if isinstance(table, dict):
-            for op in overloads:
-                if op in table:
-                    table[op] = stub
+    for table, op in _decomp_index().get(f"{ns}::{name}", []):
+        table[op] = stub
 
 
 def install(forbid: dict) -> list[str]:
@@ -493,3 +503,11 @@ def install(forbid: dict) -> list[str]:
             sys.modules[m] = None
         sys.meta_path.insert(0, _Blocker(modules, message))
     return done
+
+
+# the zygote imports this module after torch: index torch._decomp once, before it forks
+if "torch._decomp" in sys.modules and __name__ != KERNEL_NAME:
+    try:
+        _decomp_index()
+    except Exception:
+        _DECOMP_INDEX = None
