@@ -220,7 +220,10 @@ class Server:
         if isinstance(budget, (int, float)) and budget > 0:
             # stop a long import here, a moment before the trusted deadline, and say where it was
             left = budget - min(1.5, 0.25 * budget) - (monotonic() - started)
-            watchdog = nbshim.Watchdog(left, self._import_timed_out)
+            try:
+                watchdog = nbshim.Watchdog(left, self._import_timed_out)
+            except RuntimeError:  # no thread could be started: the trusted deadline still holds
+                watchdog = None
         try:
             spec = importlib.util.spec_from_file_location(name, os.path.join(WORK, header["main"]))
             mod = importlib.util.module_from_spec(spec)
