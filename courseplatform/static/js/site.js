@@ -2,7 +2,10 @@
    - --topbar-h: the sticky top bar's real height (it wraps on phones), so that other sticky
      elements (the quiz timer, table headers) stick just below it instead of sliding under it.
    - a region that scrolls sideways (a wide table, a long command) can be reached and scrolled
-     with the keyboard: it gets tabindex=0 and a label (WCAG 2.1.1). */
+     with the keyboard: it gets tabindex=0 and a label (WCAG 2.1.1).
+   - data-confirm="question" on a submit button or a form asks before submitting, and
+     data-select-all on a read-only field selects its text on focus: no inline handlers, so that
+     the Content-Security-Policy can forbid inline script on every page. */
 (function () {
   "use strict";
   function measure() {
@@ -23,6 +26,16 @@
     });
   }
   document.addEventListener("htmx:afterSwap", function (evt) { keyboardScroll(evt.detail.target); });
+  document.addEventListener("submit", function (evt) {
+    var asker = (evt.submitter && evt.submitter.closest("[data-confirm]")) || evt.target.closest("[data-confirm]");
+    if (asker && !window.confirm(asker.getAttribute("data-confirm"))) evt.preventDefault();
+  }, true);
+  document.addEventListener("focusin", function (evt) {
+    if (evt.target.matches && evt.target.matches("[data-select-all]")) evt.target.select();
+  });
+  document.addEventListener("click", function (evt) {
+    if (evt.target.matches && evt.target.matches("[data-select-all]")) evt.target.select();
+  });
   document.addEventListener("DOMContentLoaded", function () {
     measure();
     keyboardScroll(document);
