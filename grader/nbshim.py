@@ -97,6 +97,40 @@ def used() -> list[str]:
     return list(_USED)
 
 
+class _Inert:
+    """What an unknown Colab function returns: usable as a context manager (``with output.use_tags():``,
+    ``with grid.output_to(0, 0):``), callable, iterable (empty) and false; every attribute is itself."""
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def __iter__(self):
+        return iter(())
+
+    def __bool__(self):
+        return False
+
+    def __len__(self):
+        return 0
+
+    def __repr__(self) -> str:
+        return "<grader stand-in: does nothing outside Colab>"
+
+
+_INERT = _Inert()
+
+
 class _Skipped:
     """A Colab/IPython function (or anything reached from one) that does nothing in the grader."""
 
@@ -105,12 +139,12 @@ class _Skipped:
 
     def __call__(self, *args, **kwargs):
         _use(self._key)
-        return self._result() if callable(self._result) else self._result
+        return self._result() if isinstance(self._result, type) else self._result
 
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
-        return _Skipped(f"{self._key}.{name}"[:120])
+        return _Skipped(f"{self._key}.{name}"[:120], _INERT)
 
     def __repr__(self) -> str:
         return f"<grader stand-in for {self._key}>"
@@ -125,7 +159,7 @@ class _StandInModule(types.ModuleType):
         if self.__name__ == "google.colab":  # its names are submodules (drive, files, userdata, output, ...)
             return importlib.import_module(f"google.colab.{name}")
         short = self.__name__[len("google.colab."):]
-        return _Skipped(f"colab.{short}.{name}")
+        return _Skipped(f"colab.{short}.{name}", _INERT)
 
 
 class SecretNotFoundError(Exception):
@@ -224,7 +258,7 @@ class _IPythonStandIn:
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
-        return _Skipped(f"ipython.{name}")
+        return _Skipped(f"ipython.{name}", _INERT)
 
     def __repr__(self) -> str:
         return "<the grader's stand-in for get_ipython(): not an IPython kernel>"
