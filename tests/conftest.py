@@ -19,6 +19,7 @@ RUN_ID = f"{hashlib.sha256(str(CHECKOUT).encode()).hexdigest()[:8]}_{os.getpid()
 def pytest_configure(config):
     from django.conf import settings
 
+    settings.HOOKS_FAIL_LOUDLY = True  # a broken dashboard panel or gradebook provider fails its test
     if getattr(config, "workerinput", None) is None:  # the controller (or a plain run) names the run
         os.environ.setdefault("COURSEPLATFORM_TEST_RUN", RUN_ID)
     run = os.environ.get("COURSEPLATFORM_TEST_RUN", RUN_ID)

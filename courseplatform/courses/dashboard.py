@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from . import attendance as att
+from .hooks import Panel
 from .models import LectureSession, Membership, Role
 
 
@@ -23,40 +24,25 @@ def _sessions(course):
     }
 
 
-def panels(request, course, membership):
+def panels(request, course, membership) -> list[Panel]:
     if membership.role in (Role.INSTRUCTOR, Role.TA):
         members = Membership.objects.filter(course=course)
         rows = att.summary(course)
         return [
-            {
-                "title": "Attendance",
-                "template": "courses/panels/attendance_staff.html",
-                "context": {
+            Panel(title="Attendance", template="courses/panels/attendance_staff.html", context={
                     "flagged": [r for r in rows if r.flagged],
                     "at_limit": [r for r in rows if r.at_limit],
                     **_sessions(course),
-                },
-                "order": 10,
-            },
-            {
-                "title": "Roster",
-                "template": "courses/panels/roster_summary.html",
-                "context": {
+                }, order=10),
+            Panel(title="Roster", template="courses/panels/roster_summary.html", context={
                     "n_students": members.filter(role=Role.STUDENT).count(),
                     "n_tas": members.filter(role=Role.TA).count(),
                     "n_instructors": members.filter(role=Role.INSTRUCTOR).count(),
                     "never_logged_in": members.filter(role=Role.STUDENT, user__last_login__isnull=True).count(),
-                },
-                "order": 90,
-            },
+                }, order=90),
         ]
     row = att.summary(course, users=[request.user])[0]
     upcoming = LectureSession.objects.filter(course=course, date__gte=timezone.localdate()).first()
     return [
-        {
-            "title": "My attendance",
-            "template": "courses/panels/attendance_student.html",
-            "context": {"row": row, "next_session": upcoming},
-            "order": 80,
-        }
+        Panel(title="My attendance", template="courses/panels/attendance_student.html", context={"row": row, "next_session": upcoming}, order=80)
     ]

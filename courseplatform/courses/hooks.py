@@ -1,28 +1,147 @@
-"""Discovery of per-app hook modules, so apps extend the course without editing each other.
+"""The hook registry: apps extend the course without editing each other.
 
-Each app under courseplatform/ may provide:
-  dashboard.py  panels(request, course, membership) -> list[dict(title, template, context, order)]
-  demo.py       load(course, people, stdout)            (called by `manage.py load_demo`)
-  sync.py       sync(course, root: Path, stdout)         (called by `manage.py sync_course`)
-  gradebook.py  items(course) -> list[GradeItem]         (collected by the gradebook)
+Each app under courseplatform/ may provide these modules, each defining one function:
+
+  dashboard.py  panels(request, course, membership) -> list[Panel]     (the course dashboard)
+  gradebook.py  items(course) -> list[GradeItem]                      (collected by the gradebook)
+  demo.py       load(course, people, stdout)                          (`manage.py load_demo`)
+  sync.py       sync(course, root: Path, stdout)                      (`manage.py sync_course`)
+
+``CoursesConfig.ready()`` calls :func:`discover` once: Django's ``autodiscover_modules`` imports the
+modules and the registry keeps one typed :class:`Hook` per app and kind, in INSTALLED_APPS order.
+The system checks below (``manage.py check``, run by every test session) refuse a hook module
+without its function, or whose function takes other parameters.
+
+A hook that raises fails loudly where someone can fix it (``settings.HOOKS_FAIL_LOUDLY``: on under
+DEBUG and in the tests); in production a broken dashboard panel is logged and shown as "could not be
+loaded", and a broken gradebook provider is logged and listed among the gradebook's errors.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from types import ModuleType
+import inspect
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from django.apps import apps
 from django.conf import settings
+from django.core import checks
+from django.template.loader import render_to_string
+from django.utils.module_loading import autodiscover_modules
+
+log = logging.getLogger(__name__)
+
+# kind (module name) -> (function name, its parameters)
+KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "dashboard": ("panels", ("request", "course", "membership")),
+    "gradebook": ("items", ("course",)),
+    "demo": ("load", ("course", "people", "stdout")),
+    "sync": ("sync", ("course", "root", "stdout")),
+}
 
 
-def hook_modules(name: str) -> list[ModuleType]:
-    """The `<app>.<name>` modules of our apps, in INSTALLED_APPS order."""
-    found = []
-    for app in settings.INSTALLED_APPS:
-        if not app.startswith("courseplatform."):
+@dataclass(frozen=True)
+class Panel:
+    """One dashboard panel: ``template`` is rendered with course, membership, request and ``context``."""
+    title: str
+    template: str
+    context: dict = field(default_factory=dict)
+    order: int = 100
+    wide: bool = False
+
+
+@dataclass(frozen=True)
+class RenderedPanel:
+    title: str
+    html: str
+    order: int = 100
+    wide: bool = False
+    error: str = ""  # the app whose panel failed (production only), shown instead of the panel
+
+
+@dataclass(frozen=True)
+class Hook:
+    app: str            # the app's label, e.g. "submissions"
+    kind: str           # a key of KINDS
+    module: str         # e.g. "courseplatform.submissions.dashboard"
+    function: Callable | None
+
+
+_registry: dict[str, list[Hook]] = {}
+
+
+def discover() -> None:
+    """Import every app's hook modules and register them (CoursesConfig.ready())."""
+    autodiscover_modules(*KINDS)
+    _registry.clear()
+    for config in apps.get_app_configs():
+        if not config.name.startswith("courseplatform."):
             continue
-        module_name = f"{app}.{name}"
-        if importlib.util.find_spec(module_name) is None:
+        for kind, (function, _) in KINDS.items():
+            module = sys.modules.get(f"{config.name}.{kind}")
+            if module is not None:
+                _registry.setdefault(kind, []).append(
+                    Hook(config.label, kind, module.__name__, getattr(module, function, None)))
+
+
+def hooks(kind: str) -> list[Hook]:
+    """The registered hooks of ``kind`` whose function is usable, in INSTALLED_APPS order."""
+    return [h for h in _registry.get(kind, []) if callable(h.function)]
+
+
+def failed(hook: Hook) -> None:
+    """Call from an ``except`` block around a hook: re-raises where the failure must be seen
+    (HOOKS_FAIL_LOUDLY), else logs it so the caller can leave the hook's part out."""
+    if settings.HOOKS_FAIL_LOUDLY:
+        raise  # noqa: PLE0704 - re-raises the exception being handled by the caller
+    log.exception("%s hook of %s failed", hook.kind, hook.app)
+
+
+def render_panels(request, course, membership) -> list[RenderedPanel]:
+    """Every app's dashboard panels for this member, rendered and sorted by (order, title)."""
+    out = []
+    for hook in hooks("dashboard"):
+        try:
+            panels = hook.function(request, course, membership) or []
+            bad = [p for p in panels if not isinstance(p, Panel)]
+            if bad:
+                raise TypeError(f"{hook.module}.panels returned {type(bad[0]).__name__}, not hooks.Panel")
+        except Exception:
+            failed(hook)
+            out.append(RenderedPanel(title="Unavailable", html="", order=999, error=hook.app))
             continue
-        found.append(importlib.import_module(module_name))
-    return found
+        for panel in panels:
+            ctx = {"course": course, "membership": membership, "request": request, **panel.context}
+            try:
+                html = render_to_string(panel.template, ctx, request=request)
+            except Exception:
+                failed(hook)
+                out.append(RenderedPanel(title=panel.title, html="", order=panel.order, error=hook.app))
+                continue
+            out.append(RenderedPanel(title=panel.title, html=html, order=panel.order, wide=panel.wide))
+    out.sort(key=lambda p: (p.order, p.title))
+    return out
+
+
+@checks.register()
+def check_hooks(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A hook module must define its function with the documented parameters."""
+    errors = []
+    for kind, registered in _registry.items():
+        function, params = KINDS[kind]
+        for hook in registered:
+            if not callable(hook.function):
+                errors.append(checks.Error(
+                    f"{hook.module} defines no function {function}()",
+                    hint=f"A {kind}.py hook module defines {function}({', '.join(params)}); see courseplatform/courses/hooks.py.",
+                    obj=hook.module, id="courseplatform.E001"))
+                continue
+            try:
+                inspect.signature(hook.function).bind(*params)
+            except TypeError:
+                errors.append(checks.Error(
+                    f"{hook.module}.{function}{inspect.signature(hook.function)} cannot be called as "
+                    f"{function}({', '.join(params)})",
+                    obj=hook.module, id="courseplatform.E002"))
+    return errors

@@ -1,8 +1,6 @@
 """Home, course dashboards, roster and enrolment, sessions and attendance."""
 from __future__ import annotations
 
-import logging
-
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -10,20 +8,17 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from . import attendance as att
 from . import csvexport
-from . import enrolment
+from . import enrolment, hooks
 from .forms import CourseSettingsForm, EnrolForm, MemberRoleForm, SessionForm, WeeklySessionsForm
-from .hooks import hook_modules
 from .models import Attendance, AttendanceStatus, Course, LectureSession, Membership, Role
 from .permissions import STAFF, course_role_required
 
-log = logging.getLogger(__name__)
 INSTRUCTOR_ONLY = (Role.INSTRUCTOR,)
 
 
@@ -48,32 +43,6 @@ def home(request):
 
 # --- dashboard -------------------------------------------------------------------------------
 
-def dashboard_panels(request, course, membership) -> list[dict]:
-    panels = []
-    for module in hook_modules("dashboard"):
-        fn = getattr(module, "panels", None)
-        if fn is None:
-            continue
-        try:
-            contributed = fn(request, course, membership) or []
-        except Exception:  # one broken panel must not take the whole dashboard down
-            log.exception("dashboard panels of %s failed", module.__name__)
-            panels.append({"title": "Unavailable", "html": "", "order": 999, "error": module.__name__})
-            continue
-        for panel in contributed:
-            ctx = {"course": course, "membership": membership, "request": request, **panel.get("context", {})}
-            try:
-                html = render_to_string(panel["template"], ctx, request=request)
-            except Exception:
-                log.exception("dashboard panel %r of %s failed to render", panel.get("title"), module.__name__)
-                panels.append({"title": panel.get("title", "Unavailable"), "html": "", "order": panel.get("order", 999), "error": module.__name__})
-                continue
-            panels.append({"title": panel.get("title", ""), "html": html, "order": panel.get("order", 100),
-                           "wide": panel.get("wide", False)})
-    panels.sort(key=lambda p: (p["order"], p["title"]))
-    return panels
-
-
 @course_role_required()
 def dashboard(request, course_slug):
     course, membership = request.course, request.membership
@@ -81,7 +50,7 @@ def dashboard(request, course_slug):
         Role.INSTRUCTOR: "courses/dashboard_instructor.html",
         Role.TA: "courses/dashboard_ta.html",
     }.get(membership.role, "courses/dashboard_student.html")
-    return render(request, template, {"panels": dashboard_panels(request, course, membership)})
+    return render(request, template, {"panels": hooks.render_panels(request, course, membership)})
 
 
 @course_role_required(*INSTRUCTOR_ONLY)

@@ -1,7 +1,7 @@
 """The course gradebook: every app's GradeItems, per-student category percentages and a weighted total.
 
 Rules (also in the README):
-  * Items come from each app's `gradebook.items(course)` (found with hook_modules("gradebook")).
+  * Items come from each app's `gradebook.items(course)` (the hook registry, courses/hooks.py).
   * An item counts for a student once it is due (or has no due date) or once the student has a score
     for it; a missing score then counts as 0 points. Open items without a score are left out, so the
     total is "the grade so far". Items with max_points <= 0 never count.
@@ -19,7 +19,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from courseplatform.courses import csvexport
-from courseplatform.courses.hooks import hook_modules
+from courseplatform.courses import hooks
 from courseplatform.courses.models import Membership, Role
 
 from .items import GradeItem
@@ -77,16 +77,12 @@ def _sort_key(item: GradeItem):
 
 def collect_items(course) -> tuple[list[GradeItem], list[str]]:
     items, errors = [], []
-    for module in hook_modules("gradebook"):
-        provider = getattr(module, "items", None)
-        if not callable(provider):
-            continue
+    for hook in hooks.hooks("gradebook"):
         try:
-            items.extend(provider(course))
-        except Exception as e:  # one broken app must not take the gradebook down
-            log.exception("gradebook items of %s failed", module.__name__)
-            app = module.__name__.rsplit(".", 2)[-2] if module.__name__.count(".") >= 1 else module.__name__
-            errors.append(f"{app}: {type(e).__name__}: {e}")
+            items.extend(hook.function(course))
+        except Exception as e:  # in production one broken app must not take the gradebook down
+            hooks.failed(hook)
+            errors.append(f"{hook.app}: {type(e).__name__}: {e}")
     seen = set()
     unique = []
     for it in items:

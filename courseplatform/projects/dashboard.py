@@ -3,28 +3,24 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from courseplatform.courses.hooks import Panel
 from courseplatform.courses.models import Role
 
 from . import services
 from .models import Delivery, Group, Milestone, MilestoneGrade, ProjectSettings
 
 
-def panels(request, course, membership) -> list[dict]:
+def panels(request, course, membership) -> list[Panel]:
     now = timezone.now()
     nxt = services.next_milestone(course, now)
     if membership.role == Role.STUDENT:
         group = services.group_of(course, request.user)
         cfg = ProjectSettings.for_course(course)
-        return [{
-            "title": "Project",
-            "template": "projects/panel_student.html",
-            "order": 30,
-            "context": {
+        return [Panel(title="Project", template="projects/panels/student.html", order=30, context={
                 "group": group, "members": group.member_users() if group else [], "next": nxt,
                 "next_state": services.state_for_group(nxt, group, now) if nxt else None,
                 "locked": cfg.is_locked(now), "self_forming": cfg.students_form_groups,
-            },
-        }]
+            })]
     groups = list(Group.objects.filter(course=course).order_by("name"))
     missing = []
     delivered = 0
@@ -43,12 +39,7 @@ def panels(request, course, membership) -> list[dict]:
         1 for key in Delivery.objects.filter(milestone__course=course, milestone__due__lt=now)
         .values_list("milestone_id", "group_id") if key not in graded
     )
-    return [{
-        "title": "Project milestones",
-        "template": "projects/panel_staff.html",
-        "order": 30,
-        "context": {
+    return [Panel(title="Project milestones", template="projects/panels/staff.html", order=30, context={
             "next": nxt, "groups": groups, "missing": missing, "delivered": delivered, "overdue": overdue,
             "ungraded": ungraded, "without_group": services.students_without_group(course).count(),
-        },
-    }]
+        })]

@@ -4,10 +4,13 @@ from __future__ import annotations
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from courseplatform.courses.hooks import Panel
+
+from . import services
 from .models import Attempt, Quiz
 
 
-def panels(request, course, membership) -> list[dict]:
+def panels(request, course, membership) -> list[Panel]:
     now = timezone.now()
     quizzes = list(Quiz.objects.filter(course=course, published=True).order_by("closes_at", "title"))
     if not quizzes and not membership.is_staff_role:
@@ -22,10 +25,7 @@ def panels(request, course, membership) -> list[dict]:
                  "finished": counts.get(q.pk, {}).get("finished", 0)} for q in open_quizzes]
         recent = [q for q in quizzes if q.has_closed(now)][-3:]
         recent_rows = [{"quiz": q, "finished": counts.get(q.pk, {}).get("finished", 0)} for q in recent]
-        return [{"title": "Quizzes", "template": "quizzes/panels/staff.html", "order": 40,
-                 "context": {"rows": rows, "recent": recent_rows, "n_quizzes": len(quizzes)}}]
-    from . import services
-
+        return [Panel(title="Quizzes", template="quizzes/panels/staff.html", order=40, context={"rows": rows, "recent": recent_rows, "n_quizzes": len(quizzes)})]
     services.close_overdue(student=request.user, now=now)
     mine: dict[int, list] = {}
     for a in Attempt.objects.filter(quiz__course=course, student=request.user):
@@ -42,5 +42,4 @@ def panels(request, course, membership) -> list[dict]:
         grade = services.quiz_grade(q, attempts)
         if grade is not None:
             results.append({"quiz": q, "grade": grade, "max_points": q.max_points})
-    return [{"title": "Quizzes", "template": "quizzes/panels/student.html", "order": 40,
-             "context": {"open_rows": open_rows, "results": results}}]
+    return [Panel(title="Quizzes", template="quizzes/panels/student.html", order=40, context={"open_rows": open_rows, "results": results})]

@@ -6,13 +6,14 @@ from datetime import timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from courseplatform.courses.hooks import Panel
 from courseplatform.courses.models import STAFF_ROLES
 
 from . import services
 from .models import Assignment, State, Submission
 
 
-def panels(request, course, membership):
+def panels(request, course, membership) -> list[Panel]:
     now = timezone.now()
     if membership.role in STAFF_ROLES:
         subs = Submission.objects.filter(assignment__course=course)
@@ -27,18 +28,13 @@ def panels(request, course, membership):
         assignments = list(Assignment.objects.filter(course=course).annotate(
             n_students=Count("submissions__student", filter=Q(submissions__is_test_run=False), distinct=True)
         ))
-        return [{
-            "title": "Assignments: grading",
-            "template": "submissions/panels/staff.html",
-            "context": {
+        return [Panel(title="Assignments: grading", template="submissions/panels/staff.html", context={
                 "queue": queue,
                 "errors": errors,
                 "stuck": stuck,
                 "assignments": assignments,
                 "last_hour": subs.filter(created_at__gte=now - timedelta(hours=1)).count(),
-            },
-            "order": 20,
-        }]
+            }, order=20)]
     assignments = list(Assignment.objects.filter(course=course, released=True))
     mine = {}
     for s in Submission.objects.filter(assignment__in=assignments, student=request.user, is_test_run=False):
@@ -53,9 +49,4 @@ def panels(request, course, membership):
         if subs:
             results.append({"a": a, "latest": subs[0], "counted": counted})
     upcoming.sort(key=lambda r: r["due"])
-    return [{
-        "title": "Assignments",
-        "template": "submissions/panels/student.html",
-        "context": {"upcoming": upcoming[:4], "results": results[:6]},
-        "order": 5,
-    }]
+    return [Panel(title="Assignments", template="submissions/panels/student.html", context={"upcoming": upcoming[:4], "results": results[:6]}, order=5)]

@@ -148,18 +148,53 @@ def test_superuser_acts_as_instructor(client_for, course, django_user_model):
     assert client_for(root).get("/admin/courses/lecturesession/").status_code == 200
 
 
-def test_broken_panel_does_not_break_dashboard(client_for, instructor, monkeypatch):
-    import types
+def _add_panels(monkeypatch, panels):
+    from courseplatform.courses import hooks
 
-    broken = types.ModuleType("courseplatform.fake.dashboard")
+    broken = hooks.Hook("fake", "dashboard", "courseplatform.fake.dashboard", panels)
+    monkeypatch.setitem(hooks._registry, "dashboard", [*hooks._registry["dashboard"], broken])
 
-    def panels(request, course, membership):
-        raise RuntimeError("boom")
 
-    broken.panels = panels
-    from courseplatform.courses import views
+def _boom(request, course, membership):
+    raise RuntimeError("boom")
 
-    real = views.hook_modules
-    monkeypatch.setattr(views, "hook_modules", lambda name: real(name) + [broken])
+
+def test_broken_panel_fails_loudly_under_tests(client_for, instructor, monkeypatch):
+    _add_panels(monkeypatch, _boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        client_for(instructor).get(reverse("courses:dashboard", args=["llms"]))
+
+
+def test_panel_that_is_not_a_panel_fails_loudly(client_for, instructor, monkeypatch):
+    _add_panels(monkeypatch, lambda request, course, membership: [{"title": "old style", "template": "x.html"}])
+    with pytest.raises(TypeError, match="returned dict, not hooks.Panel"):
+        client_for(instructor).get(reverse("courses:dashboard", args=["llms"]))
+
+
+def test_broken_panel_in_production_is_logged_and_the_rest_shown(client_for, instructor, monkeypatch, settings, caplog):
+    settings.HOOKS_FAIL_LOUDLY = False
+    _add_panels(monkeypatch, _boom)
     r = client_for(instructor).get(reverse("courses:dashboard", args=["llms"]))
-    assert r.status_code == 200 and b"This panel could not be loaded" in r.content
+    assert r.status_code == 200 and b"This panel could not be loaded (fake)" in r.content
+    assert b"Roster" in r.content  # the other panels are there
+    assert "dashboard hook of fake failed" in caplog.text
+
+
+def test_system_check_refuses_a_hook_without_its_function_or_with_other_parameters(monkeypatch):
+    from courseplatform.courses import hooks
+
+    monkeypatch.setitem(hooks._registry, "gradebook", [
+        hooks.Hook("a", "gradebook", "courseplatform.a.gradebook", None),
+        hooks.Hook("b", "gradebook", "courseplatform.b.gradebook", lambda course, extra: []),
+    ])
+    errors = hooks.check_hooks()
+    assert [e.id for e in errors] == ["courseplatform.E001", "courseplatform.E002"]
+    assert "courseplatform.a.gradebook defines no function items()" in errors[0].msg
+
+
+def test_registry_is_discovered_once_per_app():
+    from courseplatform.courses import hooks
+
+    assert [h.app for h in hooks.hooks("dashboard")] == ["courses", "submissions", "quizzes", "projects", "gradebook"]
+    assert [h.app for h in hooks.hooks("sync")] == ["submissions", "quizzes", "projects"]
+    assert hooks.check_hooks() == []

@@ -21,15 +21,11 @@ def counts():
 
 def only_courses_hook(monkeypatch, name, extra=()):
     from courseplatform.courses import hooks
-    from courseplatform.courses.management.commands import load_demo, sync_course
 
-    real = hooks.hook_modules
-
-    def fake(hook):
-        return [m for m in real(hook) if m.__name__.startswith("courseplatform.courses.")] + list(extra)
-
-    monkeypatch.setattr(load_demo, "hook_modules", fake)
-    monkeypatch.setattr(sync_course, "hook_modules", fake)
+    function = hooks.KINDS[name][0]
+    registered = [h for h in hooks._registry.get(name, []) if h.app == "courses"]
+    registered += [hooks.Hook(m.__name__.split(".")[1], name, m.__name__, getattr(m, function)) for m in extra]
+    monkeypatch.setitem(hooks._registry, name, registered)
 
 
 def test_load_demo_is_idempotent(monkeypatch):

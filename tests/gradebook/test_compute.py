@@ -109,16 +109,21 @@ def test_csv_rounding_and_injection(monkeypatch):
     assert compute.fmt(33.333333) == "33.33" and compute.fmt(2.005) in ("2", "2.01") and compute.fmt(0.0) == "0"
 
 
-def test_broken_or_duplicate_items_reported(monkeypatch):
+def test_broken_or_duplicate_items_reported(monkeypatch, settings):
     def broken_items(course):
         raise RuntimeError("db gone")
 
-    Broken = SimpleNamespace(__name__="courseplatform.submissions.gradebook", items=broken_items)
-    Fine = SimpleNamespace(__name__="courseplatform.quizzes.gradebook", items=lambda course: [
+    from courseplatform.courses import hooks
+
+    Broken = hooks.Hook("submissions", "gradebook", "courseplatform.submissions.gradebook", broken_items)
+    Fine = hooks.Hook("quizzes", "gradebook", "courseplatform.quizzes.gradebook", lambda course: [
         GradeItem("quiz:1", "Quiz 1", "quizzes", 10), GradeItem("quiz:1", "Again", "quizzes", 10),
         GradeItem("x", "Odd", "bonus", 5)])
 
-    monkeypatch.setattr(compute, "hook_modules", lambda name: [Broken, Fine])
+    monkeypatch.setitem(hooks._registry, "gradebook", [Broken, Fine])
+    with pytest.raises(RuntimeError, match="db gone"):  # tests and DEBUG: a broken provider fails loudly
+        compute.collect_items(None)
+    settings.HOOKS_FAIL_LOUDLY = False  # production: logged, reported, the rest kept
     its, errors = compute.collect_items(None)
     assert [i.key for i in its] == ["quiz:1", "x"]
     assert any("submissions: RuntimeError: db gone" in e for e in errors)

@@ -151,11 +151,11 @@ def test_dashboard_panels(course, instructor, student, graded, monkeypatch):
     request = RequestFactory().get("/")
     request.user = student
     [p] = dashboard.panels(request, course, Membership.objects.get(course=course, user=student))
-    html = render_to_string(p["template"], {**p["context"], "course": course})
+    html = render_to_string(p.template, {**p.context, "course": course})
     assert "Total so far" in html and "bob" not in html
     request.user = instructor
     [s] = dashboard.panels(request, course, Membership.objects.get(course=course, user=instructor))
-    html = render_to_string(s["template"], {**s["context"], "course": course})
+    html = render_to_string(s.template, {**s.context, "course": course})
     assert "3 students" in html and "Bob Brown: 3 absences" in html
 
 

@@ -119,16 +119,16 @@ def test_dashboard_panels(course, instructor, student, other_student, make_group
     nxt = make_milestone("next", due=timezone.now() + timedelta(days=2))
     make_milestone("past", due=timezone.now() - timedelta(days=2))
     [p] = _panels(student, course, "student")
-    assert p["context"]["group"] == team and p["context"]["next"] == nxt
-    html = render_to_string(p["template"], {**p["context"], "course": course})
+    assert p.context["group"] == team and p.context["next"] == nxt
+    html = render_to_string(p.template, {**p.context, "course": course})
     assert "Alpha" in html and "Next" in html and "not delivered yet" in html
     [p] = _panels(other_student, course, "student")
-    assert p["context"]["group"] is None
-    assert "Create or join one" in render_to_string(p["template"], {**p["context"], "course": course})
+    assert p.context["group"] is None
+    assert "Create or join one" in render_to_string(p.template, {**p.context, "course": course})
     [s] = _panels(instructor, course, "instructor")
-    assert [g.name for g in s["context"]["missing"]] == ["Alpha", "Beta"]
-    assert s["context"]["without_group"] == 1 and s["context"]["overdue"] == 2
-    html = render_to_string(s["template"], {**s["context"], "course": course})
+    assert [g.name for g in s.context["missing"]] == ["Alpha", "Beta"]
+    assert s.context["without_group"] == 1 and s.context["overdue"] == 2
+    html = render_to_string(s.template, {**s.context, "course": course})
     assert "0 of 2 delivered" in html and "1 student without a group" in html
 
 

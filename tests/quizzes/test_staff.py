@@ -215,16 +215,16 @@ def test_dashboard_panels(course, quiz, students, instructor, rf):
     req = rf.get("/")
     req.user = students[0]
     (p,) = panels(req, course, Membership.objects.get(user=students[0], course=course))
-    assert p["template"] == "quizzes/panels/student.html"
-    row = p["context"]["open_rows"][0]
+    assert p.template == "quizzes/panels/student.html"
+    row = p.context["open_rows"][0]
     assert row["attempt"].pk == a.pk and 0 < row["seconds_left"] <= 600
     services.submit_attempt(a.pk)
     req.user = instructor
     (s,) = panels(req, course, Membership.objects.get(user=instructor, course=course))
-    assert s["context"]["rows"][0]["finished"] == 1
+    assert s.context["rows"][0]["finished"] == 1
     from django.template.loader import render_to_string
 
-    html = render_to_string(s["template"], {**s["context"], "course": course})
+    html = render_to_string(s.template, {**s.context, "course": course})
     assert "Sample quiz" in html
 
 

@@ -348,7 +348,7 @@ def test_dashboard_panels(rf, assignment, student, instructor, fake_engine):
     req = rf.get("/")
     req.user = student
     [p] = panels(req, assignment.course, Membership.objects.get(user=student))
-    assert p["context"]["upcoming"][0]["a"] == assignment
+    assert p.context["upcoming"][0]["a"] == assignment
     req.user = instructor
     [p] = panels(req, assignment.course, Membership.objects.get(user=instructor))
-    assert len(p["context"]["errors"]) == 1
+    assert len(p.context["errors"]) == 1

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from courseplatform.courses import demo_data
-from courseplatform.courses.hooks import hook_modules
+from courseplatform.courses.hooks import hooks
 from courseplatform.courses.models import Course, Membership, Role
 
 
@@ -40,13 +40,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo course {course.slug!r}: {'created' if created else 'already there'}.")
 
         failed = []
-        for module in hook_modules("demo"):
-            if not hasattr(module, "load"):
-                continue
-            app = module.__name__.rsplit(".", 1)[0]
+        for hook in hooks("demo"):
+            app = hook.module.rsplit(".", 1)[0]
             try:
                 with transaction.atomic():
-                    module.load(course, people, self.stdout)
+                    hook.function(course, people, self.stdout)
             except Exception:
                 failed.append(app)
                 self.stderr.write(f"Demo data of {app} failed (rolled back):\n{traceback.format_exc()}")

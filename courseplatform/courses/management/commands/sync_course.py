@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from courseplatform.courses import demo_data
-from courseplatform.courses.hooks import hook_modules
+from courseplatform.courses.hooks import hooks
 from courseplatform.courses.models import Course
 
 
@@ -24,13 +24,11 @@ class Command(BaseCommand):
         target = self._course(course)
         self.stdout.write(f"Syncing {root_path} into {target.slug!r}")
         ran = 0
-        for module in hook_modules("sync"):
-            if not hasattr(module, "sync"):
-                continue
-            app = module.__name__.rsplit(".", 1)[0]
+        for hook in hooks("sync"):
+            app = hook.module.rsplit(".", 1)[0]
             self.stdout.write(f"- {app}")
             try:
-                module.sync(target, root_path, self.stdout)
+                hook.function(target, root_path, self.stdout)
             except CommandError:
                 raise
             except Exception as exc:
