@@ -58,8 +58,11 @@ import json, sys
 try:
     r = json.loads(sys.stdin.read())
 except Exception as exc:
-    print("-", "no-result", f"(the engine printed no JSON: {exc})"); sys.exit()
-print(f"{r.get(\"score\", 0):g}/{r.get(\"max_score\", 0):g}", r.get("status"), (r.get("message") or "").splitlines()[0][:80] if r.get("message") else "")
+    print("-", "no-result", "(the engine printed no JSON)")
+    sys.exit()
+msg = (r.get("message") or "").splitlines()
+score = "%g/%g" % (r.get("score") or 0, r.get("max_score") or 0)
+print(score, r.get("status"), msg[0][:80] if msg else "")
 ')
     read -r score status rest <<<"$line"
     printf '%-22s %-40s %9.1f %8s %s %s\n' "$(basename "$pack")" "${f#"$pack"/}" "$(awk "BEGIN{print $end - $start}")" \
