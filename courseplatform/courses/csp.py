@@ -3,14 +3,18 @@ notebook frame sends a stricter one, submissions/notebooks.py FRAME_CSP).
 
 Scripts, styles, fonts and images come from the site itself only: no inline <script>, no inline
 event handlers (site.js handles data-confirm / data-select-all), no CDN. Images may also be data:
-URLs (matplotlib plots in feedback). Pages may be framed only by the site itself.
+URLs (matplotlib plots in feedback). Pages may be framed only by the site itself. A <style> element
+is allowed only with the request's nonce (request.csp_nonce, in base.html's <meta name="csp-nonce">):
+the code editor (CodeMirror) mounts its styles that way.
 """
 from __future__ import annotations
+
+import secrets
 
 POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
-    "style-src 'self'",
+    "style-src 'self' 'nonce-{nonce}'",
     "img-src 'self' data:",
     "font-src 'self' data:",
     "connect-src 'self'",
@@ -27,7 +31,8 @@ class ContentSecurityPolicyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        request.csp_nonce = secrets.token_urlsafe(18)
         response = self.get_response(request)
         if "Content-Security-Policy" not in response:
-            response["Content-Security-Policy"] = POLICY
+            response["Content-Security-Policy"] = POLICY.format(nonce=request.csp_nonce)
         return response

@@ -216,3 +216,61 @@ def test_staff_gradebook_histogram_and_quiz_statistics(demo, page, login):
         text = page.locator("main").inner_text()
         assert "{{" not in text and "}}" not in text and "bmatrix" not in text, quiz.slug
         assert not re.search(r"\b(\w+)\s*=\s*\1\b", text.replace("\n", " ")), "a template like k=k was shown"
+
+
+CODE_BANK = r"""
+[quiz]
+title = "Code quiz"
+slug = "code-quiz"
+time_limit_minutes = 10
+max_attempts = 1
+review = "immediately"
+
+[[question]]
+id = "softmax"
+type = "code"
+points = 3
+pack = "code/stable_softmax"
+filename = "softmax.py"
+text = "Write a stable softmax."
+"""
+
+
+def test_code_question_has_a_python_editor_that_autosaves(live_server, page, login, settings):
+    from django.contrib.auth import get_user_model
+
+    from courseplatform.courses.models import Course, Membership
+    from courseplatform.quizzes import bank
+    from courseplatform.quizzes.models import AttemptQuestion
+    from courseplatform.quizzes.sync import apply_bank
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    course = Course.objects.create(slug="llms", title="Deep Dive into LLMs")
+    user = get_user_model().objects.create_user("coder", password="pw-coder-123")
+    Membership.objects.create(course=course, user=user, role="student")
+    quiz = apply_bank(course, bank.parse_bank(CODE_BANK))["quiz_obj"]
+    quiz.opens_at, quiz.closes_at, quiz.published = timezone.now() - timedelta(minutes=5), None, True
+    quiz.save()
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    login(page, "coder", "pw-coder-123")
+    page.goto(f"{live_server.url}/courses/llms/quizzes/{quiz.slug}/")
+    page.get_by_test_id("start-quiz").click()
+    page.wait_for_url(re.compile(r"/quizzes/attempt/\d+/$"))
+    editor = page.locator(".cm-editor .cm-content")
+    editor.wait_for()
+    assert editor.get_attribute("aria-label").startswith("Your code for question 1")
+    assert page.locator("textarea.code").is_hidden()
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("import numpy as np\ndef softmax(x):\nreturn np.exp(x) / np.exp(x).sum()\n")
+    assert not refused, refused
+    # Python mode: the keyword "def" is highlighted (a styled token), and Enter indented the body.
+    keyword = page.locator(".cm-line span", has_text="def").first
+    assert keyword.evaluate("(el) => getComputedStyle(el).color") != editor.evaluate(
+        "(el) => getComputedStyle(el).color")
+    item = AttemptQuestion.objects.get(attempt__student=user)
+    page.locator(f"#status-{item.pk}").get_by_text("Saved").wait_for()
+    item.refresh_from_db()
+    assert "def softmax(x):\n    return np.exp(x)" in item.response["code"]
+    assert not refused, refused
