@@ -131,10 +131,7 @@ def _run(ctx):
     return run
 
 
-@case(points=2, visible=True, timeout=240,
-      hint="train(...) must return an object whose predict(texts) returns one 0/1 label per text, "
-           "and must return before it has used time_budget_s CPU seconds (time.process_time(); "
-           "loading the model counts).")
+@case(points=2, visible=True, timeout=240)
 def train_and_predict(ctx):
     """train() finishes within the time budget and predict() labels the hidden texts"""
     cuda = ctx.sub.construct("torch.cuda.is_available") is True
@@ -173,10 +170,7 @@ def _steps(value, steps):
     return 0.0
 
 
-@case(points=8, visible=True,
-      hint="Held-out accuracy thresholds: 0.70, 0.78, 0.83, 0.88 (full marks). Fine-tune the "
-           "encoder with a small learning rate (2e-5 to 5e-5) and a freshly initialised head; "
-           "check that your labels line up with your texts.")
+@case(points=8, visible=True)
 def hidden_accuracy(ctx):
     """accuracy on the hidden test split"""
     run = _run(ctx)
@@ -187,9 +181,7 @@ def hidden_accuracy(ctx):
     return fraction
 
 
-@case(points=4, visible=True,
-      hint="Macro-F1 thresholds: 0.75 (half) and 0.85 (full). A model that predicts mostly one "
-           "class scores poorly here even when its accuracy looks acceptable.")
+@case(points=4, visible=True)
 def hidden_f1(ctx):
     """macro-F1 on the hidden test split"""
     run = _run(ctx)
@@ -199,9 +191,7 @@ def hidden_f1(ctx):
     return fraction
 
 
-@case(points=2, visible=True, timeout=60,
-      hint="Hold out 10-50% of the training data before training (e.g. a stratified 20%), never "
-           "train on it, and report predictor.val_indices and predictor.val_accuracy measured on it.")
+@case(points=2, visible=True, timeout=60)
 def honest_validation(ctx):
     """the reported validation accuracy comes from held-out examples"""
     run = _run(ctx)
