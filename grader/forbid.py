@@ -146,11 +146,12 @@ class _Bindings(ast.NodeVisitor):
         self.attrs: set[str] = set()     # attribute names it defines: methods, class attributes, ``self.x = ...``
 
     def _local(self, module: str | None, level: int) -> bool:
-        return bool(level) or (module or "").split(".")[0] in self.local_modules
+        top = (module or "").split(".")[0]
+        return bool(level) or top in self.local_modules or not _installed(top)
 
     def visit_Import(self, node):
         for a in node.names:
-            if a.name.split(".")[0] in self.local_modules:
+            if self._local(a.name, 0):
                 self.own.add(a.asname or a.name.split(".")[0])
                 self.local.add(a.asname or a.name.split(".")[0])
             else:
@@ -218,6 +219,27 @@ class _Bindings(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+_INSTALLED: dict = {}
+
+
+def _installed(top: str) -> bool:
+    """Whether a top-level module exists in this environment (the sandbox has the same one). A name
+    that does not (``from attention import ...`` without attention.py in the upload) is not a
+    library's: the import itself will say "No module named ...", not the forbid message."""
+    if not top:
+        return True
+    if top not in _INSTALLED:
+        if len(_INSTALLED) > 4096:  # names come from submissions: keep the cache bounded in a long-lived worker
+            _INSTALLED.clear()
+        try:
+            import importlib.util
+
+            _INSTALLED[top] = top in sys.builtin_module_names or importlib.util.find_spec(top) is not None
+        except Exception:
+            _INSTALLED[top] = True
+    return _INSTALLED[top]
+
+
 def _root(node) -> str | None:
     """``torch`` for ``torch.nn.functional.x`` (or ``torch.randn(3).x``, ``torch.ops["aten"].x``);
     None when the chain does not start at a plain name."""
@@ -270,14 +292,15 @@ def scan(source: str, forbid: dict, local_modules=()) -> set[str]:
                     found.add(hit)
         elif isinstance(node, ast.ImportFrom):
             if not node.level and node.module and node.module.split(".")[0] not in local:
-                hit = _module_hit(node.module, modules)
+                hit = _module_hit(node.module, modules)   # a forbidden module, installed or not
                 if hit:
                     found.add(hit)
                 for a in node.names:
                     hit = _module_hit(f"{node.module}.{a.name}", modules)
                     if hit:
                         found.add(hit)
-                found.update(a.name for a in node.names if a.name in attrs)
+                if not bindings._local(node.module, 0):  # a library's name (not a module that does not exist)
+                    found.update(a.name for a in node.names if a.name in attrs)
         elif isinstance(node, ast.Attribute) and node.attr in attrs:
             # a library's attribute: reached through an imported module, or a name the
             # submission never defines (``x.log_softmax`` on a tensor)

@@ -100,13 +100,25 @@ def test_scan_allows_the_students_own_names(source):
     (OWN_SOFTMAX + "def f(x):\n    return x.softmax(-1)\n", {"softmax"}),  # their function is not an attribute
     ("def most_common(xs):\n    return xs\nn = counter.most_common()\n", {"most_common"}),   # (model.generate
                                                                                 # next to their own generate())
-    ("from helper import softmax\n", {"softmax"}),                          # helper.py was not submitted
-    ("import helper\ny = helper.softmax(1)\n", {"softmax"}),
+    ("from json import softmax\n", {"softmax"}),                            # an installed module's name
+    ("import json\ny = json.softmax(1)\n", {"softmax"}),
     ("import collections\nclass C:\n    def most_common(self):\n        return 1\n"
      "n = collections.Counter('ab').most_common()\n", {"most_common"}),   # through the module, not their class
 ])
 def test_scan_refuses_library_names_next_to_own_ones(source, found):
     assert forbid.scan(source, CFG) == found
+
+
+def test_a_module_that_does_not_exist_is_not_a_library():
+    """`from attention import scaled_dot_product_attention` without attention.py in the upload: the
+    import fails with "No module named 'attention'", which is the message the student needs."""
+    assert forbid.scan("from grader_no_such_module_xyz import softmax\nsoftmax(1)\n", CFG) == set()
+    assert forbid.scan("import grader_no_such_module_xyz as m\nm.softmax(1)\n", CFG) == set()
+    # a forbidden module is refused whether or not it is installed
+    assert forbid.scan("from grader_no_such_module_xyz import softmax\n", dict(CFG, modules=["grader_no_such_module_xyz"])) \
+        == {"grader_no_such_module_xyz"}
+    res = _grade("from grader_no_such_module_xyz import softmax\n\ndef run(x):\n    return 2 * x\n")
+    assert res["status"] == "error" and "No module named 'grader_no_such_module_xyz'" in res["message"], res["message"]
 
 
 def test_scan_files_knows_the_zips_own_modules():
