@@ -272,3 +272,16 @@ def test_flex_attention_cannot_be_imported_in_the_sandbox():
     static = _grade(_wrapped("from torch.nn.attention.flex_attention import flex_attention\n"
                              "o = flex_attention(q, k, v)\nreturn o, o"))
     assert static["score"] == 0.0 and "Your code uses" in static["message"] and "flex_attention" in static["message"]
+
+
+def test_the_handouts_try_it_yourself_block_as_a_last_notebook_cell_gets_full_marks():
+    import re
+
+    import nbformat
+
+    handout = (PACK / "handout.md").read_text()
+    block = re.search(r"## Try it yourself.*?```python\n(.*?)```", handout, re.S).group(1)
+    assert "F.scaled_dot_product_attention" in block or "functional.scaled_dot_product_attention" in block
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(REFERENCE), nbformat.v4.new_code_cell(block)])
+    res = grade(PACK, "attention.ipynb", nbformat.writes(nb).encode())
+    assert res["score"] == FULL, _feedback(res)
