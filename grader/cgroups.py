@@ -391,7 +391,8 @@ def _setup_v1(prefix: str, cpu_cores: float, sandboxes: int) -> Manager:
             raise CgroupError(errno.ENOENT, f"the cgroup v1 '{ctrl}' controller is not mounted")
         parent = _join(mnt[0], mnt[1], own[ctrl])
         if not os.access(parent, os.W_OK):
-            raise CgroupError(errno.EACCES, f"cannot create cgroups under {parent} (read-only cgroup mount?)")
+            raise CgroupError(errno.EACCES, f"cannot create cgroups under {parent} (a read-only cgroup mount, "
+                                            "or no CAP_DAC_OVERRIDE/delegation)")
         _remove_stale(parent, prefix)
         bases[ctrl] = f"{parent}/{prefix}{os.getpid()}"
     made = []

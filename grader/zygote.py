@@ -63,6 +63,7 @@ class Zygote:
         self.limits = {"rlimits": True}
         if not self.secure:
             return
+        _check_namespaces()  # the first requirement: without it nothing below matters
         try:
             self.cg = cgroups.setup(prefix="grader-", sandboxes=self.size + 1)  # the spares and the one grading
             self.limits.update(self.cg.describe())
@@ -326,6 +327,29 @@ class Zygote:
                     self.hand_out()
                 elif msg.get("op") == "stop":
                     self.shutdown()
+
+
+def _check_namespaces() -> None:
+    """Fork once and try the sandbox's unshare: no privileges (a container without CAP_SYS_ADMIN)
+    is reported as such, before the cgroups (which would then fail for the same reason)."""
+    from grader import isolation
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            isolation.unshare(isolation.CLONE_NEWNS | isolation.CLONE_NEWNET | isolation.CLONE_NEWPID
+                              | isolation.CLONE_NEWIPC | isolation.CLONE_NEWUTS)
+            os._exit(0)
+        except OSError as exc:
+            os._exit(min(255, exc.errno or 255))
+        except BaseException:
+            os._exit(255)
+    status = os.waitpid(pid, 0)[1]
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 255
+    if code:
+        raise RuntimeError(f"sandbox unavailable: the namespaces cannot be created (unshare: {os.strerror(code)}); "
+                           "the grader needs root with CAP_SYS_ADMIN, CAP_SETUID and CAP_SETGID; set "
+                           "GRADER_INSECURE=1 only for local development")
 
 
 def _remove_stale_roots() -> None:
