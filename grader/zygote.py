@@ -103,8 +103,8 @@ class Zygote:
         if group is not None:
             group.forget()
             self.groups[pid] = group
-        return {"s_pid": pid, "uid": uid, "cgroup": group.dirs if group is not None else None, "sock": parent_sock, "out": out_r, "status": st_r,
-                "started": time.monotonic()}
+        return {"s_pid": pid, "uid": uid, "cgroup": group.dirs if group is not None else None, "sock": parent_sock,
+                "out": out_r, "status": st_r, "started": time.monotonic()}
 
     def finish(self, sb: dict) -> dict:
         """Wait for P's ready frame (S reports P's pid, or why the setup failed)."""
@@ -303,7 +303,13 @@ class Zygote:
         while True:
             self.reap()
             while len(self.ready) + len(self.pending) < self.size and self.failures < 5:
-                self.pending.append(self.spawn())
+                try:
+                    self.pending.append(self.spawn())
+                except Exception as exc:  # e.g. its cgroup could not be made: count it, back off, retry
+                    self.failures += 1
+                    self.last_error = str(exc)
+                    print(f"grader.zygote: sandbox preparation failed: {exc}", file=sys.stderr)
+                    break
             r, _, _ = select.select([self.ctl] + [sb["sock"] for sb in self.pending], [], [], 1.0)
             now = time.monotonic()
             for sb in list(self.pending):
