@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Q
 
-from .models import Attendance, AttendanceStatus, Course, LectureSession, Membership, Role
+from .models import Attendance, AttendanceStatus, Course, LectureSession, Membership
 
 
 @dataclass
@@ -33,7 +33,7 @@ class StudentAttendance:
 
 def student_memberships(course: Course):
     return (
-        Membership.objects.filter(course=course, role=Role.STUDENT)
+        Membership.objects.filter(course=course).students()
         .select_related("user")
         .order_by("user__last_name", "user__first_name", "user__username")
     )

@@ -25,7 +25,7 @@ def _sessions(course):
 
 
 def panels(request, course, membership) -> list[Panel]:
-    if membership.role in (Role.INSTRUCTOR, Role.TA):
+    if membership.is_staff_role:
         members = Membership.objects.filter(course=course)
         rows = att.summary(course)
         return [
@@ -35,10 +35,10 @@ def panels(request, course, membership) -> list[Panel]:
                     **_sessions(course),
                 }, order=10),
             Panel(title="Roster", template="courses/panels/roster_summary.html", context={
-                    "n_students": members.filter(role=Role.STUDENT).count(),
+                    "n_students": members.students().count(),
                     "n_tas": members.filter(role=Role.TA).count(),
                     "n_instructors": members.filter(role=Role.INSTRUCTOR).count(),
-                    "never_logged_in": members.filter(role=Role.STUDENT, user__last_login__isnull=True).count(),
+                    "never_logged_in": members.students().filter(user__last_login__isnull=True).count(),
                 }, order=90),
         ]
     row = att.summary(course, users=[request.user])[0]

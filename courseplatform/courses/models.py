@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import models
 
 from .timezones import validate_zone
@@ -34,7 +35,27 @@ class Role(models.TextChoices):
     INSTRUCTOR = "instructor", "Instructor"
 
 
+# The role sets, once: views pass them to course_role_required, queries use Membership's queryset.
 STAFF_ROLES = (Role.TA, Role.INSTRUCTOR)
+ANY_ROLE = (Role.STUDENT, Role.TA, Role.INSTRUCTOR)
+
+
+class MembershipQuerySet(models.QuerySet):
+    def students(self):
+        return self.filter(role=Role.STUDENT)
+
+    def staff(self):
+        return self.filter(role__in=STAFF_ROLES)
+
+
+def is_student(course, user) -> bool:
+    """Whether ``user`` is enrolled as a student of ``course``."""
+    return Membership.objects.filter(course=course, user=user).students().exists()
+
+
+def students_of(course):
+    """The users enrolled as students of ``course`` (a User queryset)."""
+    return get_user_model().objects.filter(memberships__in=Membership.objects.filter(course=course).students())
 
 
 class Membership(models.Model):
@@ -44,6 +65,8 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["course", "user"], name="one_role_per_course")]

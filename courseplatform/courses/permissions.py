@@ -15,11 +15,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from .models import Course, Membership, Role
+from .models import ANY_ROLE, Course, Membership, Role
 from .timezones import course_zone
-
-ANY_ROLE = (Role.STUDENT, Role.TA, Role.INSTRUCTOR)
-STAFF = (Role.TA, Role.INSTRUCTOR)
 
 
 def get_membership(user, course: Course) -> Membership | None:

@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -16,11 +13,8 @@ from . import attendance as att
 from . import csvexport
 from . import enrolment, hooks
 from .forms import CourseSettingsForm, EnrolForm, MemberRoleForm, SessionForm, WeeklySessionsForm
-from .models import Attendance, AttendanceStatus, Course, LectureSession, Membership, Role
-from .permissions import STAFF, course_role_required
-
-INSTRUCTOR_ONLY = (Role.INSTRUCTOR,)
-
+from .models import STAFF_ROLES, Attendance, AttendanceStatus, Course, LectureSession, Membership, Role
+from .permissions import course_role_required
 
 def _courses_for(user):
     if user.is_superuser:
@@ -53,7 +47,7 @@ def dashboard(request, course_slug):
     return render(request, template, {"panels": hooks.render_panels(request, course, membership)})
 
 
-@course_role_required(*INSTRUCTOR_ONLY)
+@course_role_required(Role.INSTRUCTOR)
 def course_settings(request, course_slug):
     form = CourseSettingsForm(request.POST or None, instance=request.course)
     if request.method == "POST" and form.is_valid():
@@ -65,7 +59,7 @@ def course_settings(request, course_slug):
 
 # --- roster ----------------------------------------------------------------------------------
 
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def roster(request, course_slug):
     course = request.course
     members = list(
@@ -89,7 +83,7 @@ def roster(request, course_slug):
     )
 
 
-@course_role_required(*INSTRUCTOR_ONLY)
+@course_role_required(Role.INSTRUCTOR)
 def enrol(request, course_slug):
     course = request.course
     form = EnrolForm(request.POST or None, request.FILES or None)
@@ -127,7 +121,7 @@ def enrol(request, course_slug):
     return render(request, "courses/enrol.html", {"form": form})
 
 
-@course_role_required(*INSTRUCTOR_ONLY)
+@course_role_required(Role.INSTRUCTOR)
 def enrol_links_csv(request, course_slug):
     rows = request.session.get(f"enrol-links-{request.course.slug}")
     if not rows:
@@ -137,7 +131,7 @@ def enrol_links_csv(request, course_slug):
                                   [["username", "name", "email", "set_password_link"], *rows])
 
 
-@course_role_required(*INSTRUCTOR_ONLY)
+@course_role_required(Role.INSTRUCTOR)
 def enrol_template_csv(request, course_slug):
     return csvexport.csv_response("roster-template.csv", [
         ["username", "name", "email"], ["ada", "Ada Lovelace", "ada@example.edu"],
@@ -157,7 +151,7 @@ def _would_leave_no_instructor(member: Membership, new_role: str | None) -> bool
 
 
 @require_POST
-@course_role_required(*INSTRUCTOR_ONLY)
+@course_role_required(Role.INSTRUCTOR)
 def member_role(request, course_slug, member_id):
     member = _member(request, member_id)
     form = MemberRoleForm(request.POST)
@@ -173,7 +167,7 @@ def member_role(request, course_slug, member_id):
     return redirect("courses:roster", course_slug=course_slug)
 
 
-@course_role_required(*INSTRUCTOR_ONLY)
+@course_role_required(Role.INSTRUCTOR)
 def member_remove(request, course_slug, member_id):
     member = _member(request, member_id)
     if request.method == "POST":
@@ -191,7 +185,7 @@ def member_remove(request, course_slug, member_id):
 
 
 @require_POST
-@course_role_required(*INSTRUCTOR_ONLY)
+@course_role_required(Role.INSTRUCTOR)
 def member_invite(request, course_slug, member_id):
     """A fresh set-password link for a member (lost e-mail, expired link).
 
@@ -219,12 +213,12 @@ def member_invite(request, course_slug, member_id):
 
 # --- sessions and attendance -----------------------------------------------------------------
 
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def sessions(request, course_slug):
     course = request.course
     today = timezone.localdate()
     rows = list(att.sessions_with_counts(course))
-    n_students = Membership.objects.filter(course=course, role=Role.STUDENT).count()
+    n_students = Membership.objects.filter(course=course).students().count()
     return render(
         request,
         "courses/sessions.html",
@@ -233,7 +227,7 @@ def sessions(request, course_slug):
     )
 
 
-@course_role_required(*INSTRUCTOR_ONLY)
+@course_role_required(Role.INSTRUCTOR)
 def session_edit(request, course_slug, session_id=None):
     course = request.course
     instance = get_object_or_404(LectureSession, pk=session_id, course=course) if session_id else None
@@ -245,7 +239,7 @@ def session_edit(request, course_slug, session_id=None):
     return render(request, "courses/session_form.html", {"form": form, "session": instance})
 
 
-@course_role_required(*INSTRUCTOR_ONLY)
+@course_role_required(Role.INSTRUCTOR)
 def session_delete(request, course_slug, session_id):
     session = get_object_or_404(LectureSession, pk=session_id, course=request.course)
     if request.method == "POST":
@@ -255,7 +249,7 @@ def session_delete(request, course_slug, session_id):
     return render(request, "courses/session_delete.html", {"session": session, "n_marked": session.attendance.count()})
 
 
-@course_role_required(*INSTRUCTOR_ONLY)
+@course_role_required(Role.INSTRUCTOR)
 def sessions_weekly(request, course_slug):
     course = request.course
     form = WeeklySessionsForm(request.POST or None)
@@ -280,7 +274,7 @@ def sessions_weekly(request, course_slug):
     return render(request, "courses/sessions_weekly.html", {"form": form})
 
 
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def session_attendance(request, course_slug, session_id):
     """Mark every student of one session on one page, one submit."""
     course = request.course
@@ -348,7 +342,7 @@ def student_attendance(request, course_slug, user_id):
     course = request.course
     if request.membership.role == Role.STUDENT and request.user.id != user_id:
         raise Http404("No such student.")
-    membership = Membership.objects.filter(course=course, user_id=user_id, role=Role.STUDENT).select_related("user").first()
+    membership = Membership.objects.filter(course=course, user_id=user_id).students().select_related("user").first()
     if membership is None:
         raise Http404("No such student in this course.")
     row = att.summary(course, users=[membership.user], with_sessions=True)[0]

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from courseplatform.courses import csvexport
 from courseplatform.courses import hooks
-from courseplatform.courses.models import Membership, Role
+from courseplatform.courses.models import Membership
 
 from .items import GradeItem
 from .models import CATEGORIES, CategoryWeights
@@ -98,7 +98,7 @@ def collect_items(course) -> tuple[list[GradeItem], list[str]]:
 
 def student_users(course):
     return [
-        m.user for m in Membership.objects.filter(course=course, role=Role.STUDENT).select_related("user")
+        m.user for m in Membership.objects.filter(course=course).students().select_related("user")
         .order_by("user__last_name", "user__first_name", "user__username")
     ]
 

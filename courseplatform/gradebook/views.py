@@ -8,8 +8,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from courseplatform.courses import csvexport
-from courseplatform.courses.models import Role
-from courseplatform.courses.permissions import ANY_ROLE, STAFF, course_role_required
+from courseplatform.courses.models import ANY_ROLE, STAFF_ROLES, Role
+from courseplatform.courses.permissions import course_role_required
 
 from . import compute
 from .forms import WeightsForm
@@ -51,7 +51,7 @@ def weights(request, course_slug):
 
 
 @require_GET
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def export_csv(request, course_slug):
     book = compute.build(request.course)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.forms import inlineformset_factory
 
-from courseplatform.courses.models import Role
+from courseplatform.courses.models import students_of
 
 from .models import Group, Milestone, ProjectSettings, RubricCriterion
 
@@ -39,8 +39,7 @@ class MoveForm(forms.Form):
     def __init__(self, course, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["student"].queryset = (
-            get_user_model().objects.filter(memberships__course=course, memberships__role=Role.STUDENT)
-            .order_by("last_name", "first_name", "username")
+            students_of(course).order_by("last_name", "first_name", "username")
         )
         self.fields["student"].label_from_instance = lambda u: f"{u.get_full_name() or u.username} ({u.username})"
         self.fields["group"].queryset = Group.objects.filter(course=course)

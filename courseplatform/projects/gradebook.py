@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from courseplatform.courses.models import Membership, Role
+from courseplatform.courses.models import Membership
 from courseplatform.gradebook.items import GradeItem
 
 from .models import Delivery, GroupMember, Milestone, MilestoneGrade
 
 
 def items(course) -> list[GradeItem]:
-    students = list(Membership.objects.filter(course=course, role=Role.STUDENT).values_list("user_id", flat=True))
+    students = list(Membership.objects.filter(course=course).students().values_list("user_id", flat=True))
     group_of = dict(GroupMember.objects.filter(course=course).values_list("user_id", "group_id"))
     grades = {
         (g.milestone_id, g.group_id): g

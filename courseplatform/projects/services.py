@@ -22,7 +22,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from courseplatform.courses.models import Membership, Role
+from courseplatform.courses.models import is_student, students_of
 
 from . import litreview
 from .models import (
@@ -97,10 +97,6 @@ def _clean_name(course, name: str, exclude: Group | None = None) -> str:
     if qs.exists():
         raise ProjectError(f"A group named “{name}” already exists in this course; pick another name.")
     return name
-
-
-def _is_student(course, user) -> bool:
-    return Membership.objects.filter(course=course, user=user, role=Role.STUDENT).exists()
 
 
 @transaction.atomic
@@ -181,7 +177,7 @@ def leave_group(course, user) -> Group:
 @transaction.atomic
 def move_student(course, actor, student, target: Group | None) -> None:
     """Staff: put a student into `target` (None: out of any group). Works while groups are locked."""
-    if not _is_student(course, student):
+    if not is_student(course, student):
         raise ProjectError("Only students of this course can be placed in groups.")
     if target is not None and target.course_id != course.id:
         raise ProjectError("That group belongs to another course.")
@@ -243,12 +239,9 @@ def set_locked(course, actor, locked: bool) -> None:
 
 
 def students_without_group(course):
-    from django.contrib.auth import get_user_model
-
     in_group = GroupMember.objects.filter(course=course).values("user_id")
     return (
-        get_user_model()
-        .objects.filter(memberships__course=course, memberships__role=Role.STUDENT)
+        students_of(course)
         .exclude(id__in=in_group)
         .order_by("last_name", "first_name", "username")
     )

@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from courseplatform.courses.models import Role
-from courseplatform.courses.permissions import ANY_ROLE, STAFF, course_role_required
+from courseplatform.courses.models import ANY_ROLE, STAFF_ROLES, Role
+from courseplatform.courses.permissions import course_role_required
 
 from . import litreview, services
 from .forms import DeliveryForm, GroupNameForm, JoinForm, MilestoneForm, MoveForm, RubricFormSet, SettingsForm
@@ -29,10 +29,6 @@ from .models import (
     ProjectSettings,
 )
 from .services import ProjectError
-
-
-def _is_staff(request) -> bool:
-    return request.membership.role in STAFF
 
 
 def _index_url(course_slug):
@@ -60,7 +56,7 @@ def _refuse(request, message: str, status: int = 400, template: str = "projects/
 
 @course_role_required(*ANY_ROLE)
 def index(request, course_slug):
-    if _is_staff(request):
+    if request.membership.is_staff_role:
         return staff_matrix(request, course_slug)
     course = request.course
     cfg = ProjectSettings.for_course(course)
@@ -143,7 +139,7 @@ def group_leave(request, course_slug):
 # --- staff group management ------------------------------------------------------------------
 
 
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def groups(request, course_slug):
     course = request.course
     cfg = ProjectSettings.for_course(course)
@@ -172,7 +168,7 @@ def groups(request, course_slug):
 
 
 @require_POST
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def groups_action(request, course_slug):
     """One endpoint for the staff actions on the groups page: create, move, lock, unlock, rename,
     delete, new code."""
@@ -222,7 +218,7 @@ def _milestone(request, pk) -> Milestone:
 @course_role_required(*ANY_ROLE)
 def milestone_detail(request, course_slug, pk):
     milestone = _milestone(request, pk)
-    if not _is_staff(request):
+    if not request.membership.is_staff_role:
         group = services.group_of(request.course, request.user)
         if group is None:
             return render(request, "projects/milestone_student.html", {
@@ -258,7 +254,7 @@ def milestone_edit(request, course_slug, pk=None):
 
 def _delivery_context(request, milestone: Milestone, group: Group):
     """Resolve access: staff see every group; a student only their own group (404 otherwise)."""
-    is_staff = _is_staff(request)
+    is_staff = request.membership.is_staff_role
     if not is_staff and not group.has_member(request.user):
         raise Http404("No such delivery.")
     delivery = Delivery.objects.filter(milestone=milestone, group=group).first()
@@ -299,7 +295,7 @@ def delivery(request, course_slug, pk, group_id):
 
 
 def _deliver(request, course_slug, milestone, group):
-    if _is_staff(request) or not group.has_member(request.user):
+    if request.membership.is_staff_role or not group.has_member(request.user):
         return _refuse(request, "You are not a member of this group: you can only deliver for your own group.",
                        status=403)
     try:
@@ -335,7 +331,7 @@ def delivery_check(request, course_slug, pk, group_id):
     """htmx: check the literature-review structure of the text or file in the form, before submitting."""
     milestone = _milestone(request, pk)
     group = _group_in_course(request, group_id)
-    if not _is_staff(request) and not group.has_member(request.user):
+    if not request.membership.is_staff_role and not group.has_member(request.user):
         raise Http404("No such delivery.")
     text = request.POST.get("text", "")
     problem = None
@@ -365,7 +361,7 @@ def version_download(request, course_slug, version_id):
         DeliveryVersion.objects.select_related("delivery__group", "delivery__milestone"),
         pk=version_id, delivery__milestone__course=request.course,
     )
-    if not _is_staff(request) and not version.delivery.group.has_member(request.user):
+    if not request.membership.is_staff_role and not version.delivery.group.has_member(request.user):
         raise Http404("No such file.")
     if not version.file:
         raise Http404("This version has no file.")
@@ -422,7 +418,7 @@ def _override_rows(members, grade, posted=None):
 
 
 @require_POST
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def grade(request, course_slug, pk, group_id):
     milestone = _milestone(request, pk)
     group = _group_in_course(request, group_id)
@@ -474,7 +470,7 @@ def grade(request, course_slug, pk, group_id):
 
 
 @require_POST
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def grade_delete(request, course_slug, pk, group_id):
     milestone = _milestone(request, pk)
     group = _group_in_course(request, group_id)

@@ -5,7 +5,7 @@ import tomllib
 from django import forms
 from django.contrib.auth import get_user_model
 
-from courseplatform.courses.models import Membership, Role
+from courseplatform.courses.models import students_of
 
 from . import bank
 from .models import Extension, Quiz
@@ -72,8 +72,7 @@ class ExtensionForm(forms.ModelForm):
     def __init__(self, *args, quiz: Quiz, **kwargs):
         super().__init__(*args, **kwargs)
         self.quiz = quiz
-        ids = Membership.objects.filter(course=quiz.course, role=Role.STUDENT).values_list("user_id", flat=True)
-        self.fields["student"].queryset = get_user_model().objects.filter(pk__in=ids).order_by("last_name", "username")
+        self.fields["student"].queryset = students_of(quiz.course).order_by("last_name", "username")
         self.fields["student"].label_from_instance = lambda u: f"{u.get_full_name() or u.username} ({u.username})"
 
     def clean(self):

@@ -5,7 +5,7 @@ from collections import defaultdict
 
 from django.urls import reverse
 
-from courseplatform.courses.models import Membership, Role
+from courseplatform.courses.models import Membership
 from courseplatform.gradebook.items import GradeItem
 
 from .models import Attempt, Quiz
@@ -13,7 +13,7 @@ from .services import quiz_grade
 
 
 def items(course) -> list[GradeItem]:
-    students = list(Membership.objects.filter(course=course, role=Role.STUDENT).values_list("user_id", flat=True))
+    students = list(Membership.objects.filter(course=course).students().values_list("user_id", flat=True))
     out = []
     for quiz in Quiz.objects.filter(course=course, published=True).order_by("opens_at", "title"):
         by_student = defaultdict(list)

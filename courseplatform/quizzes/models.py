@@ -26,7 +26,7 @@ class ReviewPolicy(models.TextChoices):
 
 class GradingRule(models.TextChoices):
     BEST = "best", "Best attempt"
-    LAST = "last", "Last attempt"
+    LATEST = "last", "Last attempt"  # same name as ScoreRule.LATEST; the stored value stays "last"
     MEAN = "mean", "Mean of attempts"
 
 

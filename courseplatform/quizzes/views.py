@@ -19,17 +19,14 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.views.decorators.http import require_POST
 
-from courseplatform.courses.models import Membership, Role
-from courseplatform.courses.permissions import STAFF, course_role_required
+from courseplatform.courses.models import STAFF_ROLES, Membership, Role
+from courseplatform.courses.permissions import course_role_required
 
 from . import bank, services
 from .forms import ExtensionForm, GiftImportForm, QuestionEditForm, QuizSettingsForm
 from .gift import GiftImportErrors
 from .models import Attempt, AttemptQuestion, Extension, Question, Quiz
 from .tomlwrite import question_to_toml
-
-INSTRUCTOR = ("instructor",)
-
 
 def _quiz(request, quiz_slug) -> Quiz:
     quiz = get_object_or_404(Quiz, course=request.course, slug=quiz_slug)
@@ -241,7 +238,7 @@ def result(request, course_slug, attempt_id):
 
 
 # --------------------------------------------------------------------------- staff side
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def stats(request, course_slug, quiz_slug):
     quiz = _quiz(request, quiz_slug)
     services.close_overdue(quiz=quiz)
@@ -302,12 +299,12 @@ def stats(request, course_slug, quiz_slug):
     })
 
 
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def attempts(request, course_slug, quiz_slug):
     quiz = _quiz(request, quiz_slug)
     services.close_overdue(quiz=quiz)
     User = get_user_model()
-    student_ids = Membership.objects.filter(course=request.course, role=Role.STUDENT).values_list("user_id", flat=True)
+    student_ids = Membership.objects.filter(course=request.course).students().values_list("user_id", flat=True)
     students = User.objects.filter(pk__in=student_ids).order_by("last_name", "first_name", "username").prefetch_related(
         Prefetch("quiz_attempts", queryset=Attempt.objects.filter(quiz=quiz).order_by("number"), to_attr="these"))
     extensions = {e.student_id: e for e in Extension.objects.filter(quiz=quiz)}
@@ -317,7 +314,7 @@ def attempts(request, course_slug, quiz_slug):
                                                      "is_instructor": request.membership.is_instructor})
 
 
-@course_role_required(*INSTRUCTOR)
+@course_role_required(Role.INSTRUCTOR)
 def quiz_settings(request, course_slug, quiz_slug):
     quiz = _quiz(request, quiz_slug)
     form = QuizSettingsForm(request.POST or None, instance=quiz)
@@ -328,7 +325,7 @@ def quiz_settings(request, course_slug, quiz_slug):
     return render(request, "quizzes/settings.html", {"quiz": quiz, "form": form})
 
 
-@course_role_required(*INSTRUCTOR)
+@course_role_required(Role.INSTRUCTOR)
 def extensions(request, course_slug, quiz_slug):
     quiz = _quiz(request, quiz_slug)
     existing = None
@@ -353,7 +350,7 @@ def extensions(request, course_slug, quiz_slug):
         "quiz": quiz, "form": form, "extensions": Extension.objects.filter(quiz=quiz).select_related("student")})
 
 
-@course_role_required(*INSTRUCTOR)
+@course_role_required(Role.INSTRUCTOR)
 def edit_question(request, course_slug, quiz_slug, question_id):
     quiz = _quiz(request, quiz_slug)
     question = get_object_or_404(Question, pk=question_id, quiz=quiz)
@@ -383,7 +380,7 @@ def edit_question(request, course_slug, quiz_slug, question_id):
 
 
 @require_POST
-@course_role_required(*INSTRUCTOR)
+@course_role_required(Role.INSTRUCTOR)
 def regrade(request, course_slug, quiz_slug):
     quiz = _quiz(request, quiz_slug)
     n = services.regrade_quiz(quiz)
@@ -392,7 +389,7 @@ def regrade(request, course_slug, quiz_slug):
 
 
 @require_POST
-@course_role_required(*INSTRUCTOR)
+@course_role_required(Role.INSTRUCTOR)
 def resync(request, course_slug):
     from .sync import sync
 
@@ -407,7 +404,7 @@ def resync(request, course_slug):
     return redirect("quizzes:index", course_slug)
 
 
-@course_role_required(*INSTRUCTOR)
+@course_role_required(Role.INSTRUCTOR)
 def import_gift_view(request, course_slug):
     from .importing import import_gift
 

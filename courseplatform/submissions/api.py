@@ -20,7 +20,7 @@ from ninja.openapi.docs import DocsBase
 from ninja.security import HttpBearer
 
 from courseplatform.courses.models import Course, Membership
-from courseplatform.courses.permissions import STAFF, get_membership
+from courseplatform.courses.permissions import get_membership
 
 from . import services
 from .models import ApiToken, Assignment, Submission
@@ -164,13 +164,13 @@ def _membership(request, course_slug) -> tuple[Course, Membership]:
 
 def _assignments(request, course, membership):
     qs = Assignment.objects.filter(course=course)
-    if membership.role not in STAFF:
+    if not membership.is_staff_role:
         qs = qs.filter(released=True)
     return qs
 
 
 def _assignment_out(request, a: Assignment, membership) -> dict:
-    staff = membership.role in STAFF
+    staff = membership.is_staff_role
     st = services.standing(a, request.auth, staff)
     return {
         "course": a.course.slug, "slug": a.slug, "title": a.title, "points": a.points, "queue": a.queue,
@@ -210,7 +210,7 @@ def _visible_submission(request, pk) -> tuple[Submission, bool]:
     membership = get_membership(request.auth, sub.assignment.course)
     if membership is None:
         raise Http404("No such submission.")
-    staff = membership.role in STAFF
+    staff = membership.is_staff_role
     if not staff and (sub.student_id != request.auth.pk or not sub.assignment.released):
         raise Http404("No such submission.")
     return sub, staff
@@ -273,7 +273,7 @@ def create_submission(request, course: str, slug: str):
     if getattr(request, "upload_too_large", False):
         return Status(413, {"detail": f"The file is larger than the limit of {max_bytes()} bytes.", "code": "too_large"})
     try:
-        sub = services.submit(a, request.auth, upload, is_staff=membership.role in STAFF, via="api")
+        sub = services.submit(a, request.auth, upload, is_staff=membership.is_staff_role, via="api")
     except UploadRejected as exc:
         status = 413 if exc.code == "too_large" else (403 if exc.code == "policy" else 400)
         return Status(status, {"detail": exc.message, "code": exc.code})
@@ -312,7 +312,7 @@ def create_check(request, course: str, slug: str):
     if getattr(request, "upload_too_large", False):  # stopped while streaming in
         return too_large
     try:
-        sub = check(a, request.auth, upload, is_staff=membership.role in STAFF)
+        sub = check(a, request.auth, upload, is_staff=membership.is_staff_role)
     except UploadRejected as exc:
         status = {"too_large": 413, "policy": 403, "queue": 403, "rate_limited": 429}.get(exc.code, 400)
         return Status(status, {"detail": exc.message, "code": exc.code})

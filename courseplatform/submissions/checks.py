@@ -119,13 +119,13 @@ def check_view(request, course_slug, slug):
 @csrf_protect
 def _check_view(request, course_slug, slug):
     from . import services
-    from .views import _assignment, _is_staff
+    from .views import _assignment
 
     assignment = _assignment(request, slug)
     upload = request.FILES.get("file")
     if getattr(request, "upload_too_large", False):
         return _refused(request, slug, f"The file is larger than the limit of {max_bytes() // (1024 * 1024)} MB.", 413)
-    staff = _is_staff(request)
+    staff = request.membership.is_staff_role
     try:
         sub = check(assignment, request.user, upload, is_staff=staff)
     except UploadRejected as exc:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 
-from courseplatform.courses.models import Membership, Role
+from courseplatform.courses.models import students_of
 
 from .models import Assignment, Extension
 
@@ -81,9 +81,7 @@ class ExtensionForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.assignment = assignment
         self.fields["student"].queryset = (
-            get_user_model()
-            .objects.filter(memberships__course=course, memberships__role=Role.STUDENT)
-            .order_by("last_name", "first_name", "username")
+            students_of(course).order_by("last_name", "first_name", "username")
         )
         self.fields["student"].label_from_instance = lambda u: f"{u.get_full_name() or u.username} ({u.username})"
 
@@ -106,5 +104,3 @@ class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, initial="CLI", help_text="A label, e.g. the laptop you use it on.")
 
 
-def is_student(course, user) -> bool:
-    return Membership.objects.filter(course=course, user=user, role=Role.STUDENT).exists()

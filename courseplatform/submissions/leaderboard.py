@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from courseplatform.courses.models import Membership, Role
+from courseplatform.courses.models import Membership
 
 from .models import Assignment, LeaderboardNames, State, Submission
 
@@ -69,7 +69,7 @@ def board(assignment: Assignment, viewer, viewer_is_staff: bool) -> tuple[list[R
     """(ranked rows, metric columns) as this viewer may see them."""
     metric = assignment.leaderboard_metric
     students = set(
-        Membership.objects.filter(course=assignment.course, role=Role.STUDENT).values_list("user_id", flat=True)
+        Membership.objects.filter(course=assignment.course).students().values_list("user_id", flat=True)
     )
     subs = (
         Submission.objects.filter(assignment=assignment, state=State.GRADED, is_test_run=False, student_id__in=students)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
-from courseplatform.courses.permissions import STAFF, course_role_required
+from courseplatform.courses.models import STAFF_ROLES
+from courseplatform.courses.permissions import course_role_required
 
 from .queue import staff_overview
 
 
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def staff_queue(request, course_slug):
     data = staff_overview()
     # Queue lengths are site-wide (all courses share the workers); pack times only for this course.

@@ -14,8 +14,6 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.timesince import timeuntil
 
-from courseplatform.courses.models import STAFF_ROLES
-
 from . import dispatch
 from .models import PENDING_STATES, Assignment, LateInfo, State, Submission
 from .notebooks import image_type, is_notebook
@@ -108,10 +106,6 @@ def standing(assignment: Assignment, user, is_staff: bool, now=None) -> Standing
     elif cooldown:
         reason = f"Please wait {cooldown} s before your next attempt (cool-down between attempts)."
     return Standing(due, late, used, left, cooldown, pending, not reason, reason, is_staff)
-
-
-def is_staff_member(membership) -> bool:
-    return membership is not None and membership.role in STAFF_ROLES
 
 
 # --- submitting ---------------------------------------------------------------------------

@@ -27,8 +27,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from courseplatform.courses import csvexport
-from courseplatform.courses.models import Membership, Role
-from courseplatform.courses.permissions import STAFF, course_role_required
+from courseplatform.courses.models import STAFF_ROLES, Membership, Role
+from courseplatform.courses.permissions import course_role_required
 
 from . import services
 from .charts import histogram_svg
@@ -46,13 +46,9 @@ def _uploads_allowed(user) -> bool:
     return uploads_allowed(user)
 
 
-def _is_staff(request) -> bool:
-    return request.membership.role in STAFF
-
-
 def _assignment(request, slug) -> Assignment:
     qs = Assignment.objects.filter(course=request.course)
-    if not _is_staff(request):
+    if not request.membership.is_staff_role:
         qs = qs.filter(released=True)
     return get_object_or_404(qs, slug=slug)
 
@@ -60,7 +56,7 @@ def _assignment(request, slug) -> Assignment:
 def _submission(request, pk) -> Submission:
     """A submission of this course the viewer may see: their own, or any for staff. Others: 404."""
     qs = Submission.objects.select_related("assignment", "student").filter(assignment__course=request.course)
-    if not _is_staff(request):
+    if not request.membership.is_staff_role:
         qs = qs.filter(student=request.user, assignment__released=True)
     return get_object_or_404(qs, pk=pk)
 
@@ -70,7 +66,7 @@ def _submission(request, pk) -> Submission:
 
 @course_role_required()
 def index(request, course_slug):
-    staff = _is_staff(request)
+    staff = request.membership.is_staff_role
     assignments = list(Assignment.objects.filter(course=request.course, **({} if staff else {"released": True})))
     rows = []
     if staff:
@@ -110,14 +106,14 @@ def index(request, course_slug):
 
 
 def _attempt_context(request, assignment, subs):
-    staff = _is_staff(request)
+    staff = request.membership.is_staff_role
     return [{"s": s, "fb": services.feedback(s, staff)} for s in subs]
 
 
 @course_role_required()
 def detail(request, course_slug, slug):
     assignment = _assignment(request, slug)
-    staff = _is_staff(request)
+    staff = request.membership.is_staff_role
     subs = list(Submission.objects.filter(assignment=assignment, student=request.user).select_related("assignment"))
     st = services.standing(assignment, request.user, staff)
     extension = Extension.objects.filter(assignment=assignment, student=request.user).first()
@@ -157,7 +153,7 @@ def _submit(request, course_slug, slug):
     if getattr(request, "upload_too_large", False):
         return _refuse(request, slug, f"The file is larger than the limit of {max_bytes() // (1024 * 1024)} MB.", status=413)
     try:
-        sub = services.submit(assignment, request.user, upload, is_staff=_is_staff(request), via="web")
+        sub = services.submit(assignment, request.user, upload, is_staff=request.membership.is_staff_role, via="web")
     except UploadRejected as exc:
         return _refuse(request, slug, exc.message)
     kind = "Test run" if sub.is_test_run else f"Attempt {sub.attempt}"
@@ -181,7 +177,7 @@ def _refuse(request, slug, message, status=400):
 def submission_status(request, course_slug, pk):
     """One attempt's card; polled by htmx every second while queued/running."""
     sub = _submission(request, pk)
-    staff = _is_staff(request)
+    staff = request.membership.is_staff_role
     template = "submissions/_submission.html"
     back = getattr(getattr(request, "htmx", None), "current_url_abs_path", None) if getattr(request, "htmx", False) else None
     return render(request, template, {
@@ -234,7 +230,7 @@ def starter(request, course_slug, slug, kind):
 def student_rows(assignment: Assignment):
     """One row per student of the course: best, latest, counted, attempts, late, extension."""
     members = (
-        Membership.objects.filter(course=assignment.course, role=Role.STUDENT)
+        Membership.objects.filter(course=assignment.course).students()
         .select_related("user")
         .order_by("user__last_name", "user__first_name", "user__username")
     )
@@ -260,7 +256,7 @@ def student_rows(assignment: Assignment):
     return rows
 
 
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def staff_overview(request, course_slug, slug):
     assignment = _assignment(request, slug)
     rows = student_rows(assignment)
@@ -283,7 +279,7 @@ def staff_overview(request, course_slug, slug):
     })
 
 
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def staff_student(request, course_slug, slug, user_id):
     assignment = _assignment(request, slug)
     member = get_object_or_404(Membership, course=request.course, user_id=user_id)
@@ -299,7 +295,7 @@ def staff_student(request, course_slug, slug, user_id):
 
 
 @require_POST
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def regrade(request, course_slug, slug):
     assignment = _assignment(request, slug)
     scope = request.POST.get("scope")
@@ -409,7 +405,7 @@ def export_stream(assignment: Assignment):
     yield stream.pop()
 
 
-@course_role_required(*STAFF)
+@course_role_required(*STAFF_ROLES)
 def export(request, course_slug, slug):
     assignment = _assignment(request, slug)
     response = StreamingHttpResponse(export_stream(assignment), content_type="application/zip")
@@ -531,7 +527,7 @@ def leaderboard(request, course_slug, slug):
     assignment = _assignment(request, slug)
     if not assignment.leaderboard_metric:
         raise Http404("This assignment has no leaderboard.")
-    staff = _is_staff(request)
+    staff = request.membership.is_staff_role
     rows, columns = board(assignment, request.user, staff)
     return render(request, "submissions/leaderboard.html", {
         "assignment": assignment, "rows": rows, "columns": columns, "staff": staff,
@@ -566,7 +562,7 @@ def notebook_view(request, course_slug, pk, index):
     if not notebooks.is_notebook(art):
         raise Http404("This artifact is not a notebook.")
     return render(request, "submissions/notebook.html", {
-        "s": sub, "index": index, "name": Path(str(art.get("name") or "notebook.ipynb")).name, "staff": _is_staff(request),
+        "s": sub, "index": index, "name": Path(str(art.get("name") or "notebook.ipynb")).name, "staff": request.membership.is_staff_role,
     })
 
 

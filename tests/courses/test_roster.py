@@ -216,3 +216,20 @@ def test_hostile_names_are_escaped_and_not_run_as_formulas(client_for, instructo
     assert rows[1][1].startswith("'=cmd|")  # defused: a spreadsheet shows it as text
     links = c.get(reverse("courses:enrol_links_csv", args=["llms"])).content.decode()
     assert "mallory" in links
+
+
+def test_membership_role_sets_and_queryset(course, other_course, instructor, ta, student, make_user):
+    from courseplatform.courses.models import (
+        ANY_ROLE, STAFF_ROLES, Membership, Role, is_student, students_of,
+    )
+
+    outsider = make_user("elsewhere")
+    Membership.objects.create(course=other_course, user=outsider, role=Role.STUDENT)
+    Membership.objects.create(course=other_course, user=ta, role=Role.STUDENT)  # staff here, student there
+    members = Membership.objects.filter(course=course)
+    assert {m.user for m in members.students()} == {student}
+    assert {m.user for m in members.staff()} == {instructor, ta}
+    assert set(students_of(course)) == {student} and set(students_of(other_course)) == {outsider, ta}
+    assert is_student(course, student) and not is_student(course, ta) and is_student(other_course, ta)
+    assert STAFF_ROLES == (Role.TA, Role.INSTRUCTOR) and set(ANY_ROLE) == set(Role)
+    assert {m.user: m.is_staff_role for m in members} == {instructor: True, ta: True, student: False}
