@@ -2,24 +2,17 @@
 test database and the per-run Redis key prefix, with the fake engine of the submission tests."""
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 
 SUBMISSION_TESTS = Path(__file__).resolve().parents[1] / "submissions"
 if str(SUBMISSION_TESTS) not in sys.path:
     sys.path.insert(0, str(SUBMISSION_TESTS))
 
 from cp_helpers import write_pack  # noqa: E402
-from cp_workers import ROOT, worker_env  # noqa: E402
+from ops_helpers import Devserver, due_in_days  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -40,68 +33,6 @@ def assignment(course, tmp_path):
     return a
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def process_tree(pid: int) -> list:
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def sigkill_tree(procs) -> None:
-    """SIGKILL every process given (a host dying): no signal handler, no ack, no cleanup."""
-    import psutil
-
-    for p in procs:
-        try:
-            p.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
-    # Our own child (a launcher) is reaped by its Popen, which keeps its exit status.
-    psutil.wait_procs([p for p in procs if p.ppid() != os.getpid()] if procs else [], timeout=20)
-
-
-class Devserver:
-    """`python -m courseplatform.devserver` (the last step of `make run`) on the test database."""
-
-    def __init__(self, tmp_path: Path, name: str, **env):
-        self.port = free_port()
-        self.log_path = tmp_path / f"devserver-{name}.log"
-        full = worker_env(
-            PORT=self.port, HOST="127.0.0.1", WEB_WORKERS=1, WORKER_CONCURRENCY=1, WORKER_NAME=name,
-            COURSEPLATFORM_VAR=tmp_path / f"var-{name}", STOP_GRACE_S=30, **env)
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "courseplatform.devserver"], cwd=ROOT, env=full,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> int | None:
-        """Ctrl-C, as a person would; SIGKILL of the whole tree if it does not stop."""
-        tree = process_tree(self.proc.pid)
-        code = None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                code = self.proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                pass
-        else:
-            code = self.proc.returncode
-        sigkill_tree([p for p in tree if p.is_running()])
-        self._log.close()
-        return code
-
-
 @pytest.fixture
 def devservers(tmp_path):
     started: list[Devserver] = []
@@ -119,15 +50,3 @@ def devservers(tmp_path):
             pass
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.3, what: str = "condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def due_in_days(days: int):
-    return timezone.now() + timedelta(days=days)

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from conftest import wait_for
+from ops_helpers import wait_for
 from cp_helpers import py
 from cp_workers import purge, start_worker, stop_worker
 from courseplatform.submissions import queue, services

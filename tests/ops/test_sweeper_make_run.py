@@ -14,7 +14,7 @@ import time
 import pytest
 from django.conf import settings
 
-from conftest import process_tree, sigkill_tree, wait_for
+from ops_helpers import process_tree, sigkill_tree, wait_for
 from cp_helpers import py
 from cp_workers import purge
 from courseplatform.submissions import services
