@@ -223,3 +223,24 @@ def test_lost_messages_are_found_in_the_redis_broker(assignment, student):
     done = queue.recover()
     sub.refresh_from_db()
     assert done["resent"] == 1 and sub.generation == 2 and sub.state == "queued"
+
+
+@pytest.mark.django_db
+def test_only_running_submissions_with_a_lapsed_lease_are_requeued(assignment, student, settings):
+    settings.GRADING_LEASE_S = 30
+    now = timezone.now()
+    alive = make_sub(assignment, student, "running", created=now - timedelta(minutes=5),
+                     started_at=now - timedelta(minutes=5), heartbeat_at=now - timedelta(seconds=5), deliveries=1)
+    dead = make_sub(assignment, student, "running", created=now - timedelta(minutes=5),
+                    started_at=now - timedelta(minutes=5), heartbeat_at=now - timedelta(seconds=45), deliveries=1)
+    never = make_sub(assignment, student, "running", created=now - timedelta(minutes=2),
+                     started_at=now - timedelta(seconds=40), deliveries=1)
+    young = make_sub(assignment, student, "running", created=now, started_at=now - timedelta(seconds=3), deliveries=1)
+    assert sorted(queue.lapsed_leases(now)) == sorted([dead.pk, never.pk])
+    before = now - timedelta(seconds=30)
+    Submission.objects.filter(pk=dead.pk).update(heartbeat_at=now)  # a heartbeat came meanwhile
+    assert queue.requeue([dead.pk, never.pk], "again", lapsed_before=before) == 1
+    rows = {s.pk: s for s in Submission.objects.filter(pk__in=[alive.pk, dead.pk, never.pk, young.pk])}
+    assert rows[never.pk].state == "queued" and rows[never.pk].generation == 2 and rows[never.pk].deliveries == 1
+    assert rows[never.pk].message == "again"
+    assert all(rows[pk].state == "running" and rows[pk].generation == 1 for pk in (alive.pk, dead.pk, young.pk))
