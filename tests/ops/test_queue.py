@@ -244,3 +244,10 @@ def test_only_running_submissions_with_a_lapsed_lease_are_requeued(assignment, s
     assert rows[never.pk].state == "queued" and rows[never.pk].generation == 2 and rows[never.pk].deliveries == 1
     assert rows[never.pk].message == "again"
     assert all(rows[pk].state == "running" and rows[pk].generation == 1 for pk in (alive.pk, dead.pk, young.pk))
+
+
+@pytest.mark.django_db
+def test_staff_assignment_page_links_to_the_queue(assignment, instructor, client_for):
+    page = client_for(instructor).get(reverse("submissions:staff", args=[assignment.course.slug, assignment.slug]))
+    assert page.status_code == 200
+    assert reverse("submissions:queue", args=[assignment.course.slug]) in page.content.decode()
