@@ -38,3 +38,19 @@ def test_missing_secret_key_is_refused(tmp_path):
     r = run_manage(["check"], tmp_path, DEBUG="0")
     assert r.returncode != 0
     assert "SECRET_KEY is not set" in r.stderr
+
+
+def test_importing_the_settings_creates_no_folder_and_setup_creates_the_local_ones(tmp_path):
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "STATIC_ROOT"}}
+    env.update(COURSEPLATFORM_VAR=str(var), DEBUG="1")
+    code = ("import os, pathlib, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'courseplatform.settings'\n"
+            "import courseplatform.settings\n"
+            "var = pathlib.Path(sys.argv[1]); print('after import:', var.exists())\n"
+            "import django; django.setup()\n"
+            "print('after setup:', sorted(str(p.relative_to(var)) for p in var.rglob('*') if p.is_dir()))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(var)], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "after import: False" in r.stdout
+    assert "after setup: ['celery', 'celery/control', 'celery/processed', 'celery/queue', 'static']" in r.stdout

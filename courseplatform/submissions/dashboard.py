@@ -7,7 +7,6 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from courseplatform.courses.hooks import Panel
-from courseplatform.courses.models import STAFF_ROLES
 
 from . import services
 from .models import Assignment, State, Submission
@@ -15,7 +14,7 @@ from .models import Assignment, State, Submission
 
 def panels(request, course, membership) -> list[Panel]:
     now = timezone.now()
-    if membership.role in STAFF_ROLES:
+    if membership.is_staff_role:
         subs = Submission.objects.filter(assignment__course=course)
         queue = {
             row["assignment__queue"]: row

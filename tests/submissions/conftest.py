@@ -28,7 +28,8 @@ def eager(monkeypatch):
 
     monkeypatch.setattr(tasks, "grade_function", lambda: cp_fake_grader.grade)
     # Tests run inside a transaction that never commits: send at once instead of on commit
-    # (test_tasks.py checks the on_commit dispatch itself).
+    # (test_grading.py's test_task_is_sent_on_commit_and_routed_to_the_pack_queue checks the
+    # on_commit dispatch itself).
     monkeypatch.setattr(services, "on_commit", lambda fn: fn())
     old = (app.conf.task_always_eager, app.conf.task_eager_propagates)
     app.conf.task_always_eager = True

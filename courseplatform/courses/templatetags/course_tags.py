@@ -15,11 +15,12 @@ def get_item(mapping, key):
 
 
 @register.filter
-def points(value):
-    """12.50 -> '12.5', 10.0 -> '10', None -> '–'."""
+def points(value) -> str:
+    """Points on every page, rounded to 2 decimals: 12.50 -> '12.5', 10.0 -> '10', 7.256 -> '7.26', None -> '–'."""
     if value is None or value == "":
         return "–"
     try:
-        return f"{float(value):g}"
+        f = float(value)
     except (TypeError, ValueError):
-        return value
+        return str(value)
+    return f"{round(f, 2):g}"

@@ -1,6 +1,9 @@
 from django import template
 
+from courseplatform.courses.templatetags.course_tags import points
+
 register = template.Library()
+register.filter("points", points)
 
 STATE_CLASS = {"queued": "muted", "running": "warn", "graded": "ok", "error": "bad"}
 TEST_CLASS = {"passed": "ok", "failed": "bad", "error": "bad", "timeout": "bad"}
@@ -14,18 +17,6 @@ def state_class(state: str) -> str:
 @register.filter
 def test_class(status: str) -> str:
     return TEST_CLASS.get(str(status), "muted")
-
-
-@register.filter
-def points(value) -> str:
-    """12.0 -> '12', 7.25 -> '7.25', None -> '–'."""
-    if value is None or value == "":
-        return "–"
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return f"{round(f, 2):g}"
 
 
 @register.filter
