@@ -34,6 +34,7 @@ DEFAULT_LIMITS = {
     "output_kb": 64,
     "threads": 1,
     "result_mb": 64,
+    "gpu_memory_mb": 8192,  # device memory one grade needs (gpu queue): how many sandboxes share a GPU
 }
 DEFAULT_LATE = {"grace_minutes": 0, "penalty_percent_per_day": 10.0, "max_days": 3}
 TRUSTED_FILES = ("assignment.toml", "reference.py", "tests.py")

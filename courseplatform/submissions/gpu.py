@@ -18,7 +18,9 @@ import sys
 import tomllib
 from pathlib import Path
 
-DEFAULT_GPU_MEMORY_MB = 8192
+from grader.pack import DEFAULT_LIMITS
+
+DEFAULT_GPU_MEMORY_MB = int(DEFAULT_LIMITS["gpu_memory_mb"])  # one default, the engine's
 GPU_MAX_CONCURRENCY = 16
 
 
