@@ -59,6 +59,10 @@ class _Output:
             self.handle.update(HTML(markup))
 
     def progress(self, sub, note=None):
+        if note is None:  # where the submission stands in the queue (position, estimated start/finish)
+            queue = sub.get("queue")
+            if isinstance(queue, dict) and queue.get("text"):
+                note = queue["text"]
         if self.rich:
             self.show_html(_render.html_table(sub, note))
             return

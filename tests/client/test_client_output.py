@@ -128,3 +128,18 @@ def test_a_notebook_with_an_unguarded_client_import_is_refused_before_upload(tmp
     path.write_bytes(guarded)
     assert cp.submit("llms/tiny", str(path)) is None
     assert "Cannot reach http://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_waiting_shows_where_the_submission_stands_in_the_queue(capsys):
+    """The API's queue line (position, estimated start and finish) is what a waiting client prints,
+    in a terminal and in a notebook's table; control characters in it are neutralised."""
+    import courseplatform_client as cp
+
+    sub = {"state": "queued", "assignment": "attention",
+           "queue": {"position": 3, "text": "Position 3 in the gpu queue; starts in about 4 min\x1b[2J"}}
+    out = cp._Output(rich=False)
+    out.progress(sub)
+    printed = capsys.readouterr().out
+    assert "Position 3 in the gpu queue; starts in about 4 min" in printed and "\x1b" not in printed
+    html = _render.html_table(sub, "Position 3 in the gpu queue")
+    assert "Position 3 in the gpu queue" in html
