@@ -6,6 +6,7 @@ from __future__ import annotations
 from courseplatform.celery import app
 
 GRADE_CODE_ANSWER = "courseplatform.quizzes.tasks.grade_code_answer"  # the default name it has always had
+RUN_CODE_CHECK = "courseplatform.quizzes.tasks.run_code_check"
 
 
 def send(name: str, args: list, queue: str):

@@ -251,3 +251,25 @@ class AttemptQuestion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.attempt} q{self.position}"
+
+
+class CodeCheck(models.Model):
+    """A "Check" of a code answer during an attempt: the visible tests only, never an attempt, never
+    a score (services.request_check limits how often; tasks.run_code_check grades it)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "checking"
+        DONE = "done", "done"
+        ERROR = "error", "error"
+
+    item = models.ForeignKey(AttemptQuestion, on_delete=models.CASCADE, related_name="checks")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    code = models.TextField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    feedback = models.TextField(blank=True)
+    passed = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -7,6 +7,7 @@ quiz is also a database constraint.
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -17,7 +18,9 @@ from django.utils import timezone
 from grader.pack import load_pack
 
 from . import bank, dispatch
-from .models import Attempt, AttemptQuestion, Extension, Question, Quiz, compute_deadline, effective_close
+from .models import (
+    Attempt, AttemptQuestion, CodeCheck, Extension, Question, Quiz, compute_deadline, effective_close,
+)
 
 
 class QuizError(Exception):
@@ -109,6 +112,38 @@ def start_attempt(quiz: Quiz, student, now=None) -> Attempt:
             return existing
         raise QuizError("Could not start the attempt; please try again.") from None
     return attempt
+
+
+# "Check" on a code question: the visible tests only, not an attempt, no score. At most
+# CHECKS_PER_WINDOW per student and attempt in CHECK_WINDOW_S, and one at a time.
+CHECKS_PER_WINDOW = int(getattr(settings, "QUIZ_CHECKS_PER_WINDOW", 5))
+CHECK_WINDOW_S = 600
+
+
+def request_check(attempt_id: int, item_id: int, student, code: str, now=None) -> CodeCheck:
+    """Queue a check of ``code`` for one code question of an open attempt. Raises QuizError."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        attempt = Attempt.objects.select_for_update().get(pk=attempt_id)
+        if attempt.student_id != student.pk or not attempt.is_open or attempt.is_overdue(now):
+            raise QuizError("This attempt is closed: checks are only possible while it is open.")
+        item = AttemptQuestion.objects.filter(pk=item_id, attempt_id=attempt.pk).first()
+        if item is None or item.snapshot.get("type") != "code":
+            raise QuizError("Only code questions can be checked.")
+        if len(code.encode("utf-8")) > 200_000:
+            raise QuizError("The code is too long to check.")
+        recent = CodeCheck.objects.filter(item__attempt=attempt, created_at__gte=now - timedelta(seconds=CHECK_WINDOW_S))
+        if recent.filter(state=CodeCheck.State.PENDING).exists():
+            raise QuizError("A check is still running: wait for its result.")
+        if recent.count() >= CHECKS_PER_WINDOW:
+            oldest = recent.order_by("created_at").first().created_at
+            wait = int((oldest + timedelta(seconds=CHECK_WINDOW_S) - now).total_seconds()) // 60 + 1
+            raise QuizError(f"{CHECKS_PER_WINDOW} checks in {CHECK_WINDOW_S // 60} minutes is the limit: "
+                            f"try again in about {wait} minute{'s' if wait != 1 else ''}.")
+        check = CodeCheck.objects.create(item=item, student=student, code=code)
+        pack = item.snapshot["pack"]
+        transaction.on_commit(lambda: dispatch.send(dispatch.RUN_CODE_CHECK, [check.pk], queue_for(pack)))
+    return check
 
 
 def save_answer(attempt_id: int, item_id: int, data: dict, now=None) -> AttemptQuestion:

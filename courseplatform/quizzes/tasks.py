@@ -9,7 +9,7 @@ from django.db import transaction
 from grader.api import grade
 from grader.errors import GraderError
 
-from .models import Attempt, AttemptQuestion
+from .models import Attempt, AttemptQuestion, CodeCheck
 from .services import close_overdue, pack_dir_for, update_total
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,35 @@ def grade_code_answer(self, item_id: int) -> None:
             raise self.retry(exc=exc)
         except GraderError:
             _mark_error(item_id, "The grading engine is unavailable; staff have been notified. Your answer is kept.")
+            raise
+
+
+def run_check(check_id: int) -> None:
+    """Grade a "Check" on the visible tests only (the task body; also used by tests). No score is kept."""
+    check = CodeCheck.objects.select_related("item").get(pk=check_id)
+    if check.state != CodeCheck.State.PENDING:
+        return
+    snap = check.item.snapshot
+    result = grade(pack_dir_for(snap["pack"]), snap.get("filename", "solution.py"), check.code.encode("utf-8"),
+                   only_visible=True)
+    tests = [t for t in result.get("tests", []) if t.get("visible", True)]
+    check.passed = sum(1 for t in tests if t.get("status") == "passed")
+    check.total = len(tests)
+    check.feedback = _summarise(dict(result, tests=tests))
+    check.state = CodeCheck.State.DONE if result.get("status") == "graded" else CodeCheck.State.ERROR
+    check.save(update_fields=["passed", "total", "feedback", "state"])
+
+
+@shared_task(bind=True, acks_late=True, max_retries=2, default_retry_delay=5)
+def run_code_check(self, check_id: int) -> None:
+    try:
+        run_check(check_id)
+    except GraderError as exc:
+        try:
+            raise self.retry(exc=exc)
+        except GraderError:
+            CodeCheck.objects.filter(pk=check_id).update(
+                state=CodeCheck.State.ERROR, feedback="The grading engine is unavailable; try again later.")
             raise
 
 

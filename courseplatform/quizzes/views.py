@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils import timezone
 from django.utils.html import escape
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from courseplatform.courses.models import STAFF_ROLES, Membership, Role
 from courseplatform.courses.permissions import course_role_required
@@ -25,7 +25,7 @@ from courseplatform.courses.permissions import course_role_required
 from . import bank, services
 from .forms import ExtensionForm, GiftImportForm, QuestionEditForm, QuizSettingsForm
 from .gift import GiftImportErrors
-from .models import Attempt, AttemptQuestion, Extension, Question, Quiz
+from .models import Attempt, AttemptQuestion, CodeCheck, Extension, Question, Quiz
 from .tomlwrite import question_to_toml
 
 def _quiz(request, quiz_slug) -> Quiz:
@@ -160,6 +160,31 @@ def answer(request, course_slug, attempt_id, item_id):
     if item.response is None:
         return _status(request, "Answer cleared.", ok=True)
     return _status(request, f"Saved {timezone.localtime():%H:%M:%S}", ok=True)
+
+
+@require_POST
+@course_role_required()
+def check(request, course_slug, attempt_id, item_id):
+    """htmx: run the visible tests on the code in the editor; not an attempt, nothing is scored."""
+    attempt = _attempt(request, attempt_id, owner_only=True)
+    item = AttemptQuestion.objects.filter(pk=item_id, attempt=attempt).first()
+    if item is None:
+        raise Http404("No such question.")
+    code = request.POST.get(_field(item), "")
+    try:
+        code_check = services.request_check(attempt.pk, item.pk, request.user, code)
+    except services.QuizError as exc:
+        return render(request, "quizzes/_check.html", {"error": str(exc), "item": item, "attempt": attempt},
+                      status=200 if request.htmx else 409)
+    return render(request, "quizzes/_check.html", {"check": code_check, "item": item, "attempt": attempt})
+
+
+@require_GET
+@course_role_required()
+def check_status(request, course_slug, attempt_id, check_id):
+    attempt = _attempt(request, attempt_id, owner_only=True)
+    code_check = get_object_or_404(CodeCheck, pk=check_id, item__attempt=attempt)
+    return render(request, "quizzes/_check.html", {"check": code_check, "item": code_check.item, "attempt": attempt})
 
 
 def _status(request, text, *, ok, status=200):

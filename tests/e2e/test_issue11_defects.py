@@ -236,7 +236,7 @@ text = "Write a stable softmax."
 """
 
 
-def test_code_question_has_a_python_editor_that_autosaves(live_server, page, login, settings):
+def test_code_question_has_a_python_editor_that_autosaves(live_server, page, login, settings, monkeypatch):
     from django.contrib.auth import get_user_model
 
     from courseplatform.courses.models import Course, Membership
@@ -273,4 +273,15 @@ def test_code_question_has_a_python_editor_that_autosaves(live_server, page, log
     page.locator(f"#status-{item.pk}").get_by_text("Saved").wait_for()
     item.refresh_from_db()
     assert "def softmax(x):\n    return np.exp(x)" in item.response["code"]
+
+    # "Check": the visible tests run on the code in the editor; the attempt stays open, nothing is scored.
+    from courseplatform.quizzes import dispatch, tasks
+
+    monkeypatch.setattr(dispatch, "send", lambda name, args, queue: tasks.run_check(*args))
+    page.get_by_test_id("check-code").click()
+    summary = page.get_by_test_id("check-summary")
+    summary.wait_for(timeout=60_000)
+    assert re.search(r"Check: \d+ of \d+ visible tests? passed", summary.inner_text())
+    item.refresh_from_db()
+    assert item.attempt.state == "open" and item.score is None
     assert not refused, refused

@@ -395,3 +395,51 @@ def test_a_bank_sync_does_not_overwrite_a_question_edited_on_the_web(course, qui
     q.refresh_from_db()
     assert not q.edited_on_web and q.spec["text"] == "Fixed on the web."
     assert "NOT overwritten" not in out.getvalue()
+
+
+def test_check_runs_visible_tests_only_is_not_an_attempt_and_is_rate_limited(
+        course, code_quiz, student, client_for, monkeypatch, django_capture_on_commit_callbacks):
+    """Issue 11: "Check" on a code question grades the visible tests only, stores no score, does not
+    submit, and is limited (one at a time, CHECKS_PER_WINDOW per window)."""
+    from django.contrib.auth import get_user_model
+
+    from courseplatform.quizzes import dispatch, tasks
+    from courseplatform.quizzes.models import CodeCheck
+    from grader.pack import load_pack
+
+    sent = []
+    monkeypatch.setattr(dispatch, "send", lambda name, args, queue: sent.append((name, args, queue)))
+    a = services.start_attempt(code_quiz, student)
+    item = a.items.get()
+    c = client_for(student)
+    url = reverse("quizzes:check", args=[course.slug, a.pk, item.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        r = c.post(url, {f"q{item.pk}": NAIVE.decode()}, HTTP_HX_REQUEST="true")
+    assert r.status_code == 200 and b"Checking on the visible tests" in r.content
+    check = CodeCheck.objects.get()
+    assert sent == [(dispatch.RUN_CODE_CHECK, [check.pk], "cpu")]
+    # One at a time.
+    r = c.post(url, {f"q{item.pk}": NAIVE.decode()}, HTTP_HX_REQUEST="true")
+    assert b"still running" in r.content and CodeCheck.objects.count() == 1
+
+    tasks.run_check(check.pk)  # the task body, with the real engine
+    check.refresh_from_db()
+    visible = [t for t in load_pack(services.pack_dir_for("code/stable_softmax")).cases() if t.visible]
+    assert check.state == "done" and check.total == len(visible) and check.passed < check.total
+    assert "hidden test" not in check.feedback
+    page = c.get(reverse("quizzes:check_status", args=[course.slug, a.pk, check.pk])).content.decode()
+    assert f"{check.passed} of {check.total} visible test" in page and "Not an attempt" in page
+    a.refresh_from_db()
+    item.refresh_from_db()
+    assert a.state == "open" and a.score is None and item.score is None and item.response is None
+
+    for _ in range(services.CHECKS_PER_WINDOW - 1):
+        CodeCheck.objects.filter(state="pending").update(state="done")
+        assert c.post(url, {f"q{item.pk}": GOOD.decode()}).status_code == 200
+    CodeCheck.objects.filter(state="pending").update(state="done")
+    r = c.post(url, {f"q{item.pk}": GOOD.decode()})
+    assert r.status_code == 409 and b"is the limit" in r.content
+    assert CodeCheck.objects.count() == services.CHECKS_PER_WINDOW
+    # Someone else's attempt cannot be checked.
+    other = client_for(get_user_model().objects.create_user("mallory", password="pw-mallory-123"))
+    assert other.post(url, {f"q{item.pk}": GOOD.decode()}).status_code == 404
