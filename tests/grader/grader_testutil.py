@@ -8,7 +8,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ATTENTION = ROOT / "assignments" / "attention"
 PACKS = Path(__file__).resolve().parent / "packs"
 FAKE_SECRET = "h1-fake-secret-0123456789"
-UID_BASE = 300000
+# Sandbox uids of this test session: a range of 50,000 of its own (derived from the process id), so
+# that a second run on the machine (another checkout, another session) is never counted as ours.
+UID_BASE = 1_000_000 + (os.getpid() % 4000) * 50_000
 REFERENCE = (ATTENTION / "reference.py").read_text()
 
 
