@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "ninja",  # django-ninja's Swagger page and its static assets (served locally, no CDN)
     "axes",
     # Our apps, in dependency order: courses is the base the others build on.
     "courseplatform.courses",

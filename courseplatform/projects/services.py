@@ -19,6 +19,7 @@ from django.core.files.base import ContentFile
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -47,14 +48,6 @@ class ProjectError(Exception):
 
 def max_delivery_bytes() -> int:
     return int(getattr(settings, "PROJECT_DELIVERY_MAX_BYTES", DEFAULT_MAX_BYTES))
-
-
-def human_size(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} bytes"
 
 
 def local(dt) -> str:
@@ -309,7 +302,7 @@ def clean_file(milestone: Milestone, upload) -> CleanFile:
     limit = max_delivery_bytes()
     if upload.size > limit:
         raise ProjectError(
-            f"The file is {human_size(upload.size)}; the limit is {human_size(limit)}. "
+            f"The file is {filesizeformat(upload.size)}; the limit is {filesizeformat(limit)}. "
             "Compress it or link large material from your repository."
         )
     name = (upload.name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
@@ -322,7 +315,7 @@ def clean_file(milestone: Milestone, upload) -> CleanFile:
         )
     data = upload.read()
     if len(data) > limit:
-        raise ProjectError(f"The file is larger than the limit of {human_size(limit)}.")
+        raise ProjectError(f"The file is larger than the limit of {filesizeformat(limit)}.")
     if not data:
         raise ProjectError("The file is empty.")
     _check_file_content(ext, data)

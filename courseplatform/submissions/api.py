@@ -7,16 +7,13 @@ assignments of their courses and their own submissions only.
 """
 from __future__ import annotations
 
-import mimetypes
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from ninja import NinjaAPI, Schema, Status
-from ninja.openapi.docs import DocsBase
 from ninja.security import HttpBearer
 
 from courseplatform.courses.models import Course, Membership
@@ -40,40 +37,12 @@ class TokenAuth(HttpBearer):
         return user
 
 
-NINJA_STATIC = Path(__import__("ninja").__file__).parent / "static" / "ninja"
-
-
-class LocalSwagger(DocsBase):
-    """Swagger UI from django-ninja's bundled assets, served by our own view (no CDN)."""
-
-    def render_page(self, request, api, **kwargs):
-        import json
-
-        settings = {"layout": "BaseLayout", "deepLinking": True, "url": self.get_openapi_url(api, kwargs)}
-        return render(request, "submissions/api_docs.html", {
-            "api": api,
-            "swagger_settings": json.dumps(settings),
-            "asset": lambda name: reverse("api-asset", args=[name]),
-            "css": reverse("api-asset", args=["swagger-ui.css"]),
-            "bundle": reverse("api-asset", args=["swagger-ui-bundle.js"]),
-            "init": reverse("api-asset", args=["swagger-ui-init.js"]),
-        })
-
-
-def docs_asset(request, name):
-    if name not in {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-init.js", "favicon.png"}:
-        raise Http404()
-    path = NINJA_STATIC / name
-    return FileResponse(path.open("rb"), content_type=mimetypes.guess_type(name)[0] or "application/octet-stream")
-
-
 api = NinjaAPI(
     title="courseplatform API",
     version="1",
     description=__doc__,
     auth=TokenAuth(),
-    urls_namespace="api",
-    docs=LocalSwagger(),
+    urls_namespace="api",  # docs: ninja's own Swagger page, its assets from "ninja" in INSTALLED_APPS (no CDN)
 )
 
 

@@ -123,7 +123,7 @@ def test_file_size_limit(course, student, team, make_milestone, settings, client
     m = make_milestone()
     r = client_for(student).post(durl(course, m, team), {"file": pdf_upload(data=PDF + b"x" * 2000)})
     assert r.status_code == 400
-    assert "the limit is 1000 bytes" in r.content.decode()
+    assert "The file is 2.0&nbsp;KB; the limit is 1000&nbsp;bytes." in r.content.decode()  # Django's filesizeformat
     assert not DeliveryVersion.objects.exists()
     assert services.deliver(m, team, student, upload=pdf_upload()).size == len(PDF)
 
