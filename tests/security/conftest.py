@@ -156,6 +156,12 @@ def world(db, settings, course, other_course, instructor, ta, student, other_stu
     o["bob_item"] = o["bob_attempt"].items.first()
     o["alice_attempt"] = qsvc.start_attempt(quiz, student)
     o["alice_item"] = o["alice_attempt"].items.first()
+    from courseplatform.quizzes.models import CodeCheck
+
+    for who in ("alice", "bob"):  # a finished "Check" of each one's code answer (quizzes:check_status)
+        item = o[f"{who}_item"]
+        o[f"{who}_check"] = CodeCheck.objects.create(item=item, student_id=item.attempt.student_id, code="x = 1",
+                                                     state="done")
 
     carol = Membership.objects.create(course=course, user=type(student).objects.create_user(
         "carol", password="pw-carol"), role="student").user

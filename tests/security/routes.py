@@ -144,6 +144,7 @@ def kwargs_for(route: Route, w, owner: str = "bob") -> dict:
     elif ns == "quizzes":
         table["attempt_id"] = (w.alice_attempt if owner == "alice" else w.bob_attempt).pk
         table["item_id"] = (w.alice_item if owner == "alice" else w.bob_item).pk
+        table["check_id"] = (w.alice_check if owner == "alice" else w.bob_check).pk
     elif ns == "courses":
         table["member_id"] = (w.alice_membership if owner == "alice" else w.bob_membership).pk
         table["session_id"] = w.session.pk
@@ -162,7 +163,7 @@ def url_for(route: Route, w, owner: str = "bob", course_slug: str | None = None)
 # Routes on the victim's own objects: what a classmate must never open.
 OWNED_ARGS = {
     "submissions": {"pk"},
-    "quizzes": {"attempt_id", "item_id"},
+    "quizzes": {"attempt_id", "item_id", "check_id"},
     "projects": {"group_id", "version_id"},
     "courses": {"user_id", "member_id"},
     "gradebook": set(),
