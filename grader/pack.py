@@ -38,6 +38,7 @@ DEFAULT_LIMITS = {
 }
 DEFAULT_LATE = {"grace_minutes": 0, "penalty_percent_per_day": 10.0, "max_days": 3}
 TRUSTED_FILES = ("assignment.toml", "reference.py", "tests.py")
+IGNORED = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints", ".git"}
 HASH_DIR = re.compile(r"^[0-9a-f]{64}$")
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
@@ -117,20 +118,25 @@ def _import_file(path: Path, name: str):
     return mod
 
 
+def pack_files(pack_dir: Path):
+    """(relative path, path) of every file of the pack, sorted; caches, bytecode and symlinks left out.
+    These are the files a pack's identity covers and the platform copies into its trusted store."""
+    for path in sorted(Path(pack_dir).rglob("*")):
+        rel = path.relative_to(pack_dir)
+        if any(part in IGNORED or part.endswith(".pyc") for part in rel.parts) or path.is_symlink():
+            continue
+        if path.is_file():
+            yield rel, path
+
+
 def pack_hash(pack_dir: Path) -> str:
-    h = hashlib.sha256()
-    for name in TRUSTED_FILES:
-        p = pack_dir / name
-        h.update(name.encode() + b"\0")
-        h.update(p.read_bytes() if p.exists() else b"<missing>")
-        h.update(b"\0")
-    data = pack_dir / "data"
-    if data.is_dir():
-        for p in sorted(data.rglob("*")):
-            if p.is_file():
-                st = p.stat()
-                h.update(f"{p.relative_to(pack_dir)}:{st.st_size}:{st.st_mtime_ns}\0".encode())
-    return h.hexdigest()
+    """The pack's identity: SHA-256 over every file's path and content (never its mtime), so it
+    changes exactly when the pack does; the platform stores a pack under PACK_STORE/<slug>/<hash>/."""
+    digest = hashlib.sha256()
+    for rel, path in pack_files(pack_dir):
+        digest.update(str(rel).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def _num(meta: dict, key: str, where: str, *, minimum: float = 0, integer: bool = False):
@@ -227,16 +233,14 @@ _pack_cache: dict = {}
 
 
 def _stamp(pack_dir: Path):
+    """When load_pack's cached Pack is still valid (a cheap stat of each file; the hash reads them)."""
     out = []
-    for name in TRUSTED_FILES:
+    for rel, path in pack_files(pack_dir):
         try:
-            st = (pack_dir / name).stat()
-            out.append((name, st.st_mtime_ns, st.st_size, st.st_ino))
+            st = path.stat()
         except OSError:
-            out.append((name, None))
-    data = pack_dir / "data"
-    if data.is_dir():
-        out.append(("data", data.stat().st_mtime_ns))
+            continue
+        out.append((str(rel), st.st_mtime_ns, st.st_size, st.st_ino))
     return tuple(out)
 
 

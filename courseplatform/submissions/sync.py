@@ -9,7 +9,6 @@ pack's assignment.toml sets them (`due`, `opens`, [late]).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
@@ -23,12 +22,9 @@ from django.utils import timezone
 
 from courseplatform.courses import markdown
 from grader.errors import PackError
-from grader.pack import load_pack
+from grader.pack import load_pack, pack_files, pack_hash
 
 from .models import Assignment, LatePolicy
-
-IGNORED = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints", ".git"}
-
 
 class PackInvalid(Exception):
     pass
@@ -37,24 +33,6 @@ class PackInvalid(Exception):
 def render_handout(text: str) -> str:
     """The handout's Markdown, with its formulas kept intact for KaTeX (detail.html loads it)."""
     return markdown.render(text or "", "handout")
-
-
-def _files(pack_dir: Path):
-    for path in sorted(pack_dir.rglob("*")):
-        rel = path.relative_to(pack_dir)
-        if any(part in IGNORED or part.endswith(".pyc") for part in rel.parts) or path.is_symlink():
-            continue
-        if path.is_file():
-            yield rel, path
-
-
-def pack_hash(pack_dir: Path) -> str:
-    """SHA-256 over every file of the pack (path and content): changes whenever the pack does."""
-    digest = hashlib.sha256()
-    for rel, path in _files(pack_dir):
-        digest.update(str(rel).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 def load_meta(pack_dir: Path) -> tuple[dict, str]:
@@ -74,7 +52,7 @@ def store_pack(slug: str, pack_dir: Path, digest: str) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{digest[:8]}-"))
     try:
-        for rel, path in _files(pack_dir):
+        for rel, path in pack_files(pack_dir):
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
