@@ -24,6 +24,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+# npm packages of the browser side (axe-core for the accessibility tests; the editor bundle's build,
+# whose output is committed): installed exactly from the lock file.
+FRONTEND_STAMP := frontend/node_modules/.installed
+$(FRONTEND_STAMP): frontend/package.json frontend/package-lock.json
+	npm ci --prefix frontend --no-audit --no-fund --loglevel=error
+	touch $(FRONTEND_STAMP)
+
 # Embedded mode: SQLite and Celery's file-system broker under var/, nothing else to install.
 run: install migrate demo
 	DEBUG=$${DEBUG:-1} $(PY) -m courseplatform.devserver
@@ -47,7 +54,7 @@ services: system-deps
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) bash scripts/services.sh
 
 # The whole suite against real PostgreSQL and Redis; pytest's exit status is make's.
-test: install services
+test: install services $(FRONTEND_STAMP)
 	DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 		$(PY) -m pytest $(PYTEST_ARGS)
