@@ -6,4 +6,5 @@ class SubmissionsConfig(AppConfig):
     name = "courseplatform.submissions"
 
     def ready(self):
-        from . import tasks  # noqa: F401  registers the tasks dispatch.send looks up by name (Django's ready() hook)
+        # tasks: registers the tasks dispatch.send looks up by name; warm: connects the worker signals
+        from . import tasks, warm  # noqa: F401

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from courseplatform.submissions import tasks
+from courseplatform.submissions import warm
 
 pytestmark = pytest.mark.django_db
 
@@ -34,39 +34,39 @@ def test_pools_follow_the_queues_and_the_packs_preloads(fake_pool, course, tmp_p
     toml.write_text(toml.read_text().replace('module = "tiny"', 'module = "tiny"\npreload = ["torch", "transformers"]'))
     sync_pack(course, gpu)
     sync_pack(course, write_pack(tmp_path / "p", slug="small", queue="cpu"))
-    assert tasks.warm_pools(("gpu",)) == [("gpu", ("torch", "transformers"))]
+    assert warm.warm_pools(("gpu",)) == [("gpu", ("torch", "transformers"))]
     assert fake_pool == [("gpu", ("torch", "transformers"))]
     # The trusted modules (tests.py, reference.py) of the queue's packs are imported too.
-    assert tasks.preload_trusted(("gpu",)) == ["big"]
+    assert warm.preload_trusted(("gpu",)) == ["big"]
     from grader.pack import _module_cache, load_pack
     from courseplatform.submissions.models import Assignment
 
     assert load_pack(Assignment.objects.get(slug="big").pack_path).hash in _module_cache
     fake_pool.clear()
-    assert tasks.warm_pools(("cpu", "celery")) == [("cpu", ("torch",))]  # unknown queues are ignored
+    assert warm.warm_pools(("cpu", "celery")) == [("cpu", ("torch",))]  # unknown queues are ignored
     assert fake_pool == [("cpu", ("torch",))]
 
 
 def test_a_queue_without_packs_gets_the_plain_pool_and_failures_do_not_raise(fake_pool, monkeypatch):
-    assert tasks.warm_targets(("gpu",)) == [("gpu", ("torch",))]
+    assert warm.warm_targets(("gpu",)) == [("gpu", ("torch",))]
     from grader import pool
 
     def broken(*a, **k):
         raise pool.SandboxUnavailable("no namespaces here")
 
     monkeypatch.setattr(pool, "start", broken)
-    assert tasks.warm_pools(("cpu",)) == []  # logged; the first grade reports it
+    assert warm.warm_pools(("cpu",)) == []  # logged; the first grade reports it
 
 
 def test_switches(monkeypatch):
     monkeypatch.delenv("COURSEPLATFORM_GRADE_FUNCTION", raising=False)
     monkeypatch.setenv("COURSEPLATFORM_WARM_POOL", "1")
-    assert tasks.warm_enabled()
+    assert warm.warm_enabled()
     monkeypatch.setenv("COURSEPLATFORM_WARM_POOL", "0")
-    assert not tasks.warm_enabled()
+    assert not warm.warm_enabled()
     monkeypatch.setenv("COURSEPLATFORM_WARM_POOL", "1")
     monkeypatch.setenv("COURSEPLATFORM_GRADE_FUNCTION", "cp_fake_grader.grade")
-    assert not tasks.warm_enabled()
+    assert not warm.warm_enabled()
 
 
 def test_the_web_process_starts_no_pool(client_for, student, instructor, assignment, monkeypatch):
@@ -80,7 +80,7 @@ def test_the_web_process_starts_no_pool(client_for, student, instructor, assignm
     for user in (student, instructor):
         client_for(user).get(reverse("submissions:detail", args=[assignment.course.slug, assignment.slug]))
         client_for(user).get(reverse("submissions:index", args=[assignment.course.slug]))
-    assert calls == [] and tasks.WARM_STATE["thread"] is None
+    assert calls == [] and warm.WARM_STATE["thread"] is None
 
 
 def _zygotes_under(pid: int) -> list[int]:
