@@ -5,7 +5,7 @@ import datetime as dt
 from django import forms
 
 from .enrolment import MAX_CSV_BYTES
-from .models import Course, LectureSession, Role
+from .models import AttendanceStatus, Course, LectureSession, Role
 
 
 class EnrolForm(forms.Form):
@@ -119,3 +119,30 @@ class CourseSettingsForm(forms.ModelForm):
         fields = ["title", "term", "description", "max_absences", "time_zone"]
         widgets = {"description": forms.Textarea(attrs={"rows": 4})}
         labels = {"max_absences": "Absences allowed"}
+
+
+class SessionAttendanceForm(forms.Form):
+    """One session's attendance on one page: a ``status-<user id>`` choice per student. A student may
+    be left unmarked, unless already marked (a mark is changed, never removed)."""
+
+    MESSAGE = "choose present, absent or excused."
+
+    def __init__(self, students, current: dict[int, str], *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.students = list(students)
+        for user in self.students:
+            self.fields[self.field_name(user)] = forms.ChoiceField(
+                choices=AttendanceStatus.choices, required=user.id in current,
+                error_messages={"required": self.MESSAGE, "invalid_choice": self.MESSAGE})
+
+    @staticmethod
+    def field_name(user) -> str:
+        return f"status-{user.id}"
+
+    def marks(self) -> dict[int, str]:
+        """{user id: status} of the students given a valid status (after is_valid())."""
+        data = getattr(self, "cleaned_data", {})
+        return {u.id: data[self.field_name(u)] for u in self.students if data.get(self.field_name(u))}
+
+    def error_lines(self) -> list[str]:
+        return [f"{u.username}: {self.MESSAGE}" for u in self.students if self.field_name(u) in self.errors]

@@ -12,7 +12,9 @@ from django.views.decorators.http import require_POST
 from . import attendance as att
 from . import csvexport
 from . import enrolment, hooks
-from .forms import CourseSettingsForm, EnrolForm, MemberRoleForm, SessionForm, WeeklySessionsForm
+from .forms import (
+    CourseSettingsForm, EnrolForm, MemberRoleForm, SessionAttendanceForm, SessionForm, WeeklySessionsForm,
+)
 from .models import STAFF_ROLES, Attendance, AttendanceStatus, Course, LectureSession, Membership, Role
 from .permissions import course_role_required
 
@@ -281,18 +283,12 @@ def session_attendance(request, course_slug, session_id):
     session = get_object_or_404(LectureSession, pk=session_id, course=course)
     students = [m.user for m in att.student_memberships(course)]
     current = {a.user_id: a.status for a in session.attendance.all()}
-    valid = {s.value for s in AttendanceStatus}
     errors = []
     if request.method == "POST":
-        chosen = {}
-        for user in students:
-            value = request.POST.get(f"status-{user.id}", "")
-            if value == "" and user.id not in current:
-                continue  # left unmarked
-            if value not in valid:
-                errors.append(f"{user.username}: choose present, absent or excused.")
-            chosen[user.id] = value
-        if not errors:
+        form = SessionAttendanceForm(students, current, request.POST)
+        valid = form.is_valid()
+        chosen = form.marks()
+        if valid:
             with transaction.atomic():
                 for user in students:
                     if user.id in chosen:
@@ -300,14 +296,15 @@ def session_attendance(request, course_slug, session_id):
                             session=session, user=user,
                             defaults={"status": chosen[user.id], "marked_by": request.user},
                         )
-            counts = {s: list(chosen.values()).count(s) for s in valid}
+            counts = {s: list(chosen.values()).count(s) for s in AttendanceStatus.values}
             messages.success(
                 request,
                 f"Attendance saved for {session}: {counts['present']} present, {counts['absent']} absent, "
                 f"{counts['excused']} excused.",
             )
             return redirect("courses:sessions", course_slug=course_slug)
-        current.update({k: v for k, v in chosen.items() if v in valid})
+        errors = form.error_lines()
+        current.update(chosen)
     summary = {row.user.id: row for row in att.summary(course, users=students)}
     rows = [{"user": u, "status": current.get(u.id, ""), "summary": summary[u.id]} for u in students]
     return render(
