@@ -1,38 +1,41 @@
-"""Load test: N simulated students take a quiz against gunicorn + PostgreSQL.
+"""Load test of the in-lecture quiz: N students log in, open the same quiz and answer it, driven by
+Locust (bench/locustfile.py) in its own process against gunicorn + PostgreSQL.
 
-Each student: GET the quiz page, POST start (302), GET the attempt page, POST an autosave for every
-question (htmx request), POST submit (302), GET the result. Logins are real Django sessions
-(created in the database beforehand, sent as the session cookie); POSTs carry a CSRF cookie + header
-like the browser does. Prints median and p95 latency per request type and the error count.
+Each student: GET the login page, POST the login form (the real Argon2 hasher), GET the quiz page,
+POST start (302), GET the attempt page, POST an autosave for every question (htmx request) with a
+think time between them, POST submit (302), GET the result. Users are spawned at --spawn-rate per
+second (300 at 10/s: everyone has opened the quiz within 30 s). Prints the median and p95 latency per
+request type (exact, from every request) and the error count, and compares them with the goals.
 
-    python bench/quiz_load.py                       # 300 students, 50 at a time, 4 gunicorn workers
-    python bench/quiz_load.py --students 50 --concurrency 20 --workers 2
+    python bench/quiz_load.py                         # 300 students, spawn 10/s, 3 workers x 4 threads
+    python bench/quiz_load.py --students 50 --run-time 60
 
 Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432) and creates/drops the
-database `cp_quizbench`. The machine's other load skews the figures: report them with that note.
+database `cp_quizbench`. Loopback only. The machine's other load skews the figures: report them
+with that note. Exit status 1 when there were errors or a goal was missed.
 """
 from __future__ import annotations
 
 import argparse
-import http.client
+import json
 import os
-import re
 import secrets
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
-from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 DB_NAME = "cp_quizbench"
+PASSWORD = "bench-password-" + secrets.token_hex(4)
+# Goals of issue 11 (milliseconds, p95).
+GOALS = {"autosave": 150, "start": 300, "quiz_page": 300, "attempt_page": 300}
+KINDS = ("login_page", "login", "quiz_page", "start", "attempt_page", "autosave", "submit", "result")
 
 
 def free_port() -> int:
@@ -54,8 +57,8 @@ def server_env(pg: str) -> dict:
     return env
 
 
-def prepare(pg: str, n_students: int, env: dict) -> tuple[str, str, list[tuple[str, str]]]:
-    """Create the database, migrate, load a quiz and the students; return (course, quiz, [(session, csrf)])."""
+def prepare(pg: str, n_students: int, env: dict) -> tuple[str, str, int]:
+    """Create the database, migrate, load a quiz and the students; return (course, quiz, students)."""
     import psycopg
 
     with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
@@ -74,7 +77,6 @@ def prepare(pg: str, n_students: int, env: dict) -> tuple[str, str, list[tuple[s
 
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
-    from django.contrib.sessions.backends.db import SessionStore
     from django.utils import timezone
 
     from courseplatform.courses.models import Course, Membership
@@ -90,114 +92,45 @@ def prepare(pg: str, n_students: int, env: dict) -> tuple[str, str, list[tuple[s
     quiz.published = True
     quiz.save()
     User = get_user_model()
-    password = make_password("bench-password")
-    users = User.objects.bulk_create([User(username=f"bench{i:04d}", password=password) for i in range(n_students)])
+    # The site's own hasher (Argon2id): the bench logs in through the login form like a student.
+    password = make_password(PASSWORD)
+    User.objects.bulk_create([User(username=f"bench{i:04d}", password=password) for i in range(n_students)])
     users = list(User.objects.filter(username__startswith="bench").order_by("username"))
     Membership.objects.bulk_create([Membership(course=course, user=u, role="student") for u in users])
-    creds = []
-    for u in users:
-        s = SessionStore()
-        s["_auth_user_id"] = str(u.pk)
-        s["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-        s["_auth_user_hash"] = u.get_session_auth_hash()
-        s.create()
-        creds.append((s.session_key, secrets.token_urlsafe(24)[:32].replace("-", "a").replace("_", "b")))
     from django.db import connections
 
     connections.close_all()
-    return course.slug, quiz.slug, creds
+    return course.slug, quiz.slug, len(users)
 
 
-class Student:
-    def __init__(self, port, session, csrf, record):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.cookie = f"sessionid={session}; csrftoken={csrf}"
-        self.csrf = csrf
-        self.record = record
-
-    def request(self, kind, method, path, body=None, headers=None, expect=(200,)):
-        h = {"Cookie": self.cookie, "Host": "127.0.0.1"}
-        if method == "POST":
-            h.update({"X-CSRFToken": self.csrf, "Content-Type": "application/x-www-form-urlencoded"})
-        h.update(headers or {})
-        t0 = time.perf_counter()
-        try:
-            self.conn.request(method, path, body=body, headers=h)
-            resp = self.conn.getresponse()
-            data = resp.read().decode("utf-8", "replace")
-        except (OSError, http.client.HTTPException) as exc:
-            self.conn.close()
-            self.record(kind, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}")
-            return None, "", {}
-        ok = resp.status in expect
-        self.record(kind, time.perf_counter() - t0, None if ok else f"{method} {path} -> {resp.status}")
-        return resp.status, data, dict(resp.getheaders())
-
-
-FIELDSET = re.compile(r'<fieldset[^>]*hx-post="([^"]+)"[^>]*hx-params="(q\d+)"(.*?)</fieldset>', re.S)
-
-
-def answer_for(field, chunk, rnd):
-    """A plausible answer from the attempt page: a choice, true/false, or a number."""
-    from urllib.parse import urlencode
-
-    radios = re.findall(rf'type="radio" name="{field}" value="([^"]+)"', chunk)
-    boxes = re.findall(rf'type="checkbox" name="{field}" value="([^"]+)"', chunk)
-    if radios:
-        return urlencode({field: rnd.choice(radios)})
-    if boxes:
-        picked = [v for v in boxes if rnd.random() < 0.5] or boxes[:1]
-        return urlencode([(field, "")] + [(field, v) for v in picked])
-    if 'type="text"' in chunk:
-        return urlencode({field: f"{rnd.uniform(0, 2):.3f}" if "inputmode" in chunk else "layer norm"})
-    return urlencode({field: "x"})
-
-
-def run_student(port, course, quiz, cred, record, seed):
-    import random
-
-    rnd = random.Random(seed)
-    st = Student(port, *cred, record)
-    base = f"/courses/{course}/quizzes"
-    st.request("quiz_page", "GET", f"{base}/{quiz}/")
-    status, _, headers = st.request("start", "POST", f"{base}/{quiz}/start/", body="", expect=(302,))
-    location = headers.get("Location", "")
-    m = re.search(r"/attempt/(\d+)/", location)
-    if not m:
-        record("start", 0.0, f"no attempt in redirect {status} {location!r}")
-        return
-    attempt = m.group(1)
-    _, page, _ = st.request("attempt_page", "GET", f"{base}/attempt/{attempt}/")
-    for save_url, field, chunk in FIELDSET.findall(page):
-        _, body, _ = st.request("autosave", "POST", urlsplit(save_url).path, body=answer_for(field, chunk, rnd),
-                                headers={"HX-Request": "true"})
-        if body and "Saved" not in body:
-            record("autosave", 0.0, f"autosave refused: {body[:120]}")
-    st.request("submit", "POST", f"{base}/attempt/{attempt}/submit/", body="", expect=(302,))
-    _, result, _ = st.request("result", "GET", f"{base}/attempt/{attempt}/result/")
-    if 'data-testid="score"' not in result:
-        record("result", 0.0, "no score on the result page")
-    st.conn.close()
+def pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--students", type=int, default=300)
-    ap.add_argument("--concurrency", type=int, default=50, help="students active at the same time")
-    ap.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    ap.add_argument("--spawn-rate", type=float, default=10, help="students arriving per second")
+    ap.add_argument("--run-time", default="150s", help="Locust --run-time (the run is bounded)")
+    ap.add_argument("--think-min", type=float, default=4, help="seconds between a student's requests, min")
+    ap.add_argument("--think-max", type=float, default=10, help="seconds between a student's requests, max")
+    ap.add_argument("--rounds", type=int, default=1, help="times each student answers every question")
+    ap.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
     ap.add_argument("--keep-db", action="store_true")
     args = ap.parse_args()
     pg = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
     env = server_env(pg)
     t0 = time.perf_counter()
-    course, quiz, creds = prepare(pg, args.students, env)
-    print(f"setup: database, quiz, {len(creds)} students and sessions in {time.perf_counter() - t0:.1f} s")
+    course, quiz, n_students = prepare(pg, args.students, env)
+    print(f"setup: database, quiz and {n_students} students in {time.perf_counter() - t0:.1f} s", flush=True)
     port = free_port()
     server = subprocess.Popen(
         [str(Path(PY).with_name("gunicorn")), "courseplatform.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers),
          "-k", "gthread", "--threads", str(args.threads), "--timeout", "120", "--log-level", "warning"],
         cwd=REPO, env=env, start_new_session=True)
+    out = Path(tempfile.mkdtemp(prefix="cp_quizbench_")) / "latency.json"
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -208,40 +141,53 @@ def main():
                 time.sleep(0.2)
         else:
             raise SystemExit("gunicorn did not start")
-        lat, errors, lock = defaultdict(list), [], threading.Lock()
-
-        def record(kind, seconds, error):
-            with lock:
-                if error:
-                    errors.append(f"{kind}: {error}")
-                else:
-                    lat[kind].append(seconds * 1000)
-
         # Warm up every worker (imports, DB connections) outside the measurement.
-        warm = Student(port, *creds[0], lambda *a: None)
-        for _ in range(args.workers * 2):
-            warm.request("warm", "GET", f"/courses/{course}/quizzes/")
+        import http.client
+
+        for _ in range(args.workers * 3):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            c.request("GET", "/accounts/login/")
+            c.getresponse().read()
+            c.close()
+        lenv = dict(os.environ, BENCH_COURSE=course, BENCH_QUIZ=quiz, BENCH_USERS="bench", BENCH_PASSWORD=PASSWORD,
+                    BENCH_STUDENTS=str(n_students), BENCH_ROUNDS=str(args.rounds), BENCH_LATENCY_OUT=str(out),
+                    BENCH_THINK_MIN=str(args.think_min), BENCH_THINK_MAX=str(args.think_max))
         t1 = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-            futures = [pool.submit(run_student, port, course, quiz, cred, record, i) for i, cred in enumerate(creds)]
-            for f in futures:
-                f.result()
+        log = out.with_name("locust.log")
+        with open(log, "w") as logf:
+            subprocess.run([str(Path(PY).with_name("locust")), "-f", str(REPO / "bench" / "locustfile.py"), "--headless",
+                            "-u", str(n_students), "-r", str(args.spawn_rate), "--run-time", args.run_time,
+                            "--host", f"http://127.0.0.1:{port}", "--only-summary", "--loglevel", "WARNING",
+                            "--stop-timeout", "10"], cwd=REPO, env=lenv, check=False, stdout=logf, stderr=logf)
         wall = time.perf_counter() - t1
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+    if not out.exists():
+        raise SystemExit(f"Locust wrote no latencies; its output is in {log}")
+    data = json.loads(out.read_text())
+    lat, errors = data["latencies"], data["errors"]
     total = sum(len(v) for v in lat.values())
-    print(f"\n{args.students} students, {args.concurrency} concurrent, gunicorn {args.workers} workers x "
-          f"{args.threads} threads, PostgreSQL; {total} requests in {wall:.1f} s ({total / wall:.0f} req/s)")
-    print(f"{'request':<14}{'count':>7}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}")
-    for kind in ("quiz_page", "start", "attempt_page", "autosave", "submit", "result"):
-        v = sorted(lat.get(kind, []))
-        if v:
-            p95 = v[min(len(v) - 1, int(round(0.95 * (len(v) - 1))))]
-            print(f"{kind:<14}{len(v):>7}{statistics.median(v):>11.1f}{p95:>9.1f}{v[-1]:>9.1f}")
-    print(f"errors: {len(errors)}")
+    print(f"\n{n_students} students spawned at {args.spawn_rate:g}/s, think {args.think_min:g}-{args.think_max:g} s, "
+          f"gunicorn {args.workers} workers x {args.threads} threads, PostgreSQL, Locust in its own process; "
+          f"{total} requests in {wall:.0f} s ({total / wall:.0f} req/s); "
+          f"{data['finished_students']} students submitted")
+    print(f"{'request':<14}{'count':>7}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}{'goal p95':>10}")
+    missed = []
+    for kind in KINDS:
+        v = lat.get(kind, [])
+        if not v:
+            continue
+        p95 = pct(v, 0.95)
+        goal = GOALS.get(kind)
+        verdict = "" if goal is None else f"{'<=' if p95 <= goal else '> '}{goal} {'ok' if p95 <= goal else 'MISSED'}"
+        if goal is not None and p95 > goal:
+            missed.append(kind)
+        print(f"{kind:<14}{len(v):>7}{statistics.median(v):>11.1f}{p95:>9.1f}{max(v):>9.1f}  {verdict}")
+    print(f"errors: {len(errors)} (goal 0)")
     for e in errors[:20]:
         print("  ", e)
+    print("goals:", "all met" if not missed and not errors else f"missed: {', '.join(missed) or 'errors'}")
     if not args.keep_db:
         import psycopg
         from django.db import connections
@@ -249,7 +195,7 @@ def main():
         connections.close_all()
         with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    sys.exit(1 if errors else 0)
+    sys.exit(1 if errors or missed else 0)
 
 
 if __name__ == "__main__":
