@@ -16,11 +16,15 @@ PYTEST_ARGS ?=
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "courseplatform needs Python 3.11 or newer (found: $$($(PYTHON) --version 2>&1)); set PYTHON=python3.11" >&2; exit 1; }
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || { echo "==> Creating the virtual environment $(VENV) ($$($(PYTHON) --version 2>&1))"; $(PYTHON) -m venv $(VENV); }
+	@echo "==> Upgrading pip"
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	@echo "==> Installing the Python packages of requirements.txt (torch among them: several minutes on a fresh machine; pip lists each package as it is collected)"
+	set -o pipefail; $(PY) -m pip install --progress-bar off -r requirements.txt | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' || true; }
+	@echo "==> Installing courseplatform itself (editable)"
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+	@echo "==> Python environment ready"
 
 install: $(STAMP)
 
@@ -33,13 +37,17 @@ $(FRONTEND_STAMP): frontend/package.json frontend/package-lock.json
 
 # Embedded mode: SQLite and Celery's file-system broker under var/, nothing else to install.
 run: install migrate demo
+	@echo "==> Starting the web server, a Celery worker and Celery beat (the logins follow once they run)"
 	DEBUG=$${DEBUG:-1} $(PY) -m courseplatform.devserver
 
 migrate: install
+	@echo "==> Creating/updating the database tables (manage.py migrate)"
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 
+# `make run` prints the logins once the site is up; `make demo` on its own prints them here.
 demo: install
-	DEBUG=$${DEBUG:-1} $(PY) manage.py load_demo
+	@echo "==> Loading the demo course (grading its demo submissions with the real engine takes a minute the first time)"
+	DEBUG=$${DEBUG:-1} $(PY) manage.py load_demo $(if $(filter run,$(MAKECMDGOALS)),,--logins)
 
 sync: install
 	DEBUG=$${DEBUG:-1} $(PY) manage.py sync_course assignments/

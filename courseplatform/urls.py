@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from courseplatform.submissions import clientwheel
@@ -11,6 +13,9 @@ urlpatterns = [
     path("courses/<slug:course_slug>/projects/", include("courseplatform.projects.urls")),
     path("courses/<slug:course_slug>/gradebook/", include("courseplatform.gradebook.urls")),
     path("api/", include("courseplatform.submissions.api_urls")),
+    # Browsers ask for /favicon.ico whatever the page links: the site's icon, not a 404 on every page.
+    # Resolved per request (the hashed name from the static manifest), and not permanent: it changes.
+    path("favicon.ico", lambda request: redirect(static("favicon.svg")), name="favicon"),
     path("client/<str:name>", clientwheel.serve, name="client-wheel"),  # the student client's wheel
     path("", include("courseplatform.courses.urls")),
 ]

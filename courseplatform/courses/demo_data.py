@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 COURSE = {
     "slug": "llms",
@@ -28,7 +29,9 @@ STUDENTS = [
     ("student8", "student8-demo", "Edsger", "Dijkstra"),
 ]
 
-# The lecture plan: Fridays, 23.10.2026 to 15.01.2027, Christmas break skipped.
+# The lecture plan: Fridays, 23.10.2026 to 15.01.2027, Christmas break skipped. These are the real
+# course's dates (as are assignments/milestones.toml and submissions/demo.py DUE); `load_demo` moves
+# the demo course by whole weeks (shift_weeks) so that today falls inside the plan.
 SESSIONS = [
     (dt.date(2026, 10, 23), "Lecture 1: Neural-network basics"),
     (dt.date(2026, 10, 30), "Lecture 2: CNNs, RNNs and vanishing gradients · forming project groups"),
@@ -43,12 +46,40 @@ SESSIONS = [
     (dt.date(2027, 1, 15), "Lecture 10: Cost, scale and ethics"),
 ]
 
-# Attendance of the first five sessions: absences per student index (0-based) -> session indexes.
-# student8 misses 3 (over the allowance of 2: flagged); student4 misses 2 (at the limit: not flagged);
-# student6 has one excused absence.
-ABSENT = {7: [1, 2, 4], 3: [0, 3], 1: [2]}
-EXCUSED = {5: [3]}
-MARKED_SESSIONS = 5
+# Attendance of the first three sessions (always before "today" in the shifted demo): absences per
+# student index (0-based) -> session indexes. student8 misses 3 (over the allowance of 2: flagged);
+# student4 misses 2 (at the limit: not flagged); student6 has one excused absence.
+ABSENT = {7: [0, 1, 2], 3: [0, 2], 1: [2]}
+EXCUSED = {5: [1]}
+MARKED_SESSIONS = 3
+
+# The demo's "today": the week in which the flagship assignment (attention, due Friday 13.11.2026
+# 23:59, three late days allowed) is due. Moved there, the demo has at once: lectures, milestones,
+# a quiz and graded work in the past; the attention assignment open and due within a week; later
+# assignments, milestones and quizzes still to come.
+PLAN_ZONE = ZoneInfo("Europe/Berlin")
+ANCHOR_DUE = dt.datetime(2026, 11, 13, 23, 59, tzinfo=PLAN_ZONE)
+
+
+def shift_weeks(now: dt.datetime) -> int:
+    """The whole number of weeks to move the plan by so that ANCHOR_DUE lies in [now, now + 7 days):
+    weekdays, times of day and spacing stay as planned. 0 while the real course runs that week."""
+    behind = now - ANCHOR_DUE
+    weeks = -(-behind // dt.timedelta(weeks=1))  # ceiling
+    return int(weeks)
+
+
+def shifted(value, weeks: int):
+    """A plan date or datetime moved by whole weeks; a datetime keeps its wall-clock time in the
+    course zone (a deadline at 23:59 stays at 23:59 across a daylight-saving change)."""
+    if value is None or not weeks:
+        return value
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value + dt.timedelta(weeks=weeks)
+        local = value.astimezone(PLAN_ZONE).replace(tzinfo=None) + dt.timedelta(weeks=weeks)
+        return local.replace(tzinfo=PLAN_ZONE).astimezone(value.tzinfo)
+    return value + dt.timedelta(weeks=weeks)
 
 
 def logins() -> list[tuple[str, str, str]]:

@@ -1,6 +1,9 @@
 """Demo data: the course plan, groups of demo students (one student left without a group),
 deliveries for the past milestones (a literature review among them), some graded, some late.
-Idempotent: a second run finds everything in place and changes nothing."""
+Idempotent: a second run finds everything in place and changes nothing.
+
+The plan's dates are the real course's (assignments/milestones.toml), moved by people["shift_weeks"]
+whole weeks (load_demo: today falls inside the plan; 0 when called without it)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -82,13 +85,22 @@ def _grade(milestone, group, grader, fraction: float, feedback: str):
 
 def load(course, people, stdout):
     sync.sync(course, Path(settings.ASSIGNMENTS_DIR), stdout)
+    from courseplatform.courses import demo_data
+
+    from .models import ProjectSettings
+
+    weeks = people.get("shift_weeks", 0)
+    cfg = ProjectSettings.for_course(course)
+    if weeks:  # the sync wrote the real plan's dates: move the demo course's plan with today
+        for m in Milestone.objects.filter(course=course):
+            Milestone.objects.filter(pk=m.pk).update(due=demo_data.shifted(m.due, weeks))
+        if cfg.lock_at is not None:
+            cfg.lock_at = demo_data.shifted(cfg.lock_at, weeks)
+            cfg.save(update_fields=["lock_at"])
     students = list(people.get("students", []))
     instructor = people.get("instructor")
     if len(students) < 2:
         return
-    from .models import ProjectSettings
-
-    cfg = ProjectSettings.for_course(course)
     lock_at, cfg.lock_at = cfg.lock_at, None  # the demo forms groups as if before the lock date
     cfg.save(update_fields=["lock_at"])
     try:

@@ -31,7 +31,7 @@ def only_courses_hook(monkeypatch, name, extra=()):
 def test_load_demo_is_idempotent(monkeypatch):
     only_courses_hook(monkeypatch, "demo")  # the other apps' demo data is tested by their owners
     out = io.StringIO()
-    call_command("load_demo", stdout=out)
+    call_command("load_demo", "--logins", stdout=out)
     first = counts()
     assert first == (1, 10, 10, len(demo_data.SESSIONS), 8 * demo_data.MARKED_SESSIONS)
     text = out.getvalue()
