@@ -156,7 +156,8 @@ def test_course_settings_change_allowance(client_for, course, instructor, ta):
     c = client_for(instructor)
     r = c.post(url, {"title": "Deep Dive into LLMs", "term": "WS", "description": "", "max_absences": "-1"})
     assert r.status_code == 200 and b"Ensure this value is greater than or equal to 0" in r.content
-    r = c.post(url, {"title": "Deep Dive into LLMs", "term": "WS", "description": "", "max_absences": "3"})
+    r = c.post(url, {"title": "Deep Dive into LLMs", "term": "WS", "description": "", "max_absences": "3",
+                     "time_zone": "Europe/Berlin"})
     assert r.status_code == 302
     course.refresh_from_db()
-    assert course.max_absences == 3
+    assert course.max_absences == 3 and course.time_zone == "Europe/Berlin"
