@@ -20,7 +20,9 @@ from courseplatform.courses.models import Course, Membership
 from courseplatform.courses.permissions import get_membership
 
 from . import services
+from .checks import check
 from .models import ApiToken, Assignment, Submission
+from .queue import queue_info, queue_text
 from .uploads import install_limit
 from .validation import UploadRejected, max_bytes
 
@@ -165,8 +167,6 @@ def _submission_out(request, s: Submission) -> dict:
 
 
 def queue_out(s: Submission) -> dict | None:
-    from .queue import queue_info, queue_text
-
     if s.is_final:
         return None
     info = queue_info(s)
@@ -270,8 +270,6 @@ def create_submission(request, course: str, slug: str):
     },
 )
 def create_check(request, course: str, slug: str):
-    from .checks import check
-
     c, membership = _membership(request, course)
     a = get_object_or_404(_assignments(request, c, membership), slug=slug)
     too_large = Status(413, {"detail": f"The file is larger than the limit of {max_bytes()} bytes.", "code": "too_large"})

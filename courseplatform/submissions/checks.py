@@ -16,12 +16,24 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.http import HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from courseplatform.courses.permissions import course_role_required
+
+from . import services
 from .models import PENDING_STATES, Assignment, State, Submission
-from .validation import UploadRejected, check_upload, engine_check
+from .services import blob_path, enqueue_on_commit, standing, store_blob
+from .uploads import install_limit
+from .validation import UploadRejected, check_upload, engine_check, max_bytes
+from .views import _assignment
 
 CHECK_VIA = "check"
 CHECK_WINDOW_S = 600
@@ -36,8 +48,6 @@ def checks_per_window() -> int:
 
 def check_refusal(assignment: Assignment, user, is_staff: bool, now=None) -> tuple[str, str] | None:
     """(message, code) when a check is refused now, else None. Codes: policy, queue, rate_limited."""
-    from .services import standing
-
     now = now or timezone.now()
     if not is_staff:
         st = standing(assignment, user, False, now)
@@ -59,8 +69,6 @@ def check_refusal(assignment: Assignment, user, is_staff: bool, now=None) -> tup
 def check(assignment: Assignment, user, upload, *, is_staff: bool) -> Submission:
     """Validate, store and enqueue one check. Raises UploadRejected (code policy, queue,
     rate_limited, or the upload's own codes); on refusal nothing is stored."""
-    from .services import blob_path, enqueue_on_commit, store_blob
-
     checked = check_upload(upload, assignment.kinds)
     engine_check(upload, checked, assignment.pack_path, assignment.kinds)
     created_blob = None
@@ -90,19 +98,6 @@ def check(assignment: Assignment, user, upload, *, is_staff: bool) -> Submission
 
 # --- the "Check" button of the assignment page (htmx) -------------------------------------------
 
-from django.contrib import messages  # noqa: E402
-from django.http import HttpResponse, HttpResponseNotAllowed  # noqa: E402
-from django.shortcuts import redirect, render  # noqa: E402
-from django.urls import reverse  # noqa: E402
-from django.utils.html import format_html  # noqa: E402
-from django.views.decorators.csrf import csrf_exempt, csrf_protect  # noqa: E402
-
-from courseplatform.courses.permissions import course_role_required  # noqa: E402
-
-from .uploads import install_limit  # noqa: E402
-from .validation import max_bytes  # noqa: E402
-
-
 @csrf_exempt
 @course_role_required()
 def check_view(request, course_slug, slug):
@@ -118,9 +113,6 @@ def check_view(request, course_slug, slug):
 
 @csrf_protect
 def _check_view(request, course_slug, slug):
-    from . import services
-    from .views import _assignment
-
     assignment = _assignment(request, slug)
     upload = request.FILES.get("file")
     if getattr(request, "upload_too_large", False):

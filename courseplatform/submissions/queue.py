@@ -22,6 +22,8 @@ Recovery (run by the sweeper, submissions.sweep_stuck, every SWEEP_INTERVAL_S fr
 """
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import statistics
 from dataclasses import dataclass
@@ -31,6 +33,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+
+from courseplatform.celery import app
+
+from .models import Assignment, State, Submission
+from .services import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +53,6 @@ def fair_share_enabled() -> bool:
 
 
 def is_redis(url: str | None = None) -> bool:
-    from courseplatform.celery import app
-
     url = url if url is not None else (app.conf.broker_url or "")
     return url.startswith(("redis://", "rediss://", "sentinel://"))
 
@@ -61,8 +66,6 @@ def broker_priority(tier: int, url: str | None = None) -> int:
 
 def tier_for(sub) -> int:
     """How many other submissions of this student to this assignment came in the hour before it."""
-    from .models import Submission
-
     if not fair_share_enabled() or sub.is_test_run:
         return 0
     earlier = Submission.objects.filter(
@@ -77,7 +80,6 @@ def route_task(name, args, kwargs, options, task=None, **kw):
     The queue stays the one the caller chose (the pack's queue)."""
     if name != GRADE_TASK or not args:
         return None
-    from .models import Submission
 
     try:
         sub = Submission.objects.only("id", "assignment_id", "student_id", "created_at", "is_test_run").get(pk=args[0])
@@ -93,8 +95,6 @@ def route_task(name, args, kwargs, options, task=None, **kw):
 
 def grading_times(assignment_ids=None, since: datetime | None = None, limit: int = RECENT_GRADES) -> dict[int, list[float]]:
     """Recent grading durations (seconds) per assignment, newest first."""
-    from .models import State, Submission
-
     qs = Submission.objects.filter(state__in=[State.GRADED, State.ERROR], started_at__isnull=False,
                                    finished_at__isnull=False)
     if assignment_ids is not None:
@@ -147,8 +147,6 @@ class QueueInfo:
 
 def queue_info(sub, now: datetime | None = None) -> QueueInfo | None:
     """Where a queued or running submission stands; None once it is final."""
-    from .models import State, Submission
-
     if sub.state not in (State.QUEUED, State.RUNNING):
         return None
     now = now or timezone.now()
@@ -196,8 +194,6 @@ def queue_info(sub, now: datetime | None = None) -> QueueInfo | None:
 
 def workers_alive(timeout: float = 1.0) -> list[str] | None:
     """Names of the workers that answer a ping (None when the broker cannot be asked)."""
-    from courseplatform.celery import app
-
     try:
         replies = app.control.ping(timeout=timeout) or []
     except Exception as exc:
@@ -208,8 +204,6 @@ def workers_alive(timeout: float = 1.0) -> list[str] | None:
 
 def staff_overview(now: datetime | None = None, ping: bool = True) -> dict:
     """Per queue: waiting, running, oldest waiting; workers alive; grading time percentiles per pack."""
-    from .models import Assignment, State, Submission
-
     now = now or timezone.now()
     queues = []
     for queue in ("cpu", "gpu"):
@@ -244,9 +238,6 @@ def requeue(ids, message: str, lapsed_before: datetime | None = None) -> int:
     and their delivery count; an old message or a late result of the old generation is ignored.
     With lapsed_before, only those still running with no sign of life since then (re-checked under
     the row lock: two sweepers, or a heartbeat that came meanwhile)."""
-    from .models import State, Submission
-    from .services import enqueue_on_commit
-
     count = 0
     rows = Submission.objects.filter(pk__in=list(ids), state__in=[State.QUEUED, State.RUNNING])
     if lapsed_before is not None:
@@ -267,8 +258,6 @@ def requeue(ids, message: str, lapsed_before: datetime | None = None) -> int:
 
 def lapsed_leases(now: datetime | None = None, lease_s: float | None = None):
     """Running submissions whose worker has not shown a sign of life for lease_s."""
-    from .models import State, Submission
-
     now = now or timezone.now()
     lease = timedelta(seconds=lease_s if lease_s is not None else settings.GRADING_LEASE_S)
     return list(Submission.objects.filter(state=State.RUNNING).filter(
@@ -281,7 +270,6 @@ def broker_lost_messages() -> bool:
     is put back. The first call on a new broker also answers True (nothing to tell them apart)."""
     from kombu import Exchange, Queue
 
-    from courseplatform.celery import app
 
     exchange = Exchange(MARKER_QUEUE, type="direct", durable=True)
     marker = Queue(MARKER_QUEUE, exchange, routing_key=MARKER_QUEUE, durable=True, auto_delete=False)
@@ -324,12 +312,8 @@ def redis_messages(queues=("cpu", "gpu")) -> dict[tuple[int, int], float | None]
     a queue list, or the time it was delivered when it sits unacknowledged with a consumer}.
     kombu's layout: one list per queue and priority step, plus the "unacked" hash and its
     "unacked_index" (delivery time) of the messages consumers hold; keys carry global_keyprefix."""
-    import base64
-    import json
+    import redis  # only where the broker is Redis (local runs use the filesystem broker)
 
-    import redis
-
-    from courseplatform.celery import app
 
     options = app.conf.broker_transport_options or {}
     prefix = options.get("global_keyprefix", "")
@@ -373,8 +357,6 @@ def lost_messages(now: datetime | None = None) -> list[int]:
     restart, or popped by a worker killed before it recorded the message as unacknowledged; or
     held unacknowledged for longer than UNACKED_GRACE_S by a consumer that never started it (a
     dead one: a live worker starts what it takes at once, acks_late with prefetch 1)."""
-    from .models import State, Submission
-
     now = now or timezone.now()
     waiting = list(Submission.objects.filter(state=State.QUEUED, queued_at__lt=now - timedelta(seconds=LOST_GRACE_S))
                    .values_list("pk", "generation", "assignment__queue"))
@@ -393,8 +375,6 @@ def lost_messages(now: datetime | None = None) -> list[int]:
 
 def recover(now: datetime | None = None) -> dict:
     """One pass of the sweeper's recovery; returns what it did."""
-    from .models import State, Submission
-
     now = now or timezone.now()
     done = {"lapsed": 0, "resent": 0}
     # Lost messages first: the submissions requeued below for a lapsed lease have fresh messages.

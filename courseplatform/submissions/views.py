@@ -28,11 +28,14 @@ from django.views.decorators.http import require_POST
 from courseplatform.courses.models import STAFF_ROLES, Membership, Role
 from courseplatform.courses.permissions import course_role_required
 
-from . import services
+from . import notebooks, services
 from .charts import histogram_svg
 from .exports import export_stream, student_rows
-from .forms import AssignmentSettingsForm, ExtensionForm, TokenForm, UploadForm
-from .models import ApiToken, Assignment, Extension, State, Submission
+from .forms import AssignmentSettingsForm, ExtensionForm, PackUploadForm, TokenForm, UploadForm
+from .leaderboard import board
+from .models import ApiToken, Assignment, Extension, PackUpload, State, Submission
+from .packs import UPLOAD_SOURCE, PackRejected, max_pack_bytes, receive, uploads_allowed
+from .sync import PackInvalid, sync_pack
 from .uploads import install_limit
 from .validation import UploadRejected, max_bytes
 
@@ -40,8 +43,6 @@ User = get_user_model()
 
 
 def _uploads_allowed(user) -> bool:
-    from .packs import uploads_allowed
-
     return uploads_allowed(user)
 
 
@@ -302,9 +303,7 @@ def regrade(request, course_slug, slug):
 def resync(request, course_slug, slug):
     from django.conf import settings
 
-    from .sync import PackInvalid, sync_pack
 
-    from .packs import UPLOAD_SOURCE
 
     assignment = _assignment(request, slug)
     if assignment.pack_source.startswith(UPLOAD_SOURCE):
@@ -402,9 +401,6 @@ def profile(request):
 @course_role_required(Role.INSTRUCTOR)
 def pack_uploads(request, course_slug):
     """Upload a pack zip (new assignment or a new version of one) and see recent uploads."""
-    from .forms import PackUploadForm
-    from .packs import PackRejected, max_pack_bytes, receive, uploads_allowed
-
     if not uploads_allowed(request.user):
         raise PermissionDenied("Pack uploads are reserved to site administrators on this server (PACK_UPLOADS).")
     form = PackUploadForm(request.POST or None, request.FILES or None)
@@ -420,7 +416,6 @@ def pack_uploads(request, course_slug):
         status = 400
     else:
         status = 200
-    from .models import PackUpload
 
     return render(request, "submissions/packs.html", {
         "form": form,
@@ -432,8 +427,6 @@ def pack_uploads(request, course_slug):
 @course_role_required(Role.INSTRUCTOR)
 def pack_upload(request, course_slug, pk):
     """One upload's check, item by item; polled by htmx while it runs."""
-    from .models import PackUpload
-
     row = get_object_or_404(PackUpload.objects.select_related("assignment", "uploaded_by"), course=request.course, pk=pk)
     template = "submissions/_pack_check.html" if getattr(request, "htmx", False) else "submissions/pack_upload.html"
     return render(request, template, {"up": row})
@@ -444,8 +437,6 @@ def pack_upload(request, course_slug, pk):
 
 @course_role_required()
 def leaderboard(request, course_slug, slug):
-    from .leaderboard import board
-
     assignment = _assignment(request, slug)
     if not assignment.leaderboard_metric:
         raise Http404("This assignment has no leaderboard.")
@@ -461,8 +452,6 @@ def leaderboard(request, course_slug, slug):
 
 
 def _artifact(request, pk, index):
-    from . import notebooks
-
     sub = _submission(request, pk)
     artifacts = (sub.result or {}).get("artifacts") or []
     if not 0 <= index < len(artifacts) or not isinstance(artifacts[index], dict):
@@ -478,8 +467,6 @@ def _artifact(request, pk, index):
 @course_role_required()
 def notebook_view(request, course_slug, pk, index):
     """The executed notebook of one submission, rendered in a sandboxed frame."""
-    from . import notebooks
-
     sub, art, _ = _artifact(request, pk, index)
     if not notebooks.is_notebook(art):
         raise Http404("This artifact is not a notebook.")
@@ -491,8 +478,6 @@ def notebook_view(request, course_slug, pk, index):
 @course_role_required()
 def notebook_frame(request, course_slug, pk, index):
     """The sanitized notebook HTML as its own document, under a CSP that allows no script at all."""
-    from . import notebooks
-
     sub, art, data = _artifact(request, pk, index)
     if not notebooks.is_notebook(art):
         raise Http404("This artifact is not a notebook.")
@@ -514,8 +499,6 @@ def notebook_frame(request, course_slug, pk, index):
 @course_role_required()
 def artifact_image(request, course_slug, pk, index):
     """An image the grader returned (the notebook's plot), shown inline: only real PNG/JPEG/GIF bytes."""
-    from . import notebooks
-
     _, art, data = _artifact(request, pk, index)
     ctype = notebooks.image_type(art, data)
     if ctype is None:
