@@ -18,8 +18,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from courseplatform.courses import csvexport
-from courseplatform.courses import hooks
+from courseplatform.courses import csvexport, hooks
+from courseplatform.courses.attendance import summary
 from courseplatform.courses.models import Membership
 
 from .items import GradeItem
@@ -104,10 +104,6 @@ def student_users(course):
 
 
 def attendance_flags(course, users) -> dict[int, str]:
-    try:
-        from courseplatform.courses.attendance import summary
-    except ImportError:
-        return {}
     try:
         rows = summary(course, users=users)
     except Exception:

@@ -25,11 +25,13 @@ from courseplatform.courses.permissions import course_role_required
 from . import bank, services
 from .forms import ExtensionForm, GiftImportForm, QuestionEditForm, QuizSettingsForm
 from .gift import GiftImportErrors
-from .models import Attempt, AttemptQuestion, CodeCheck, Extension, Question, Quiz
+from .importing import import_gift
+from .models import Attempt, AttemptQuestion, CodeCheck, Extension, Question, Quiz, compute_deadline
+from .sync import sync
 from .tomlwrite import question_to_toml
 
 def _quiz(request, quiz_slug) -> Quiz:
-    quiz = get_object_or_404(Quiz, course=request.course, slug=quiz_slug)
+    quiz = get_object_or_404(Quiz.objects.select_related("course"), course=request.course, slug=quiz_slug)
     if not request.membership.is_staff_role and not quiz.published:
         raise Http404("No such quiz.")
     return quiz
@@ -89,16 +91,21 @@ def index(request, course_slug):
 @course_role_required()
 def detail(request, course_slug, quiz_slug):
     quiz = _quiz(request, quiz_slug)
-    services.close_overdue(quiz=quiz, student=request.user)
+    # The page's facts from one read each of the attempts, the extension and the questions' points.
     attempts = list(Attempt.objects.filter(quiz=quiz, student=request.user).order_by("number"))
-    ok, why = services.can_start(quiz, request.user)
+    if any(a.is_open and a.is_overdue() for a in attempts):
+        services.close_overdue(quiz=quiz, student=request.user)
+        attempts = list(Attempt.objects.filter(quiz=quiz, student=request.user).order_by("number"))
     ext = services.extension_for(quiz, request.user)
+    points = list(quiz.active_questions().values_list("points", flat=True))
+    ok, why = services.can_start(quiz, request.user, extension=ext, n_attempts=len(attempts),
+                                 has_questions=bool(points))
     return render(request, "quizzes/detail.html", {
         "quiz": quiz, "attempts": attempts, "can_start": ok, "why": why, "extension": ext,
         "open_attempt": next((a for a in attempts if a.is_open), None),
-        "grade": services.quiz_grade(quiz, attempts), "max_points": quiz.max_points,
+        "grade": services.quiz_grade(quiz, attempts), "max_points": float(sum(points)),
         "description_html": bank.render_markdown(quiz.description),
-        "n_questions": quiz.active_questions().count(),
+        "n_questions": len(points),
     })
 
 
@@ -123,8 +130,9 @@ def _closed_redirect(request, course_slug, attempt, message=None):
 @course_role_required()
 def take(request, course_slug, attempt_id):
     attempt = _attempt(request, attempt_id, owner_only=True)
-    services.close_overdue(quiz=attempt.quiz, student=request.user)
-    attempt.refresh_from_db()
+    if attempt.is_open and attempt.is_overdue():
+        services.close_overdue(quiz=attempt.quiz, student=request.user)
+        attempt.refresh_from_db(fields=["state", "finished_at", "score", "max_score", "pending"])
     if not attempt.is_open:
         return _closed_redirect(request, course_slug, attempt)
     items = list(attempt.items.all())
@@ -144,11 +152,9 @@ def take(request, course_slug, attempt_id):
 def answer(request, course_slug, attempt_id, item_id):
     """Autosave of one answer (htmx). Replies with a small status fragment."""
     attempt = _attempt(request, attempt_id, owner_only=True)
-    item = AttemptQuestion.objects.filter(pk=item_id, attempt=attempt).first()
-    if item is None:
-        return _status(request, "That question is not part of your attempt.", ok=False, status=400)
     try:
-        item = services.save_answer(attempt.pk, item.pk, _form_data(item, request.POST))
+        # The item is read once, under the attempt's lock, in save_answer (a foreign item: AnswerError).
+        item = services.save_answer(attempt.pk, item_id, lambda item: _form_data(item, request.POST))
     except services.QuizError as exc:
         resp = _status(request, str(exc), ok=False, status=409)
         resp["HX-Redirect"] = reverse("quizzes:result", args=[course_slug, attempt.pk])
@@ -248,8 +254,9 @@ def _review_items(attempt, show_key: bool):
 @course_role_required()
 def result(request, course_slug, attempt_id):
     attempt = _attempt(request, attempt_id)
-    services.close_overdue(quiz=attempt.quiz, student=attempt.student)
-    attempt.refresh_from_db()
+    if attempt.is_open and attempt.is_overdue():
+        services.close_overdue(quiz=attempt.quiz, student=attempt.student)
+        attempt.refresh_from_db(fields=["state", "finished_at", "score", "max_score", "pending"])
     if attempt.is_open:
         if attempt.student_id == request.user.pk:
             return redirect("quizzes:take", course_slug, attempt.pk)
@@ -365,7 +372,6 @@ def extensions(request, course_slug, quiz_slug):
         ext.save()
         # An open attempt gets the new deadline at once.
         for a in Attempt.objects.filter(quiz=quiz, student=ext.student, state=Attempt.State.OPEN):
-            from .models import compute_deadline
 
             a.deadline = compute_deadline(quiz, a.started_at, ext)
             a.save(update_fields=["deadline"])
@@ -416,8 +422,6 @@ def regrade(request, course_slug, quiz_slug):
 @require_POST
 @course_role_required(Role.INSTRUCTOR)
 def resync(request, course_slug):
-    from .sync import sync
-
     out = io.StringIO()
     summary = sync(request.course, settings.ASSIGNMENTS_DIR, out)
     for line in out.getvalue().splitlines():
@@ -431,8 +435,6 @@ def resync(request, course_slug):
 
 @course_role_required(Role.INSTRUCTOR)
 def import_gift_view(request, course_slug):
-    from .importing import import_gift
-
     form = GiftImportForm(request.POST or None, request.FILES or None)
     errors = []
     if request.method == "POST" and form.is_valid():
