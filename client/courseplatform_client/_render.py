@@ -8,8 +8,11 @@ cleaned of control characters, and HTML-escaped in the HTML form.
 from __future__ import annotations
 
 import html
+from datetime import datetime
 
 from ._text import clean_line, clean_text
+
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # as the site writes them (English, any locale)
 
 MARKS = {"passed": "PASS", "failed": "FAIL", "error": "ERR ", "timeout": "TIME"}
 COLOURS = {"passed": "#1a7f37", "failed": "#b35900", "error": "#c62828", "timeout": "#c62828",
@@ -25,6 +28,25 @@ def fmt(x):
         return clean_line(x, 20)
 
 
+def when(value, tz=None):
+    """A time from the site as its pages show it: the course's wall-clock time ("Fri 13.11.2026 23:59")
+    and the course's zone. The site sends ISO 8601 in the course's zone with its offset, and the zone's
+    name (time_zone); without a name the offset is shown."""
+    if not value:
+        return "-"
+    try:
+        d = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return clean_line(value, 60)
+    if tz:
+        zone = clean_line(tz, 60)
+    elif d.utcoffset() is not None:
+        zone = "UTC" + d.strftime("%z")
+    else:
+        zone = "server time"
+    return "%s %s (%s)" % (DAYS[d.weekday()], d.strftime("%d.%m.%Y %H:%M"), zone)
+
+
 def title(sub):
     what = "Check (visible tests only, not an attempt)" if sub.get("kind_label") == "check" else \
         "Attempt %s" % fmt(sub.get("attempt"))
@@ -36,6 +58,8 @@ def text(sub):
     state = clean_line(sub.get("state"), 20)
     lines = ["", title(sub) + ": " + state.upper() +
              ("  score %s / %s" % (fmt(sub.get("score")), fmt(sub.get("max_score"))) if state == "graded" else "")]
+    if sub.get("submitted_at"):
+        lines.append("  submitted " + when(sub["submitted_at"], sub.get("time_zone")))
     if sub.get("message"):
         lines += ["  " + ln for ln in clean_text(sub["message"], 5000).splitlines()]
     for note in sub.get("notes") or []:

@@ -19,7 +19,7 @@ import argparse
 import os
 import sys
 
-from . import _Output, run
+from . import _Output, _render, run
 from ._api import EXIT_OK, EXIT_REFUSED, Api, ClientError
 from ._text import clean_line
 
@@ -44,7 +44,7 @@ def cmd_send(args):
 def cmd_assignments(args):
     rows = _client(args).assignments(args.course)
     for a in rows:
-        due = clean_line(a.get("your_due_at") or "no deadline", 60)
+        due = _render.when(a["your_due_at"], a.get("time_zone")) if a.get("your_due_at") else "no deadline"
         left = "unlimited" if a.get("attempts_left") is None else a["attempts_left"]
         status = "open" if a.get("can_submit") else "closed: " + clean_line(a.get("reason"), 300)
         print("%s/%-24s %-40s due %s  attempts left %s  (%s)" % (

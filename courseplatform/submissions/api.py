@@ -4,6 +4,8 @@ Authentication: `Authorization: Bearer <personal token>` (create one on /api/pro
 Schema: /api/openapi.json; interactive docs: /api/docs (assets served locally, no CDN).
 The same role and ownership rules as the web pages apply: a student sees released
 assignments of their courses and their own submissions only.
+Times (deadlines, submitted/started/finished, queue estimates) are ISO 8601 in the course's time
+zone with its UTC offset (the wall-clock time the web pages show), and `time_zone` names the zone.
 """
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ from typing import Any
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from ninja import NinjaAPI, Schema, Status
 from ninja.security import HttpBearer
 
 from courseplatform.courses.models import Course, Membership
 from courseplatform.courses.permissions import get_membership
+from courseplatform.courses.timezones import zone
 
 from . import services
 from .checks import check
@@ -71,6 +75,7 @@ class AssignmentOut(Schema):
     cooldown_seconds: int
     can_submit: bool
     reason: str
+    time_zone: str  # the course's zone: every time above is given in it, with its offset
     url: str
 
 
@@ -116,6 +121,7 @@ class SubmissionOut(Schema):
     started_at: datetime | None
     finished_at: datetime | None
     queue: QueueOut | None  # while queued or running: position and estimated start/finish
+    time_zone: str  # the course's zone: every time above is given in it, with its offset
     url: str
 
 
@@ -140,12 +146,19 @@ def _assignments(request, course, membership):
     return qs
 
 
+def _local(dt, course):
+    """A time in the course's zone (one zone per course: the web pages show the same wall clock)."""
+    return timezone.localtime(dt, zone(course)) if dt is not None else None
+
+
 def _assignment_out(request, a: Assignment, membership) -> dict:
     staff = membership.is_staff_role
     st = services.standing(a, request.auth, staff)
+    c = a.course
     return {
         "course": a.course.slug, "slug": a.slug, "title": a.title, "points": a.points, "queue": a.queue,
-        "accepted": a.kinds, "due_at": a.due_at, "your_due_at": st.due, "late_policy": a.late_policy,
+        "accepted": a.kinds, "due_at": _local(a.due_at, c), "your_due_at": _local(st.due, c),
+        "time_zone": str(zone(c)), "late_policy": a.late_policy,
         "late_penalty_percent": a.late_penalty_percent, "late_cutoff_days": a.late_cutoff_days,
         "max_attempts": a.max_attempts, "attempts_used": st.attempts_used, "attempts_left": st.attempts_left,
         "cooldown_seconds": a.cooldown_seconds, "can_submit": st.can_submit, "reason": st.reason,
@@ -154,13 +167,14 @@ def _assignment_out(request, a: Assignment, membership) -> dict:
 
 
 def _submission_out(request, s: Submission) -> dict:
+    c = s.assignment.course
     return {
         "id": s.pk, "course": s.assignment.course.slug, "assignment": s.assignment.slug, "attempt": s.attempt,
         "test_run": s.is_test_run, "filename": s.original_name, "kind": s.kind, "size": s.size, "state": s.state,
         "final": s.is_final, "score": s.score, "raw_score": s.raw_score, "max_score": s.max_score,
         "late_days": s.late_days, "penalty_percent": s.penalty_percent, "message": s.message,
-        "submitted_at": s.created_at, "started_at": s.started_at, "finished_at": s.finished_at,
-        "queue": queue_out(s),
+        "submitted_at": _local(s.created_at, c), "started_at": _local(s.started_at, c),
+        "finished_at": _local(s.finished_at, c), "queue": queue_out(s), "time_zone": str(zone(c)),
         "url": request.build_absolute_uri(reverse("submissions:detail", args=[s.assignment.course.slug, s.assignment.slug]))
         + f"#submission-{s.pk}",
     }
@@ -170,7 +184,9 @@ def queue_out(s: Submission) -> dict | None:
     if s.is_final:
         return None
     info = queue_info(s)
-    return {**info.as_dict(), "estimated_start": info.estimated_start, "estimated_finish": info.estimated_finish,
+    c = s.assignment.course
+    return {**info.as_dict(), "estimated_start": _local(info.estimated_start, c),
+            "estimated_finish": _local(info.estimated_finish, c),
             "text": queue_text(info)} if info else None
 
 
