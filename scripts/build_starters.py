@@ -1,7 +1,13 @@
-"""Give every pack's starter.ipynb the course client's first and last cells, from ONE template.
+"""Generate every pack's starter.ipynb from its starter.py, with the course client's first and last
+cells, from ONE template.
 
     python scripts/build_starters.py            # rewrite the starter notebooks
     python scripts/build_starters.py --check    # exit 1 (and name them) if any is out of date
+
+starter.py is the one source: its module docstring becomes the notebook's first Markdown cell, and
+its top-level code is split into cells (the imports; each function or class; the
+``if __name__ == "__main__":`` try-it block; other statements grouped), each with the comments just
+above it. Authors edit starter.py only; a test checks that the notebooks are what this generates.
 
 The first cell installs the client from the course site; the last cell logs in, runs
 cp.check(...) and (commented out) cp.submit(...). Both carry the cell tag ``courseplatform-client``:
@@ -21,7 +27,7 @@ test compares them), so the client cells must come from there.
 from __future__ import annotations
 
 import argparse
-import copy
+import ast
 import json
 import re
 import sys
@@ -69,7 +75,9 @@ def pack_slug(pack: Path) -> str:
 
 
 def starter_packs() -> list[Path]:
-    return sorted(p.parent for p in ASSIGNMENTS.glob("*/starter.ipynb")
+    """Packs with a starter.py (whose notebook this script writes), unless the pack has a notebook
+    generator of its own (build_notebooks.py)."""
+    return sorted(p.parent for p in ASSIGNMENTS.glob("*/starter.py")
                   if (p.parent / "assignment.toml").is_file() and not (p.parent / "build_notebooks.py").exists())
 
 
@@ -78,14 +86,64 @@ def _cell(source: str, cell_id: str) -> dict:
             "outputs": [], "source": source.splitlines(keepends=True)}
 
 
-def build(nb: dict, name: str, site: str = DEFAULT_SITE, version: str | None = None) -> dict:
-    """The notebook with its client cells (re)placed around the pack's own cells."""
+NOTEBOOK_NOTE = ("In this notebook only the code cells are graded: `%` magics and `!` shell lines are ignored by "
+                 "the grader, and the `if __name__ == \"__main__\":` cell runs here but not in the grader.")
+METADATA = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"}}
+
+
+def body_cells(source: str) -> list[dict]:
+    """starter.py as notebook cells: the docstring as Markdown, then the top-level code in cells."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    cells: list[dict] = []
+    stmts = list(tree.body)
+    doc = ast.get_docstring(tree, clean=True)
+    if doc and stmts and isinstance(stmts[0], ast.Expr):
+        first, _, rest = doc.partition("\n")
+        title = first.removeprefix("Assignment:").strip().rstrip(".")
+        text = f"# {title[:1].upper()}{title[1:]}\n\n{rest.strip()}\n\n{NOTEBOOK_NOTE}".rstrip()
+        cells.append({"cell_type": "markdown", "metadata": {}, "source": text})
+        stmts = stmts[1:]
+
+    def kind(node) -> str:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            return "import"
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return "def"
+        if (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+                and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__"):
+            return "main"
+        return "other"
+
+    def start(node) -> int:  # 0-based first line, with decorators and the comments just above
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
+        while first > 0 and lines[first - 1].lstrip().startswith("#"):
+            first -= 1
+        return first
+
+    groups: list[list] = []
+    for node in stmts:
+        k = kind(node)
+        if groups and k in ("import", "other") and kind(groups[-1][-1]) == k:
+            groups[-1].append(node)
+        else:
+            groups.append([node])
+    for group in groups:
+        text = "\n".join(lines[start(group[0]):group[-1].end_lineno]).strip("\n")
+        cells.append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": text})
+    for i, cell in enumerate(cells):
+        cell["id"] = f"starter-{i}"
+        cell["source"] = cell["source"].splitlines(keepends=True)
+    return cells
+
+
+def build(starter_py: str, name: str, site: str = DEFAULT_SITE, version: str | None = None) -> dict:
+    """The starter notebook: the client's install cell, starter.py's cells, the check/submit cell."""
     version = version or client_version()
-    out = copy.deepcopy(nb)
-    body = [c for c in out.get("cells", []) if TAG not in ((c.get("metadata") or {}).get("tags") or [])]
-    out["cells"] = ([_cell(INSTALL_CELL.format(site=site, version=version), "cp-install")] + body
-                    + [_cell(SUBMIT_CELL.format(name=name), "cp-check-submit")])
-    return out
+    cells = ([_cell(INSTALL_CELL.format(site=site, version=version), "cp-install")] + body_cells(starter_py)
+             + [_cell(SUBMIT_CELL.format(name=name), "cp-check-submit")])
+    return {"cells": cells, "metadata": METADATA, "nbformat": 4, "nbformat_minor": 5}
 
 
 def dumps(nb: dict) -> str:
@@ -93,8 +151,7 @@ def dumps(nb: dict) -> str:
 
 
 def expected(pack: Path, course: str = DEFAULT_COURSE, site: str = DEFAULT_SITE) -> str:
-    nb = json.loads((pack / "starter.ipynb").read_text(encoding="utf-8"))
-    return dumps(build(nb, f"{course}/{pack_slug(pack)}", site))
+    return dumps(build((pack / "starter.py").read_text(encoding="utf-8"), f"{course}/{pack_slug(pack)}", site))
 
 
 def main(argv=None) -> int:
@@ -107,7 +164,7 @@ def main(argv=None) -> int:
     for pack in starter_packs():
         path = pack / "starter.ipynb"
         want = expected(pack, args.course, args.site)
-        if path.read_text(encoding="utf-8") != want:
+        if not path.exists() or path.read_text(encoding="utf-8") != want:
             stale.append(path)
             if not args.check:
                 path.write_text(want, encoding="utf-8")

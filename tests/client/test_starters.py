@@ -1,5 +1,6 @@
-"""The starter notebooks carry the client's install cell first and its check/submit cell last,
-generated from one template (scripts/build_starters.py); the cells never change a grade."""
+"""The starter notebooks are generated from each pack's starter.py (scripts/build_starters.py), with
+the client's install cell first and its check/submit cell last from one template; the client cells
+never change a grade."""
 from __future__ import annotations
 
 import importlib.util
@@ -39,9 +40,37 @@ def test_checked_in_starter_equals_the_generated_one(pack):
     assert f"%pip install -q {{SITE}}/client/courseplatform_client-{version}-py3-none-any.whl" in first
     slug = build_starters.pack_slug(pack)
     assert f'cp.check("llms/{slug}")' in last and f'# cp.submit("llms/{slug}")' in last
-    # Rebuilding is idempotent: the tagged cells are replaced, never stacked.
-    again = build_starters.build(json.loads(on_disk), f"llms/{slug}")
-    assert build_starters.dumps(again) == on_disk
+    # The body is starter.py's code, cell by cell: nothing of it is missing, nothing else is added.
+    code = "\n".join("".join(c["source"]) for c in cells[1:-1] if c["cell_type"] == "code")
+    source = (pack / "starter.py").read_text(encoding="utf-8")
+    assert _code_lines(code) == _code_lines(source.split('"""', 2)[2] if source.startswith('"""') else source)
+
+
+def _code_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_a_starter_py_edit_reaches_the_notebook():
+    """starter.py is the one source: a changed docstring or body shows up in the generated notebook."""
+    src = '''"""Assignment: demo thing.
+
+Write it.
+"""
+import torch
+
+
+# helper comment
+def f(x):
+    return x
+
+
+if __name__ == "__main__":
+    print(f(1))
+'''
+    nb = build_starters.build(src, "llms/demo")
+    kinds = [(c["cell_type"], "".join(c["source"]).splitlines()[0]) for c in nb["cells"][1:-1]]
+    assert kinds == [("markdown", "# Demo thing"), ("code", "import torch"), ("code", "# helper comment"),
+                     ("code", 'if __name__ == "__main__":')]
 
 
 def test_client_cells_do_not_change_grades_in_the_real_engine(tmp_path):
