@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -50,6 +51,16 @@ def _commands() -> dict[str, list[str]]:
     return commands
 
 
+def _accepts(host: str, port: str) -> bool:
+    """Whether the web server accepts connections yet (a wildcard bind is asked on the loopback)."""
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host.strip("[]")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "courseplatform.settings")
     port = os.environ.get("PORT", "8000")
@@ -68,18 +79,25 @@ def main() -> int:
         children[name] = subprocess.Popen(cmd, start_new_session=True)
 
     pids = ", ".join(f"{name} pid {p.pid}" for name, p in children.items())
-    print(
-        f"\ncourseplatform is starting: http://localhost:{port}/  ({pids})\n{logins_text()}\nPress Ctrl-C to stop.\n",
-        flush=True,
-    )
+    print(f"Starting {', '.join(children)} ({pids}); waiting for the web server on port {port}...", flush=True)
 
     status = 0
+    started, announced, last_note = time.monotonic(), False, time.monotonic()
     while stopping["signal"] is None:
         dead = [n for n, p in children.items() if p.poll() is not None]
         if dead:
             print(f"\n{', '.join(dead)} exited (status {children[dead[0]].returncode}); stopping the rest.", flush=True)
             status = 1
             break
+        if not announced and _accepts(os.environ.get("HOST", "0.0.0.0"), port):
+            # Once, when the site answers: the address and the logins, where the user is looking.
+            announced = True
+            print(f"\ncourseplatform is up: http://localhost:{port}/  ({pids})\n{logins_text()}\n"
+                  "Press Ctrl-C to stop.\n", flush=True)
+        elif not announced and time.monotonic() - last_note >= 5:
+            last_note = time.monotonic()
+            print(f"  still starting ({time.monotonic() - started:.0f} s): the web server loads Django "
+                  "and its workers...", flush=True)
         time.sleep(0.3)
     else:
         print("\nStopping the web server, the worker and beat...", flush=True)
