@@ -196,6 +196,9 @@ class Attempt(models.Model):
                 fields=["quiz", "student"], condition=Q(state="open"), name="one_open_attempt"
             ),
         ]
+        # The deadline sweep (services.close_overdue, every request path and the periodic task)
+        # reads open attempts by deadline: a small partial index, only open attempts are in it.
+        indexes = [models.Index(fields=["deadline"], condition=Q(state="open"), name="attempt_open_deadline")]
 
     def __str__(self) -> str:
         return f"{self.student} #{self.number} on {self.quiz.slug}"

@@ -51,9 +51,16 @@ def attempts_used(quiz: Quiz, student) -> int:
     return Attempt.objects.filter(quiz=quiz, student=student).count()
 
 
-def can_start(quiz: Quiz, student, now=None) -> tuple[bool, str]:
+_UNKNOWN = object()
+
+
+def can_start(quiz: Quiz, student, now=None, *, extension=_UNKNOWN, n_attempts: int | None = None,
+              has_questions: bool | None = None) -> tuple[bool, str]:
+    """Whether the student may start a new attempt now, and why not. A caller that has already
+    loaded the student's extension, attempt count or the quiz's questions passes them in, so one
+    page does not ask the database the same question twice."""
     now = now or timezone.now()
-    ext = extension_for(quiz, student)
+    ext = extension_for(quiz, student) if extension is _UNKNOWN else extension
     close = effective_close(quiz, ext)
     if not quiz.published:
         return False, "This quiz is not published."
@@ -61,9 +68,11 @@ def can_start(quiz: Quiz, student, now=None) -> tuple[bool, str]:
         return False, f"This quiz opens at {timezone.localtime(quiz.opens_at):%d.%m.%Y %H:%M}."
     if close and now >= close:
         return False, "This quiz has closed."
-    if not quiz.active_questions().exists():
+    if not (quiz.active_questions().exists() if has_questions is None else has_questions):
         return False, "This quiz has no questions yet."
-    if quiz.max_attempts and attempts_used(quiz, student) >= quiz.max_attempts:
+    if n_attempts is None and quiz.max_attempts:
+        n_attempts = attempts_used(quiz, student)
+    if quiz.max_attempts and n_attempts >= quiz.max_attempts:
         return False, f"You have used all {quiz.max_attempts} attempt(s) of this quiz."
     return True, ""
 
@@ -77,21 +86,26 @@ def _seeds(quiz: Quiz, student_id: int, number: int, question_key: str) -> tuple
 
 def start_attempt(quiz: Quiz, student, now=None) -> Attempt:
     """Start a new attempt, or return the student's open one (resume). Raises QuizError."""
-    close_overdue(quiz=quiz, student=student)
-    existing = Attempt.objects.filter(quiz=quiz, student=student, state=Attempt.State.OPEN).first()
+    now = now or timezone.now()
+    # One read of the student's attempts, the extension and the questions serves every check below.
+    attempts = list(Attempt.objects.filter(quiz=quiz, student=student).order_by())
+    if any(a.is_open and a.is_overdue(now) for a in attempts):
+        close_overdue(quiz=quiz, student=student, now=now)
+        attempts = list(Attempt.objects.filter(quiz=quiz, student=student).order_by())
+    existing = next((a for a in attempts if a.is_open), None)
     if existing:
         return existing
-    now = now or timezone.now()
-    ok, why = can_start(quiz, student, now)
+    ext = extension_for(quiz, student)
+    questions = list(quiz.active_questions())
+    ok, why = can_start(quiz, student, now, extension=ext, n_attempts=len(attempts), has_questions=bool(questions))
     if not ok:
         raise QuizError(why)
-    questions = list(quiz.active_questions())
     try:
         with transaction.atomic():
             number = (Attempt.objects.filter(quiz=quiz, student=student).aggregate(m=Max("number"))["m"] or 0) + 1
             attempt = Attempt.objects.create(
                 quiz=quiz, student=student, number=number, started_at=now,
-                deadline=compute_deadline(quiz, now, extension_for(quiz, student)),
+                deadline=compute_deadline(quiz, now, ext),
                 max_score=sum(q.points for q in questions),
             )
             if quiz.shuffle_questions:
@@ -146,9 +160,12 @@ def request_check(attempt_id: int, item_id: int, student, code: str, now=None) -
     return check
 
 
-def save_answer(attempt_id: int, item_id: int, data: dict, now=None) -> AttemptQuestion:
-    """Autosave one answer. Raises QuizError when the attempt is no longer open (late) and
-    bank.AnswerError for input that is not an answer (nothing is stored then)."""
+def save_answer(attempt_id: int, item_id: int, data, now=None) -> AttemptQuestion:
+    """Autosave one answer: one short transaction that locks the attempt row (only this student's
+    requests wait on it) and updates the response columns of one item. ``data`` is the form data,
+    or a function of the item returning it (the field names depend on the question's type).
+    Raises QuizError when the attempt is no longer open (late) and bank.AnswerError for input that
+    is not an answer or a question outside the attempt (nothing is stored then)."""
     now = now or timezone.now()
     late = False
     with transaction.atomic():
@@ -164,7 +181,7 @@ def save_answer(attempt_id: int, item_id: int, data: dict, now=None) -> AttemptQ
                 item = AttemptQuestion.objects.get(pk=item_id, attempt_id=attempt.pk)
             except AttemptQuestion.DoesNotExist:
                 raise bank.AnswerError("That question is not part of your attempt.") from None
-            response = bank.clean_response(item.snapshot, data)
+            response = bank.clean_response(item.snapshot, data(item) if callable(data) else data)
             item.response = response
             item.answered_at = now if response is not None else None
             item.save(update_fields=["response", "answered_at"])
@@ -191,7 +208,8 @@ def submit_attempt(attempt_id: int, now=None) -> tuple[Attempt, bool]:
 def close_overdue(quiz: Quiz | None = None, student=None, now=None) -> int:
     """Close every open attempt past its deadline (lazily on access, and by the periodic task)."""
     now = now or timezone.now()
-    qs = Attempt.objects.filter(state=Attempt.State.OPEN, deadline__lte=now)
+    # No ordering: the model's default ordering would join quiz and course for nothing.
+    qs = Attempt.objects.filter(state=Attempt.State.OPEN, deadline__lte=now).order_by()
     if quiz is not None:
         qs = qs.filter(quiz=quiz)
     if student is not None:
