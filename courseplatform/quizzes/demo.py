@@ -21,13 +21,19 @@ def load(course, people, stdout):
     if not quizzes:
         stdout.write("quizzes: no banks found, nothing to demo\n")
         return
-    # Schedules are set once (a second run changes nothing).
+    # Schedules are set once (a second run changes nothing), relative to today; except that the quiz
+    # open now is opened again on a later run that finds it closed (the demo follows today's date).
     schedule = {
         CLOSED_WITH_ATTEMPTS: (now - timedelta(days=8), now - timedelta(days=1)),
         OPEN_NOW: (now - timedelta(hours=1), now + timedelta(days=6)),
     }
     later = 0
     for slug, quiz in sorted(quizzes.items()):
+        if slug == OPEN_NOW and quiz.opens_at and quiz.closes_at and not quiz.opens_at <= now < quiz.closes_at:
+            quiz.opens_at, quiz.closes_at = schedule[slug]
+            quiz.save(update_fields=["opens_at", "closes_at"])
+            stdout.write(f"quizzes: {quiz.title} opened again until {quiz.closes_at:%d.%m.%Y}\n")
+            continue
         if quiz.opens_at or quiz.closes_at:
             continue
         if slug in schedule:

@@ -132,3 +132,21 @@ def test_load_demo_queues_leaderboard_submissions_and_prints_logins_only_on_requ
     call_command("load_demo", "--logins", stdout=out)
     assert out.getvalue().count("Demo logins") == 1
     assert Submission.objects.filter(assignment__slug="bert_finetune").count() == 3
+
+
+@pytest.mark.django_db
+def test_a_later_run_of_the_quiz_demo_opens_the_lecture_quiz_again(course, instructor, ta, make_user, monkeypatch):
+    from courseplatform.quizzes import demo
+    from courseplatform.quizzes.models import Quiz
+
+    people = {"instructor": instructor, "ta": ta, "students": [make_user(f"q{i}") for i in range(3)]}
+    first = datetime(2026, 11, 10, 9, 0, tzinfo=dt_timezone.utc)
+    monkeypatch.setattr(timezone, "now", lambda: first)
+    demo.load(course, people, io.StringIO())
+    assert Quiz.objects.get(course=course, slug=demo.OPEN_NOW).is_open(first)
+    later = first + timedelta(days=40)  # make run again, weeks later
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    demo.load(course, people, io.StringIO())
+    quiz = Quiz.objects.get(course=course, slug=demo.OPEN_NOW)
+    assert quiz.is_open(later) and quiz.closes_at > later + timedelta(days=5)
+    assert Quiz.objects.get(course=course, slug=demo.CLOSED_WITH_ATTEMPTS).has_closed(later)
