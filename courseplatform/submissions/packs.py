@@ -1,7 +1,7 @@
 """Instructors upload an assignment pack as a zip.
 
-1. `receive()` (in the request): the zip is checked without trusting it (size, entry count,
-   compression ratio, no absolute paths, no `..`, no links, no devices, budgeted decompression),
+1. `receive()` (in the request): the zip is checked without trusting it by the one zip policy,
+   `grader.ziparchive`, with a pack's larger size budget (`pack_policy`),
    extracted into trusted storage (PACK_STORE/_uploads/<id>/<slug>/), and validated by the
    engine (`grader.pack.load_pack`: assignment.toml, reference.py, tests.py). A refused zip leaves
    nothing behind.
@@ -21,9 +21,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import stat
-import zipfile
-import zlib
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
@@ -33,18 +30,15 @@ from django.utils import timezone
 
 from grader import check as engine_check
 from grader.errors import PackError
+from grader.ziparchive import CheckedZip, ZipRefused, open_zip, pack_policy
 
 from . import dispatch, services
 from .models import Assignment, PackUpload, Submission
 from .sync import PackInvalid, load_meta, sync_pack
 
 PACK_MAX_BYTES = 20 * 1024 * 1024
-PACK_MAX_ENTRIES = 500
-PACK_MAX_TOTAL = 100 * 1024 * 1024
-PACK_MAX_RATIO = 200
 UPLOAD_SOURCE = "upload #"  # Assignment.pack_source of an uploaded pack: "upload #<id> <file name>"
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-IGNORED_PARTS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints", ".git", ".DS_Store"}
 
 
 class PackRejected(Exception):
@@ -72,46 +66,14 @@ def uploads_root() -> Path:
     return Path(settings.PACK_STORE) / "_uploads"
 
 
-def _member_problem(info: zipfile.ZipInfo) -> str | None:
-    name = info.filename
-    if "\x00" in name:
-        return "a file name with a NUL byte"
-    norm = name.replace("\\", "/")
-    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
-        return f"an absolute path ({name!r})"
-    if any(part == ".." for part in PurePosixPath(norm).parts):
-        return f"a path that escapes the folder ({name!r})"
-    mode = (info.external_attr >> 16) & 0o170000
-    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        return f"a link or special file ({name!r})"
-    if info.flag_bits & 0x1:
-        return f"an encrypted file ({name!r})"
-    return None
-
-
-def _plan(archive: zipfile.ZipFile, zip_name: str) -> tuple[str, list[tuple[zipfile.ZipInfo, str]]]:
-    """(slug, [(member, relative path inside the pack)]). The zip holds the pack's files at its
-    top level, or inside exactly one folder (then named after the pack)."""
-    infos = archive.infolist()
-    if len(infos) > PACK_MAX_ENTRIES:
-        raise PackRejected(f"The zip has {len(infos)} entries; a pack may have at most {PACK_MAX_ENTRIES}.")
-    files = []
-    for info in infos:
-        problem = _member_problem(info)
-        if problem:
-            raise PackRejected(f"The zip contains {problem}; it was refused.")
-        parts = [p for p in PurePosixPath(info.filename.replace("\\", "/")).parts if p not in ("", ".")]
-        if info.is_dir() or not parts or any(p in IGNORED_PARTS or p.startswith("._") for p in parts):
-            continue
-        if parts[-1].endswith(".pyc"):
-            continue
-        files.append((info, parts))
-    if not files:
-        raise PackRejected("The zip is empty.")
-    if any(len(parts) == 1 and parts[0] == "assignment.toml" for _, parts in files):
+def _plan(archive: CheckedZip, zip_name: str) -> tuple[str, list[tuple[str, str]]]:
+    """(slug, [(path in the zip, relative path inside the pack)]). The zip holds the pack's files at
+    its top level, or inside exactly one folder (then named after the pack)."""
+    files = [(path, path.split("/")) for path in archive.paths]
+    if any(parts == ["assignment.toml"] for _, parts in files):
         stem = PurePosixPath(zip_name).stem
         slug = re.sub(r"-v?\d+(\.\d+)*$", "", stem.lower())  # tokenization-v2.zip -> tokenization
-        plan = [(info, "/".join(parts)) for info, parts in files]
+        plan = [(path, path) for path, _ in files]
     else:
         tops = {parts[0] for _, parts in files}
         if len(tops) != 1 or not any(parts[1:] == ["assignment.toml"] for _, parts in files):
@@ -120,7 +82,7 @@ def _plan(archive: zipfile.ZipFile, zip_name: str) -> tuple[str, list[tuple[zipf
                 "or the pack's folder."
             )
         slug = tops.pop()
-        plan = [(info, "/".join(parts[1:])) for info, parts in files]
+        plan = [(path, "/".join(parts[1:])) for path, parts in files]
     if not SLUG_RE.match(slug):
         raise PackRejected(
             f"“{slug}” cannot name an assignment: use lower-case letters, digits, - and _ "
@@ -129,29 +91,19 @@ def _plan(archive: zipfile.ZipFile, zip_name: str) -> tuple[str, list[tuple[zipf
     return slug, plan
 
 
-def _extract(archive: zipfile.ZipFile, plan, dest: Path) -> None:
-    total = 0
-    for info, rel in plan:
-        if info.file_size / max(info.compress_size, 1) > PACK_MAX_RATIO or total + info.file_size > PACK_MAX_TOTAL:
-            raise PackRejected("The zip expands to far more than it weighs (a zip bomb?); it was refused.")
-        target = (dest / rel).resolve()
-        if dest.resolve() not in target.parents:
-            raise PackRejected(f"The zip contains a path that escapes the folder ({info.filename!r}).")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        budget = min(PACK_MAX_TOTAL - total, max(info.compress_size, 1) * PACK_MAX_RATIO + 4096)
-        written = 0
-        try:
-            with archive.open(info) as src, open(target, "xb") as out:
-                while chunk := src.read(256 * 1024):
-                    written += len(chunk)
-                    if written > budget:
-                        raise PackRejected("The zip expands to far more than it weighs (a zip bomb?); it was refused.")
-                    out.write(chunk)
-        except FileExistsError:
-            raise PackRejected(f"The zip contains {rel!r} twice.") from None
-        except (zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError, ValueError, zlib.error) as exc:
-            raise PackRejected(f"The zip is damaged ({info.filename}: {exc}).") from None
-        total += written
+def _extract(archive: CheckedZip, plan, dest: Path) -> None:
+    """Unpack within the policy's budget (grader.ziparchive) into ``dest``."""
+    where = dict(plan)
+    root = dest.resolve()
+    try:
+        for path, content in archive.files():
+            target = (dest / where[path]).resolve()
+            if root not in target.parents:  # the policy refused '..' and absolute paths; belt and braces
+                raise PackRejected(f"The zip contains a path that escapes the folder ({path!r}).")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+    except ZipRefused as exc:
+        raise PackRejected(exc.message) from None
 
 
 def receive(course, user, upload, regrade_after: bool = False) -> PackUpload:
@@ -172,9 +124,9 @@ def receive(course, user, upload, regrade_after: bool = False) -> PackUpload:
         digest.update(chunk)
     upload.seek(0)
     try:
-        archive = zipfile.ZipFile(upload)
-    except (zipfile.BadZipFile, OSError, ValueError):
-        raise PackRejected(f"“{name}” is not a valid zip archive.") from None
+        archive = open_zip(upload, name, pack_policy(limit))
+    except ZipRefused as exc:
+        raise PackRejected(exc.message) from None
     uploads_root().mkdir(parents=True, exist_ok=True)
     with archive:
         slug, plan = _plan(archive, name)
