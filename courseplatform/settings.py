@@ -146,7 +146,12 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "10"))
+# Per account AXES_USERNAME_FAILURE_LIMIT failures, per address (a lecture hall's NAT) a much higher
+# AXES_IP_FAILURE_LIMIT; axes has one limit for both, so AXES_FAILURE_LIMIT is a callable that
+# applies the two (courses/login_throttle.py).
+AXES_USERNAME_FAILURE_LIMIT = int(os.environ.get("AXES_USERNAME_FAILURE_LIMIT", "10"))
+AXES_IP_FAILURE_LIMIT = int(os.environ.get("AXES_IP_FAILURE_LIMIT", "100"))
+AXES_FAILURE_LIMIT = "courseplatform.courses.login_throttle.failure_limit"
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True

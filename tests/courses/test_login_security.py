@@ -40,9 +40,15 @@ def _fail(client, username, ip):
     return client.post(reverse("login"), {"username": username, "password": "nope"}, REMOTE_ADDR=ip)
 
 
+def test_the_limits_are_ten_per_account_and_a_hundred_per_address(settings):
+    assert project_settings.AXES_USERNAME_FAILURE_LIMIT == 10
+    assert project_settings.AXES_IP_FAILURE_LIMIT == 100
+    assert project_settings.AXES_LOCKOUT_PARAMETERS == ["username", "ip_address"]
+
+
 def test_an_account_is_locked_after_repeated_failures_from_any_address(client, django_user_model, settings):
     django_user_model.objects.create_user("victim", password="pw-victim-123")
-    for i in range(settings.AXES_FAILURE_LIMIT - 1):
+    for i in range(settings.AXES_USERNAME_FAILURE_LIMIT - 1):
         assert _fail(client, "victim", f"10.0.0.{i + 1}").status_code == 200
     assert _fail(client, "victim", "10.0.1.1").status_code == 429
     # Even the right password is refused while the account is locked, from yet another address.
@@ -57,7 +63,15 @@ def test_an_account_is_locked_after_repeated_failures_from_any_address(client, d
 
 def test_an_address_is_locked_after_failures_across_many_accounts(client, django_user_model, settings):
     django_user_model.objects.create_user("someone", password="pw-someone-123")
-    for i in range(settings.AXES_FAILURE_LIMIT):
+    for i in range(settings.AXES_IP_FAILURE_LIMIT - 1):
+        assert _fail(client, f"guess{i}", "192.0.2.7").status_code == 200
+    # One below the address limit, the right password still works from there ...
+    r = client.post(reverse("login"), {"username": "someone", "password": "pw-someone-123"}, REMOTE_ADDR="192.0.2.7")
+    assert r.status_code == 302
+    client.logout()
+    # ... (a success clears that address's count, axes' AXES_RESET_ON_SUCCESS) so a guesser needs
+    # the full limit again; at the limit the address is locked for every account.
+    for i in range(settings.AXES_IP_FAILURE_LIMIT):
         _fail(client, f"guess{i}", "192.0.2.7")
     r = client.post(reverse("login"), {"username": "someone", "password": "pw-someone-123"}, REMOTE_ADDR="192.0.2.7")
     assert r.status_code == 429
@@ -67,10 +81,34 @@ def test_an_address_is_locked_after_failures_across_many_accounts(client, django
 
 def test_a_successful_login_resets_the_account_counter(client, django_user_model, settings):
     django_user_model.objects.create_user("typo", password="pw-typo-123")
-    for _ in range(settings.AXES_FAILURE_LIMIT - 2):
+    for _ in range(settings.AXES_USERNAME_FAILURE_LIMIT - 2):
         _fail(client, "typo", "10.9.0.1")
     assert client.post(reverse("login"), {"username": "typo", "password": "pw-typo-123"},
                        REMOTE_ADDR="10.9.0.1").status_code == 302
     client.logout()
-    for _ in range(settings.AXES_FAILURE_LIMIT - 2):
+    for _ in range(settings.AXES_USERNAME_FAILURE_LIMIT - 2):
         assert _fail(client, "typo", "10.9.0.1").status_code == 200
+
+
+def test_a_lecture_hall_behind_one_address_is_not_locked_out_by_typos(client, django_user_model, settings):
+    """300 students share the hall's NAT address: 40 of them mistype their password twice each
+    (80 failures from one address, 8 times the account limit); nobody is locked, every one of
+    them still logs in, and a student who kept guessing is locked alone."""
+    address = "203.0.113.50"
+    students = [django_user_model.objects.create_user(f"hall{i:02d}", password=f"pw-hall-{i:02d}-x")
+                for i in range(40)]
+    for s in students:
+        for _ in range(2):
+            assert _fail(client, s.username, address).status_code == 200
+    for i, s in enumerate(students):
+        r = client.post(reverse("login"), {"username": s.username, "password": f"pw-hall-{i:02d}-x"},
+                        REMOTE_ADDR=address)
+        assert r.status_code == 302, s.username
+        client.logout()
+    django_user_model.objects.create_user("guesser", password="pw-guesser-1")
+    for _ in range(settings.AXES_USERNAME_FAILURE_LIMIT):
+        _fail(client, "guesser", address)
+    assert client.post(reverse("login"), {"username": "guesser", "password": "pw-guesser-1"},
+                       REMOTE_ADDR=address).status_code == 429
+    r = client.post(reverse("login"), {"username": "hall00", "password": "pw-hall-00-x"}, REMOTE_ADDR=address)
+    assert r.status_code == 302
