@@ -38,3 +38,28 @@ def test_api_docs_work_under_the_content_security_policy(live_server, page):
     violations = page.evaluate("() => window.__csp")
     assert violations == [], violations
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
+
+
+def test_fresh_demo_has_the_flagship_open_and_a_leaderboard(live_server, page, login, settings):
+    """As a new user after `make run` on any day: the attention assignment takes a submission (not past
+    its cut-off) and is due within the week; the bert_finetune leaderboard has a row."""
+    import io
+    import re
+    from datetime import datetime, timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("load_demo", stdout=io.StringIO())
+    login(page, "student8", "student8-demo")
+    page.goto(live_server.url + "/courses/llms/assignments/attention/")
+    assert page.locator("#upload-form").is_visible()
+    assert page.locator(".submit-closed").count() == 0
+    deadline = page.locator("dd.deadline").inner_text()
+    shown = datetime.strptime(re.match(r"\w{3} (\d\d\.\d\d\.\d{4} \d\d:\d\d)", deadline).group(1), "%d.%m.%Y %H:%M")
+    now = timezone.localtime(timezone.now()).replace(tzinfo=None)
+    assert now < shown < now + timedelta(days=7), deadline
+    page.goto(live_server.url + "/courses/llms/assignments/bert_finetune/leaderboard/")
+    rows = page.locator("table.leaderboard tbody tr")
+    assert rows.count() >= 1 and "No graded submission" not in rows.first.inner_text()
