@@ -8,16 +8,14 @@ quiz is also a database constraint.
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from grader.pack import load_pack
-
 from . import bank, dispatch
+from .codepacks import queue_for
 from .models import (
     Attempt, AttemptQuestion, CodeCheck, Extension, Question, Quiz, compute_deadline, effective_close,
 )
@@ -25,22 +23,6 @@ from .models import (
 
 class QuizError(Exception):
     """A refusal with a message for the student."""
-
-
-def pack_dir_for(pack: str) -> Path:
-    base = (Path(settings.ASSIGNMENTS_DIR) / "quizzes").resolve()
-    path = (base / pack).resolve()
-    if base not in path.parents:
-        raise ValueError(f"pack {pack!r} is outside the quizzes folder")
-    return path
-
-
-def queue_for(pack: str) -> str:
-    """The Celery queue named by the pack's assignment.toml (cpu|gpu); cpu when it cannot be read."""
-    try:
-        return load_pack(pack_dir_for(pack)).meta.get("queue", "cpu")
-    except Exception:  # noqa: BLE001 - routing must never lose the answer
-        return "cpu"
 
 
 def extension_for(quiz: Quiz, student) -> Extension | None:

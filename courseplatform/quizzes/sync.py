@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from . import bank
+from . import bank, codepacks
 from .models import Question, Quiz, QuizSource
 
 QUIZ_FIELDS = ("title", "description", "time_limit_minutes", "max_attempts", "review", "grading",
@@ -34,6 +34,7 @@ def sync(course, root, stdout=None) -> dict:
         try:
             parsed = bank.load_bank_file(path)
             _check_packs(parsed, Path(root) / "quizzes", path.name)
+            codepacks.publish_bank(parsed, Path(root))  # code questions grade from the pack store
         except bank.BankError as exc:
             summary["errors"].append(str(exc))
             stdout.write(f"quizzes: ERROR {exc} (file skipped, nothing changed)\n")

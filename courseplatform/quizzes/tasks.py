@@ -9,8 +9,9 @@ from django.db import transaction
 from grader.api import grade
 from grader.errors import GraderError
 
+from .codepacks import trusted_dir
 from .models import Attempt, AttemptQuestion, CodeCheck
-from .services import close_overdue, pack_dir_for, update_total
+from .services import close_overdue, update_total
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def grade_code_item(item_id: int) -> None:
         return
     snap = item.snapshot
     code = item.response.get("code", "")
-    result = grade(pack_dir_for(snap["pack"]), snap.get("filename", "solution.py"), code.encode("utf-8"))
+    result = grade(trusted_dir(snap["pack"]), snap.get("filename", "solution.py"), code.encode("utf-8"))
     with transaction.atomic():
         attempt = Attempt.objects.select_for_update().get(pk=item.attempt_id)
         item = AttemptQuestion.objects.get(pk=item_id)
@@ -66,7 +67,7 @@ def run_check(check_id: int) -> None:
     if check.state != CodeCheck.State.PENDING:
         return
     snap = check.item.snapshot
-    result = grade(pack_dir_for(snap["pack"]), snap.get("filename", "solution.py"), check.code.encode("utf-8"),
+    result = grade(trusted_dir(snap["pack"]), snap.get("filename", "solution.py"), check.code.encode("utf-8"),
                    only_visible=True)
     tests = [t for t in result.get("tests", []) if t.get("visible", True)]
     check.passed = sum(1 for t in tests if t.get("status") == "passed")

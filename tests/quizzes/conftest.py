@@ -78,6 +78,12 @@ def fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _pack_store(settings, tmp_path):
+    """Code questions' packs are stored (PACK_STORE/_quiz/...) in the test's own folder."""
+    settings.PACK_STORE = tmp_path / "packs"
+
+
 @pytest.fixture
 def make_quiz(course):
     """make_quiz(text=SAMPLE_BANK, **overrides) -> Quiz loaded through the bank loader."""

@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from courseplatform.quizzes import services
+from courseplatform.quizzes import codepacks, services
 from courseplatform.quizzes.models import Attempt, AttemptQuestion, Question, Quiz
 from courseplatform.quizzes.sync import sync
 
@@ -424,7 +424,7 @@ def test_check_runs_visible_tests_only_is_not_an_attempt_and_is_rate_limited(
 
     tasks.run_check(check.pk)  # the task body, with the real engine
     check.refresh_from_db()
-    visible = [t for t in load_pack(services.pack_dir_for("code/stable_softmax")).cases() if t.visible]
+    visible = [t for t in load_pack(codepacks.trusted_dir("code/stable_softmax")).cases() if t.visible]
     assert check.state == "done" and check.total == len(visible) and check.passed < check.total
     assert "hidden test" not in check.feedback
     page = c.get(reverse("quizzes:check_status", args=[course.slug, a.pk, check.pk])).content.decode()
