@@ -123,6 +123,8 @@ def load(course, people, stdout):
             members = group.member_users()
             author = members[(i + j) % len(members)]
             when = milestone.due + timedelta(hours=14) if plan == "late" else milestone.due - timedelta(days=1, hours=i)
+            if when > now:  # a late delivery still to come (the deadline passed only hours ago)
+                continue
             kwargs = {}
             if milestone.wants_url:
                 kwargs["repo_url"] = f"https://github.com/llm-course-demo/{group.name.lower().replace(' ', '-')}"

@@ -59,13 +59,16 @@ def demo_content(settings, tmp_path):
 
 
 @pytest.mark.django_db
-def test_load_demo_on_any_day_has_open_due_soon_and_past_work(demo_content, monkeypatch):
+@pytest.mark.parametrize("today", [
+    datetime(2027, 3, 10, 9, 0, tzinfo=dt_timezone.utc),   # long after the real course: a Wednesday
+    datetime(2026, 12, 12, 0, 30, tzinfo=dt_timezone.utc),  # half an hour after a Friday deadline
+])
+def test_load_demo_on_any_day_has_open_due_soon_and_past_work(demo_content, monkeypatch, today):
     from courseplatform.projects.models import DeliveryVersion, Milestone, MilestoneGrade, ProjectSettings
     from courseplatform.submissions import services
     from courseplatform.submissions.models import Assignment, Submission
 
     _only(monkeypatch, {"courses", "submissions", "projects"})
-    today = datetime(2027, 3, 10, 9, 0, tzinfo=dt_timezone.utc)  # long after the real course: a Wednesday
     monkeypatch.setattr(timezone, "now", lambda: today)
     out = io.StringIO()
     call_command("load_demo", stdout=out)
@@ -96,7 +99,8 @@ def test_load_demo_on_any_day_has_open_due_soon_and_past_work(demo_content, monk
     assert any(m.due < today for m in milestones) and any(m.due > today for m in milestones)
     assert MilestoneGrade.objects.filter(milestone__course=course).exists()
     assert DeliveryVersion.objects.filter(delivery__milestone__course=course, submitted_at__lt=today).exists()
-    assert not DeliveryVersion.objects.filter(submitted_at__gt=today).exists()
+    assert not DeliveryVersion.objects.filter(submitted_at__gt=today).exists()  # nothing from the future
+    assert not MilestoneGrade.objects.filter(graded_at__gt=today).exists()
     form_groups = Milestone.objects.get(course=course, slug="form-groups")
     assert ProjectSettings.for_course(course).lock_at == form_groups.due
     assert "moved by" in out.getvalue()
