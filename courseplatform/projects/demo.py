@@ -92,10 +92,12 @@ def load(course, people, stdout):
     weeks = people.get("shift_weeks", 0)
     cfg = ProjectSettings.for_course(course)
     if weeks:  # the sync wrote the real plan's dates: move the demo course's plan with today
+        moved = {}
         for m in Milestone.objects.filter(course=course):
-            Milestone.objects.filter(pk=m.pk).update(due=demo_data.shifted(m.due, weeks))
-        if cfg.lock_at is not None:
-            cfg.lock_at = demo_data.shifted(cfg.lock_at, weeks)
+            moved[m.due] = demo_data.shifted(m.due, weeks)
+            Milestone.objects.filter(pk=m.pk).update(due=moved[m.due])
+        if cfg.lock_at in moved:  # the plan's group lock (lock_after a milestone) moves with it, once
+            cfg.lock_at = moved[cfg.lock_at]
             cfg.save(update_fields=["lock_at"])
     students = list(people.get("students", []))
     instructor = people.get("instructor")
