@@ -9,6 +9,7 @@ zone with its UTC offset (the wall-clock time the web pages show), and `time_zon
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from courseplatform.courses.timezones import zone
 from . import services
 from .checks import check
 from .models import ApiToken, Assignment, Submission
-from .queue import queue_info, queue_text
+from .queue import QueueInfo, queue_info, queue_text
 from .uploads import install_limit
 from .validation import UploadRejected, max_bytes
 
@@ -78,6 +79,48 @@ class AssignmentOut(Schema):
     time_zone: str  # the course's zone: every time above is given in it, with its offset
     url: str
 
+    # From an Assignment whose `standing` (services.standing: the caller's deadline and attempts)
+    # the endpoint has set; times in the course's zone.
+    @staticmethod
+    def resolve_course(a: Assignment) -> str:
+        return a.course.slug
+
+    @staticmethod
+    def resolve_accepted(a: Assignment) -> list[str]:
+        return a.kinds
+
+    @staticmethod
+    def resolve_due_at(a: Assignment):
+        return _local(a.due_at, a.course)
+
+    @staticmethod
+    def resolve_your_due_at(a: Assignment):
+        return _local(a.standing.due, a.course)
+
+    @staticmethod
+    def resolve_attempts_used(a: Assignment) -> int:
+        return a.standing.attempts_used
+
+    @staticmethod
+    def resolve_attempts_left(a: Assignment) -> int | None:
+        return a.standing.attempts_left
+
+    @staticmethod
+    def resolve_can_submit(a: Assignment) -> bool:
+        return a.standing.can_submit
+
+    @staticmethod
+    def resolve_reason(a: Assignment) -> str:
+        return a.standing.reason
+
+    @staticmethod
+    def resolve_time_zone(a: Assignment) -> str:
+        return str(zone(a.course))
+
+    @staticmethod
+    def resolve_url(a: Assignment, context) -> str:
+        return context["request"].build_absolute_uri(reverse("submissions:detail", args=[a.course.slug, a.slug]))
+
 
 class TestOut(Schema):
     name: str
@@ -98,6 +141,15 @@ class QueueOut(Schema):
     estimated_finish: datetime | None
     typical_seconds: float | None  # median grading time of this assignment's recent grades
     text: str
+
+    # From a queue.QueueInfo whose times are already in the course's zone (SubmissionOut.resolve_queue)
+    @staticmethod
+    def resolve_typical_seconds(info: QueueInfo) -> float | None:
+        return round(info.typical_seconds, 1) if info.typical_seconds is not None else None
+
+    @staticmethod
+    def resolve_text(info: QueueInfo) -> str:
+        return queue_text(info)
 
 
 class SubmissionOut(Schema):
@@ -124,11 +176,106 @@ class SubmissionOut(Schema):
     time_zone: str  # the course's zone: every time above is given in it, with its offset
     url: str
 
+    # From a Submission (with assignment__course selected); times in the course's zone.
+    @staticmethod
+    def resolve_course(s: Submission) -> str:
+        return s.assignment.course.slug
+
+    @staticmethod
+    def resolve_assignment(s: Submission) -> str:
+        return s.assignment.slug
+
+    @staticmethod
+    def resolve_test_run(s: Submission) -> bool:
+        return s.is_test_run
+
+    @staticmethod
+    def resolve_filename(s: Submission) -> str:
+        return s.original_name
+
+    @staticmethod
+    def resolve_final(s: Submission) -> bool:
+        return s.is_final
+
+    @staticmethod
+    def resolve_submitted_at(s: Submission):
+        return _local(s.created_at, s.assignment.course)
+
+    @staticmethod
+    def resolve_started_at(s: Submission):
+        return _local(s.started_at, s.assignment.course)
+
+    @staticmethod
+    def resolve_finished_at(s: Submission):
+        return _local(s.finished_at, s.assignment.course)
+
+    @staticmethod
+    def resolve_queue(s: Submission) -> QueueInfo | None:
+        info = None if s.is_final else queue_info(s)
+        if info is None:
+            return None
+        c = s.assignment.course
+        return replace(info, estimated_start=_local(info.estimated_start, c),
+                       estimated_finish=_local(info.estimated_finish, c))
+
+    @staticmethod
+    def resolve_time_zone(s: Submission) -> str:
+        return str(zone(s.assignment.course))
+
+    @staticmethod
+    def resolve_url(s: Submission, context) -> str:
+        detail = reverse("submissions:detail", args=[s.assignment.course.slug, s.assignment.slug])
+        return context["request"].build_absolute_uri(detail) + f"#submission-{s.pk}"
+
 
 class FeedbackOut(SubmissionOut):
     tests: list[TestOut]
     notes: list[str]
     metrics: dict[str, Any]
+
+    # From a Submission whose `shown_feedback` (services.feedback: what this viewer may see) the
+    # endpoint has set.
+    @staticmethod
+    def resolve_tests(s: Submission) -> list[dict]:
+        return s.shown_feedback["tests"]
+
+    @staticmethod
+    def resolve_notes(s: Submission) -> list[str]:
+        return s.shown_feedback["notes"]
+
+    @staticmethod
+    def resolve_metrics(s: Submission) -> dict[str, Any]:
+        return s.shown_feedback["metrics"]
+
+
+class CourseRoleOut(Schema):
+    slug: str
+    title: str
+    role: str
+
+    # From a Membership
+    @staticmethod
+    def resolve_slug(m: Membership) -> str:
+        return m.course.slug
+
+    @staticmethod
+    def resolve_title(m: Membership) -> str:
+        return m.course.title
+
+
+class MeOut(Schema):
+    username: str
+    name: str
+    courses: list[CourseRoleOut]
+
+    # From the token's user
+    @staticmethod
+    def resolve_name(user) -> str:
+        return user.get_full_name()
+
+    @staticmethod
+    def resolve_courses(user) -> list[Membership]:
+        return list(Membership.objects.filter(user=user).select_related("course"))
 
 
 def _membership(request, course_slug) -> tuple[Course, Membership]:
@@ -151,43 +298,10 @@ def _local(dt, course):
     return timezone.localtime(dt, zone(course)) if dt is not None else None
 
 
-def _assignment_out(request, a: Assignment, membership) -> dict:
-    staff = membership.is_staff_role
-    st = services.standing(a, request.auth, staff)
-    c = a.course
-    return {
-        "course": a.course.slug, "slug": a.slug, "title": a.title, "points": a.points, "queue": a.queue,
-        "accepted": a.kinds, "due_at": _local(a.due_at, c), "your_due_at": _local(st.due, c),
-        "time_zone": str(zone(c)), "late_policy": a.late_policy,
-        "late_penalty_percent": a.late_penalty_percent, "late_cutoff_days": a.late_cutoff_days,
-        "max_attempts": a.max_attempts, "attempts_used": st.attempts_used, "attempts_left": st.attempts_left,
-        "cooldown_seconds": a.cooldown_seconds, "can_submit": st.can_submit, "reason": st.reason,
-        "url": request.build_absolute_uri(reverse("submissions:detail", args=[a.course.slug, a.slug])),
-    }
-
-
-def _submission_out(request, s: Submission) -> dict:
-    c = s.assignment.course
-    return {
-        "id": s.pk, "course": s.assignment.course.slug, "assignment": s.assignment.slug, "attempt": s.attempt,
-        "test_run": s.is_test_run, "filename": s.original_name, "kind": s.kind, "size": s.size, "state": s.state,
-        "final": s.is_final, "score": s.score, "raw_score": s.raw_score, "max_score": s.max_score,
-        "late_days": s.late_days, "penalty_percent": s.penalty_percent, "message": s.message,
-        "submitted_at": _local(s.created_at, c), "started_at": _local(s.started_at, c),
-        "finished_at": _local(s.finished_at, c), "queue": queue_out(s), "time_zone": str(zone(c)),
-        "url": request.build_absolute_uri(reverse("submissions:detail", args=[s.assignment.course.slug, s.assignment.slug]))
-        + f"#submission-{s.pk}",
-    }
-
-
-def queue_out(s: Submission) -> dict | None:
-    if s.is_final:
-        return None
-    info = queue_info(s)
-    c = s.assignment.course
-    return {**info.as_dict(), "estimated_start": _local(info.estimated_start, c),
-            "estimated_finish": _local(info.estimated_finish, c),
-            "text": queue_text(info)} if info else None
+def _with_standing(request, a: Assignment, membership) -> Assignment:
+    """The assignment with the caller's standing (read by AssignmentOut)."""
+    a.standing = services.standing(a, request.auth, membership.is_staff_role)
+    return a
 
 
 def _visible_submission(request, pk) -> tuple[Submission, bool]:
@@ -201,30 +315,22 @@ def _visible_submission(request, pk) -> tuple[Submission, bool]:
     return sub, staff
 
 
-@api.get("/me", summary="Who the token belongs to, and their courses")
+@api.get("/me", response=MeOut, summary="Who the token belongs to, and their courses")
 def me(request):
-    user = request.auth
-    return {
-        "username": user.username,
-        "name": user.get_full_name(),
-        "courses": [
-            {"slug": m.course.slug, "title": m.course.title, "role": m.role}
-            for m in Membership.objects.filter(user=user).select_related("course")
-        ],
-    }
+    return request.auth
 
 
 @api.get("/courses/{course}/assignments", response=list[AssignmentOut], summary="Assignments of a course")
 def list_assignments(request, course: str):
     c, membership = _membership(request, course)
-    return [_assignment_out(request, a, membership) for a in _assignments(request, c, membership)]
+    return [_with_standing(request, a, membership) for a in _assignments(request, c, membership)]
 
 
 @api.get("/courses/{course}/assignments/{slug}", response=AssignmentOut, summary="One assignment, with your attempts left")
 def get_assignment(request, course: str, slug: str):
     c, membership = _membership(request, course)
     a = get_object_or_404(_assignments(request, c, membership), slug=slug)
-    return _assignment_out(request, a, membership)
+    return _with_standing(request, a, membership)
 
 
 @api.get("/courses/{course}/assignments/{slug}/submissions", response=list[SubmissionOut], summary="Your submissions")
@@ -232,7 +338,7 @@ def list_submissions(request, course: str, slug: str):
     c, membership = _membership(request, course)
     a = get_object_or_404(_assignments(request, c, membership), slug=slug)
     subs = Submission.objects.filter(assignment=a, student=request.auth).select_related("assignment__course")
-    return [_submission_out(request, s) for s in subs]
+    return list(subs)
 
 
 @api.post(
@@ -253,16 +359,16 @@ def create_submission(request, course: str, slug: str):
     c, membership = _membership(request, course)
     a = get_object_or_404(_assignments(request, c, membership), slug=slug)
     if getattr(request, "upload_too_large", False):
-        return Status(413, {"detail": f"The file is larger than the limit of {max_bytes()} bytes.", "code": "too_large"})
+        return Status(413, Error(detail=f"The file is larger than the limit of {max_bytes()} bytes.", code="too_large"))
     upload = request.FILES.get("file")
     if getattr(request, "upload_too_large", False):
-        return Status(413, {"detail": f"The file is larger than the limit of {max_bytes()} bytes.", "code": "too_large"})
+        return Status(413, Error(detail=f"The file is larger than the limit of {max_bytes()} bytes.", code="too_large"))
     try:
         sub = services.submit(a, request.auth, upload, is_staff=membership.is_staff_role, via="api")
     except UploadRejected as exc:
         status = 413 if exc.code == "too_large" else (403 if exc.code == "policy" else 400)
-        return Status(status, {"detail": exc.message, "code": exc.code})
-    return Status(201, _submission_out(request, sub))
+        return Status(status, Error(detail=exc.message, code=exc.code))
+    return Status(201, sub)
 
 
 @api.post(
@@ -288,7 +394,7 @@ def create_submission(request, course: str, slug: str):
 def create_check(request, course: str, slug: str):
     c, membership = _membership(request, course)
     a = get_object_or_404(_assignments(request, c, membership), slug=slug)
-    too_large = Status(413, {"detail": f"The file is larger than the limit of {max_bytes()} bytes.", "code": "too_large"})
+    too_large = Status(413, Error(detail=f"The file is larger than the limit of {max_bytes()} bytes.", code="too_large"))
     if getattr(request, "upload_too_large", False):  # declared too large: the body is never parsed
         return too_large
     upload = request.FILES.get("file")
@@ -298,12 +404,12 @@ def create_check(request, course: str, slug: str):
         sub = check(a, request.auth, upload, is_staff=membership.is_staff_role)
     except UploadRejected as exc:
         status = {"too_large": 413, "policy": 403, "queue": 403, "rate_limited": 429}.get(exc.code, 400)
-        return Status(status, {"detail": exc.message, "code": exc.code})
-    return Status(201, _submission_out(request, sub))
+        return Status(status, Error(detail=exc.message, code=exc.code))
+    return Status(201, sub)
 
 
 @api.get("/submissions/{submission_id}", response=FeedbackOut, summary="State, score and feedback of a submission")
 def get_submission(request, submission_id: int):
     sub, staff = _visible_submission(request, submission_id)
-    fb = services.feedback(sub, staff)
-    return {**_submission_out(request, sub), "tests": fb["tests"], "notes": fb["notes"], "metrics": fb["metrics"]}
+    sub.shown_feedback = services.feedback(sub, staff)
+    return sub

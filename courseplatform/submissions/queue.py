@@ -136,14 +136,6 @@ class QueueInfo:
     estimated_finish: datetime | None
     typical_seconds: float | None
 
-    def as_dict(self) -> dict:
-        iso = lambda d: d.isoformat() if d else None  # noqa: E731
-        return {
-            "queue": self.queue, "position": self.position, "ahead": self.ahead, "running": self.running,
-            "estimated_start": iso(self.estimated_start), "estimated_finish": iso(self.estimated_finish),
-            "typical_seconds": round(self.typical_seconds, 1) if self.typical_seconds is not None else None,
-        }
-
 
 def queue_info(sub, now: datetime | None = None) -> QueueInfo | None:
     """Where a queued or running submission stands; None once it is final."""

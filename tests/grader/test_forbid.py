@@ -11,7 +11,8 @@ import pytest
 
 from grader import forbid
 from grader.api import grade
-from grader.pack import PackError, load_pack, validate_meta
+from grader.errors import PackError
+from grader.pack import load_pack, validate_meta
 from grader_testutil import PACKS
 
 PACK = PACKS / "forbid"
