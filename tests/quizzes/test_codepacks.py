@@ -2,6 +2,7 @@
 like assignments, never from the editable quizzes folder: an edit counts after the next sync."""
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -37,7 +38,8 @@ GOOD = ("import numpy as np\n\ndef softmax(x):\n    x = np.asarray(x, dtype=floa
 def root(tmp_path, settings):
     """An editable assignments folder with one bank and the stable_softmax pack."""
     root = tmp_path / "assignments"
-    shutil.copytree(REPO / "assignments" / "quizzes" / "code" / "stable_softmax", root / "quizzes" / "code" / "stable_softmax")
+    pack = Path("quizzes") / "code" / "stable_softmax"
+    shutil.copytree(REPO / "assignments" / pack, root / pack)
     (root / "quizzes" / "code.toml").write_text(BANK)
     settings.ASSIGNMENTS_DIR = root
     return root
@@ -56,7 +58,7 @@ def graded_score(quiz, student) -> float:
 
 def test_sync_stores_the_pack_and_grading_uses_the_stored_copy(course, student, root, settings, make_user):
     source = root / "quizzes" / "code" / "stable_softmax"
-    sync(course, root, stdout=open("/dev/null", "w"))
+    sync(course, root, stdout=io.StringIO())
     digest = pack_hash(source)
     stored = Path(settings.PACK_STORE) / "_quiz" / "code" / "stable_softmax" / digest
     assert codepacks.trusted_dir("code/stable_softmax") == stored.resolve()
@@ -71,7 +73,7 @@ def test_sync_stores_the_pack_and_grading_uses_the_stored_copy(course, student, 
     assert codepacks.queue_for("code/stable_softmax") == "cpu"
 
     # the sync stores the new version under its own hash; the old one is kept unchanged
-    sync(course, root, stdout=open("/dev/null", "w"))
+    sync(course, root, stdout=io.StringIO())
     new = codepacks.trusted_dir("code/stable_softmax")
     assert new.name == pack_hash(source) != digest and (stored / "tests.py").read_text() != "this is not python\n"
     assert (new / "tests.py").read_text() == "this is not python\n"
