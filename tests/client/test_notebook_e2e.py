@@ -12,7 +12,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -28,30 +27,46 @@ def _build_starters():
 
 
 def student_notebook(site: str, body: str, marker: str) -> dict:
-    """What a student has: the generated starter cells around their code, submit uncommented."""
+    """What a student has: the generated starter cells around their code (a starter.py body with the
+    marker comment on top), submit uncommented."""
     bs = _build_starters()
-    nb = {"cells": [{"cell_type": "code", "execution_count": None, "id": "work", "metadata": {}, "outputs": [],
-                     "source": body + f"\n# {marker}\n"}],
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    nb = bs.build(nb, "llms/tiny", site=site)
+    nb = bs.build(f"# {marker}\n" + body, "llms/tiny", site=site)
     last = nb["cells"][-1]
     last["source"] = "".join(last["source"]).replace("# cp.submit(", "result = cp.submit(")
     return nb
 
 
+# nbclient runs in a child process: its asyncio loop (and nest-asyncio's patches) must not stay in
+# the test process, where the browser tests' Playwright sync API needs no running loop.
+EXECUTE = """
+import sys
+import nbformat
+from nbclient import NotebookClient
+path = sys.argv[1]
+nb = nbformat.read(path, as_version=4)
+NotebookClient(nb, kernel_name="cpclient", timeout=600, allow_errors=False,
+               resources={"metadata": {"path": sys.argv[2]}}).execute()
+nbformat.write(nb, sys.argv[3])
+"""
+
+
 def execute(path: Path, kernel_env: dict, monkeypatch, **env) -> nbformat.NotebookNode:
-    monkeypatch.setenv("JUPYTER_PATH", str(kernel_env["jupyter_path"]))
-    monkeypatch.setenv("PIP_NO_INDEX", "1")  # the wheel comes from the site, never from an index
-    monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-    monkeypatch.delenv("PYTHONPATH", raising=False)
-    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    for k, v in env.items():
-        monkeypatch.setenv(k, str(v))
-    nb = nbformat.read(str(path), as_version=4)
-    NotebookClient(nb, kernel_name="cpclient", timeout=600, allow_errors=False,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    return nb
+    import os
+    import subprocess
+    import sys
+
+    child = dict(os.environ)
+    child.update({"JUPYTER_PATH": str(kernel_env["jupyter_path"]),
+                  "PIP_NO_INDEX": "1",  # the wheel comes from the site, never from an index
+                  "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    child.pop("PYTHONPATH", None)
+    child.pop("JPY_SESSION_NAME", None)
+    child.update({k: str(v) for k, v in env.items()})
+    out = path.with_name(path.stem + ".executed.ipynb")
+    r = subprocess.run([sys.executable, "-c", EXECUTE, str(path), str(path.parent), str(out)], env=child,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return nbformat.read(str(out), as_version=4)
 
 
 def html_outputs(cell) -> list[str]:
