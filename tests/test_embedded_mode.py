@@ -31,7 +31,8 @@ def test_task_runs_through_filesystem_broker(tmp_path):
     # Send first: the message waits as a file until a worker takes it.
     send = subprocess.run(
         [sys.executable, "-c",
-         "import sys; from courseplatform.courses.tasks import ping; "
+         # a producer is a Django process (the web or a worker): apps ready, var/ folders created
+         "import sys, django; django.setup(); from courseplatform.courses.tasks import ping; "
          "from django.conf import settings; assert settings.CELERY_BROKER_URL == 'filesystem://'; "
          "ping.apply_async(args=[sys.argv[1], sys.argv[2]], queue='cpu')",
          str(out), token],

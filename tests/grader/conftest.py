@@ -12,23 +12,28 @@ from grader_testutil import ATTENTION, FAKE_SECRET, PACKS, UID_BASE, sandbox_pro
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _secret_env_and_pool():
-    """Secrets in the trusted environment when the sandbox parent starts; pools shut down at the end."""
+def _grader_pool():
+    """The engine tests' pool starts with this session's sandbox uid range; shut down at the end."""
     from grader import pool
 
     pool.shutdown()
-    saved = {k: os.environ.get(k) for k in ("SECRET_KEY", "DATABASE_URL", "GRADER_TEST_TOKEN", "GRADER_UID_BASE")}
+    saved = os.environ.get("GRADER_UID_BASE")
     os.environ["GRADER_UID_BASE"] = str(UID_BASE)  # a range of our own, so other graders on the machine don't count
-    os.environ["SECRET_KEY"] = FAKE_SECRET
-    os.environ["DATABASE_URL"] = f"postgres://admin:{FAKE_SECRET}@127.0.0.1/x"
-    os.environ["GRADER_TEST_TOKEN"] = FAKE_SECRET
     yield
     pool.shutdown()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    if saved is None:
+        os.environ.pop("GRADER_UID_BASE", None)
+    else:
+        os.environ["GRADER_UID_BASE"] = saved
+
+
+@pytest.fixture(autouse=True)
+def _secret_env(monkeypatch):
+    """Secrets in the trusted process's environment during each engine test (the sandbox must never
+    see them). Per test: later tests (and the processes they start) get the real environment back."""
+    monkeypatch.setenv("SECRET_KEY", FAKE_SECRET)
+    monkeypatch.setenv("DATABASE_URL", f"postgres://admin:{FAKE_SECRET}@127.0.0.1/x")
+    monkeypatch.setenv("GRADER_TEST_TOKEN", FAKE_SECRET)
 
 
 @pytest.fixture
