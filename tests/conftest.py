@@ -70,6 +70,15 @@ def _drop_stale_test_databases(db: dict, base: str) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _own_media_and_pack_store(settings, tmp_path_factory):
+    """Every test stores uploads and trusted pack copies in folders of its own, never in the
+    checkout's var/ (shared by every run and by `make run`): no test sees another's files."""
+    root = tmp_path_factory.mktemp("store")
+    settings.MEDIA_ROOT = root / "media"
+    settings.PACK_STORE = root / "packs"
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hasher(settings):
     """PBKDF2 costs ~0.3 s a user on this machine; the tests only need hashing to work."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
