@@ -139,7 +139,7 @@ class Student(HttpUser):
                             headers={"HX-Request": "true",
                                      "Content-Type": "application/x-www-form-urlencoded"}) as r:
                 if r.status_code != 200 or "Saved" not in r.text:
-                    r.failure(f"autosave {r.status_code}: {r.text[:120]}")
+                    r.failure(f"autosave {r.status_code}: {r.error or r.text[:120]}")
             return
         self.round += 1
         if self.round < ROUNDS:

@@ -152,6 +152,7 @@ def main():
         lenv = dict(os.environ, BENCH_COURSE=course, BENCH_QUIZ=quiz, BENCH_USERS="bench", BENCH_PASSWORD=PASSWORD,
                     BENCH_STUDENTS=str(n_students), BENCH_ROUNDS=str(args.rounds), BENCH_LATENCY_OUT=str(out),
                     BENCH_THINK_MIN=str(args.think_min), BENCH_THINK_MAX=str(args.think_max))
+        load_before = os.getloadavg()[0]
         t1 = time.perf_counter()
         log = out.with_name("locust.log")
         with open(log, "w") as logf:
@@ -171,7 +172,8 @@ def main():
     print(f"\n{n_students} students spawned at {args.spawn_rate:g}/s, think {args.think_min:g}-{args.think_max:g} s, "
           f"gunicorn {args.workers} workers x {args.threads} threads, PostgreSQL, Locust in its own process; "
           f"{total} requests in {wall:.0f} s ({total / wall:.0f} req/s); "
-          f"{data['finished_students']} students submitted")
+          f"{data['finished_students']} students submitted; machine load average (1 min, {os.cpu_count()} CPUs) "
+          f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
     print(f"{'request':<14}{'count':>7}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}{'goal p95':>10}")
     missed = []
     for kind in KINDS:
