@@ -17,7 +17,7 @@ from django.template.defaultfilters import filesizeformat
 
 from grader.errors import SubmissionError
 from grader.pack import load_pack
-from grader.submission import decode, load_notebook_json
+from grader.submission import MAX_NOTEBOOK_BYTES, MAX_SOURCE_BYTES, decode, load_notebook_json
 from grader.ziparchive import SUBMISSIONS, ZipRefused, open_zip
 
 KINDS = ("py", "ipynb", "zip")
@@ -38,8 +38,12 @@ class CheckedFile:
     sha256: str
 
 
-def max_bytes() -> int:
-    return int(getattr(settings, "SUBMISSION_MAX_BYTES", 10 * 1024 * 1024))
+def max_bytes(kind: str | None = None) -> int:
+    """The largest upload of a kind: the site's SUBMISSION_MAX_BYTES, and never more than the engine
+    decodes (so the web never accepts a file that grading then refuses)."""
+    site = int(getattr(settings, "SUBMISSION_MAX_BYTES", 10 * 1024 * 1024))
+    engine = {"py": MAX_SOURCE_BYTES, "ipynb": MAX_NOTEBOOK_BYTES, "zip": SUBMISSIONS.max_archive_bytes}.get(kind)
+    return min(site, engine) if engine else site
 
 
 def kind_of(name: str) -> str:
@@ -69,7 +73,7 @@ def check_upload(upload, accepted_kinds) -> CheckedFile:
         raise UploadRejected(
             f"“{name}” is not a file this assignment accepts: upload one of {shown}.", "extension"
         )
-    limit = max_bytes()
+    limit = max_bytes(kind)
     if upload.size is not None and upload.size > limit:
         raise UploadRejected(
             f"“{name}” is {filesizeformat(upload.size)}; the limit is {filesizeformat(limit)}.", "too_large"

@@ -179,6 +179,24 @@ def test_the_upload_limit_and_the_engine_limit_agree():
     assert "zip bomb" in _refused_by_both(make_zip(dict(code, **{"zeros.bin": b"\0" * (2 * MiB)})))
 
 
+@pytest.mark.parametrize("kind", ["py", "ipynb"])
+def test_the_web_never_accepts_a_file_the_engine_refuses_for_its_size(kind):
+    """A .py or .ipynb the engine would refuse for its size is refused at upload, with the size."""
+    from grader.submission import MAX_NOTEBOOK_BYTES, MAX_SOURCE_BYTES
+
+    limit = {"py": MAX_SOURCE_BYTES, "ipynb": MAX_NOTEBOOK_BYTES}[kind]
+    if kind == "py":
+        body = b"x = 1\n" + b"#" * (limit + 1)
+    else:
+        body = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5, "pad": "' + b"a" * limit + b'"}'
+    with pytest.raises(SubmissionError):
+        decode(f"big.{kind}", body, module="attention")
+    if limit < django_settings.SUBMISSION_MAX_BYTES:
+        with pytest.raises(UploadRejected) as exc:
+            check_upload(SimpleUploadedFile(f"big.{kind}", body), [kind])
+        assert exc.value.code == "too_large" and "the limit is" in str(exc.value)
+
+
 @pytest.mark.parametrize("links_or_special", [0o120777, 0o010644, 0o020644, 0o060644, 0o140644])
 def test_links_and_special_files_are_refused_by_one_rule(links_or_special):
     data = make_zip(BASE, [with_mode("x/y", links_or_special)])
