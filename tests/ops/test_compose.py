@@ -112,3 +112,13 @@ def test_concurrency_from_device_memory_and_pack_needs(tmp_path):
     assert pack_gpu_memory_mb(tmp_path) == 6000
     (tmp_path / "assignment.toml").write_text('title = "x"\n[limits]\nwall_s = 5\n')
     assert pack_gpu_memory_mb(tmp_path) == DEFAULT_GPU_MEMORY_MB
+
+
+def test_every_worker_has_a_host_memory_ceiling(compose):
+    """The trusted processes of a worker (and their sandboxes) live under a container memory limit:
+    one runaway grade can never take the host."""
+    workers = {name: svc for name, svc in compose["services"].items() if name.startswith("worker")}
+    assert set(workers) >= {"worker-cpu", "worker-gpu"}
+    for name, svc in workers.items():
+        limit = str(svc.get("mem_limit", ""))
+        assert limit[:-1].isdigit() and limit[-1] in "gm", (name, limit)
