@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_manage(args, tmp_path, **env_extra):
-    # DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser tests (tests/e2e/conftest.py) and fails the deploy check.
+    # DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser tests (tests/conftest.py) and fails the deploy check.
     drop = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(COURSEPLATFORM_VAR=str(tmp_path / "var"), **env_extra)

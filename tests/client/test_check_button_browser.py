@@ -3,7 +3,6 @@ the visible tests of the real attention pack on a real worker and shows the card
 without using an attempt. Debian chromium via Playwright, the live server, a real Celery worker."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,11 +10,6 @@ from django.conf import settings as django_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK = ROOT / "assignments" / "attention"
-
-_spec = importlib.util.spec_from_file_location("e2e_fixtures", ROOT / "tests" / "e2e" / "conftest.py")
-_e2e = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_e2e)
-browser, page, login = _e2e.browser, _e2e.page, _e2e.login  # the browser suite's own fixtures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
