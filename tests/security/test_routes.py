@@ -36,6 +36,7 @@ PUBLIC_OR_SELF = {
     "password_reset_confirm", "password_reset_complete",  # django.contrib.auth's own views
     "courses:home",  # login_required; lists the user's own memberships
     "api-profile",  # login_required; the user's own tokens
+    "favicon",  # a redirect to the static icon; public, reads nothing
     "client-wheel",  # public by design: the student client's wheel, exact name only (tests/client/test_wheel.py)
 }
 API_PREFIX = "api:"  # django-ninja, token auth: tested in test_api.py
