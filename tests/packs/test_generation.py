@@ -218,12 +218,12 @@ def test_hf_generate_is_refused():
         "    return model.generate(input_ids, max_new_tokens=max_new_tokens, do_sample=False)\n\n\n"
         "def _unused(model, input_ids, max_new_tokens):\n", 1)
     result = _grade(source)
-    # `model` is the student's parameter, so the scope-aware source scan leaves model.generate to the
-    # sandbox stub, which refuses it at run time in every test that calls it
-    assert {"greedy_basic", "greedy_hidden"} <= _failed(result)
+    # `.generate` on an object the submission did not define (the driver's model) is the library's:
+    # the scope-aware source scan refuses it before anything runs (the sandbox stub is the second
+    # layer, tested with a dynamic look-up in test_hf_warper_reached_dynamically_is_blocked)
+    assert result["score"] == 0 and _failed(result) == {t["id"] for t in result["tests"]}
     by_id = {t["id"]: t for t in result["tests"]}
-    assert "model.generate is not allowed in this assignment" in by_id["greedy_basic"]["message"]
-    assert result["score"] < FULL
+    assert "Your code uses model.generate, which this assignment does not allow" in by_id["greedy_basic"]["message"]
 
 
 def test_hf_warper_reached_dynamically_is_blocked():
