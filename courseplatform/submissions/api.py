@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.http import Http404
@@ -356,19 +357,7 @@ def list_submissions(request, course: str, slug: str):
     },
 )
 def create_submission(request, course: str, slug: str):
-    c, membership = _membership(request, course)
-    a = get_object_or_404(_assignments(request, c, membership), slug=slug)
-    if getattr(request, "upload_too_large", False):
-        return Status(413, Error(detail=f"The file is larger than the limit of {max_bytes()} bytes.", code="too_large"))
-    upload = request.FILES.get("file")
-    if getattr(request, "upload_too_large", False):
-        return Status(413, Error(detail=f"The file is larger than the limit of {max_bytes()} bytes.", code="too_large"))
-    try:
-        sub = services.submit(a, request.auth, upload, is_staff=membership.is_staff_role, via="api")
-    except UploadRejected as exc:
-        status = 413 if exc.code == "too_large" else (403 if exc.code == "policy" else 400)
-        return Status(status, Error(detail=exc.message, code=exc.code))
-    return Status(201, sub)
+    return _receive_upload(request, course, slug, partial(services.submit, via="api"))
 
 
 @api.post(
@@ -392,6 +381,17 @@ def create_submission(request, course: str, slug: str):
     },
 )
 def create_check(request, course: str, slug: str):
+    return _receive_upload(request, course, slug, check)
+
+
+# The status of each refusal code; any other code is a bad file (400). A submission is refused
+# with "policy" (or the upload's own codes); a check also with "queue" and "rate_limited".
+REFUSAL_STATUS = {"too_large": 413, "policy": 403, "queue": 403, "rate_limited": 429}
+
+
+def _receive_upload(request, course: str, slug: str, service):
+    """The multipart `file` handed to `service` (services.submit or checks.check): 201 with the
+    submission, 413 when the upload is too large, or the status of the service's refusal."""
     c, membership = _membership(request, course)
     a = get_object_or_404(_assignments(request, c, membership), slug=slug)
     too_large = Status(413, Error(detail=f"The file is larger than the limit of {max_bytes()} bytes.", code="too_large"))
@@ -401,10 +401,9 @@ def create_check(request, course: str, slug: str):
     if getattr(request, "upload_too_large", False):  # stopped while streaming in
         return too_large
     try:
-        sub = check(a, request.auth, upload, is_staff=membership.is_staff_role)
+        sub = service(a, request.auth, upload, is_staff=membership.is_staff_role)
     except UploadRejected as exc:
-        status = {"too_large": 413, "policy": 403, "queue": 403, "rate_limited": 429}.get(exc.code, 400)
-        return Status(status, Error(detail=exc.message, code=exc.code))
+        return Status(REFUSAL_STATUS.get(exc.code, 400), Error(detail=exc.message, code=exc.code))
     return Status(201, sub)
 
 
