@@ -84,6 +84,26 @@ class Server:
         self.module = None
         self.required: list[str] = []
         self.forbid: dict | None = None
+        self.primed: str | None = None  # forbid.key() of the stubs installed while a spare (prime)
+
+    def prepare_spare(self) -> None:
+        """What every submission needs, done while this sandbox is a spare (off the grading path):
+        the notebook stand-ins and fresh global random generators (this process's own seed)."""
+        nbshim.install()  # google.colab, get_ipython(), display(), tqdm.notebook: stand-ins (grader/nbshim.py)
+        _fresh_global_rng()
+
+    def prime(self, header) -> None:
+        """The zygote's ``prime`` frame, while a spare: install the forbidden-API stubs of the pack
+        it expects next (no reply). ``load`` checks that they are the pack's; if the install failed
+        half-way the sandbox is never used for a submission."""
+        cfg = header.get("forbid")
+        if not cfg or self.primed is not None:
+            return
+        try:
+            forbid.install(cfg)
+            self.primed = forbid.key(cfg)
+        except BaseException:
+            self.primed = "broken"
 
     # -------------------------------------------------------------- value conversion
     def _on_unknown(self, obj):
@@ -206,11 +226,14 @@ class Server:
         sys.path[:] = [WORK] + [p for p in sys.path if p and p.startswith(("/usr", sys.prefix, sys.base_prefix))]
         self.required = list(header.get("required", []))
         self.forbid = header.get("forbid") or None
-        nbshim.install()  # google.colab, get_ipython(), display(), tqdm.notebook: stand-ins (grader/nbshim.py)
-        if self.forbid:
+        want = forbid.key(self.forbid) if self.forbid else None
+        if self.primed != want:
+            if self.primed is not None:  # the zygote primed it for another pack (or the install failed)
+                self.send({"ok": False, "error": {"type": "SandboxSetupError", "kind": "setup",
+                                                  "message": "the sandbox was prepared for another assignment"}})
+                os._exit(70)
             # before anything of the submission runs, so an import-time look-up gets the stub too
             forbid.install(self.forbid)
-        _fresh_global_rng()
         if not header.get("import_module", True):
             self.send({"ok": True, "value": {"$dict": []}})
             return
@@ -365,6 +388,9 @@ class Server:
             op = header.get("op")
             if op == "bye":
                 os._exit(0)
+            if op == "prime":
+                self.prime(header)
+                continue
             try:
                 tensors = protocol.unpack_tensors(blob)
                 if op == "load":

@@ -406,7 +406,7 @@ class Runner:
                 raise SandboxCrash("not run: the submission crashed its sandbox too many times")
             self.restarts += 1
         self.generation += 1
-        sb = self.zygote.acquire()
+        sb = self.zygote.acquire(forbid=self.pack.meta.get("forbid"))
         sb.output_cap = int(self.limits["output_kb"]) * 1024
         self.sandbox = sb
         cfg = {k: self.limits[k] for k in ("memory_mb", "processes", "cpu_s", "file_mb", "scratch_mb", "open_files", "threads")}

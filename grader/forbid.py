@@ -491,6 +491,13 @@ def _stub_decompositions(torch, ns: str, name: str, stub) -> None:
         table[op] = stub
 
 
+def key(forbid: dict) -> str:
+    """A canonical text of a forbid config: two packs with the same rules share primed sandboxes."""
+    import json
+
+    return json.dumps(forbid, sort_keys=True, separators=(",", ":"))
+
+
 def install(forbid: dict) -> list[str]:
     """Replace the ``patches`` targets with raising stubs and block the forbidden modules, in this
     process. Returns the labels of the targets replaced (a target whose module is not installed is

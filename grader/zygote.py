@@ -54,6 +54,12 @@ class Zygote:
         self.limits: dict = {}  # what is enforced, for the result's engine block
         self.groups: dict[int, object] = {}  # S pid -> its cgroups.Group (removed again if S dies early)
         self.group_seq = 0
+        # priming: spares install the forbidden-API stubs of the pack most recently asked for while
+        # they wait, so a grade of that pack skips the step. A primed spare serves only packs with
+        # the same rules: while the recent requests mix packs, one spare is kept unprimed for them
+        self.prime_cfg: dict | None = None
+        self.prime_key: str | None = None
+        self.recent: deque = deque(maxlen=8)  # the forbid keys of the latest requests
 
     def setup_limits(self) -> None:
         """Kernel limits: detect the cgroup hierarchy and compile the syscall filter (once, at start).
@@ -226,25 +232,65 @@ class Zygote:
         # touch the hot paths once more here, so their copy-on-write faults are paid while this is
         # a spare, not while it grades
         _warm_up()
-        protocol.send_frame(sock, {"op": "ready", "pid": os.getpid()})
         server = child.Server(sock, self.secure, uid)
+        server.prepare_spare()  # the notebook stand-ins and this sandbox's own random seeds
+        protocol.send_frame(sock, {"op": "ready", "pid": os.getpid()})
         server.cgroup, server.syscall_filter = group, self.filter  # applied by configure()
         server.serve()
         os._exit(0)
 
-    # ------------------------------------------------------------------ main loop
-    def hand_out(self) -> None:
+    # ------------------------------------------------------------------ priming
+    def _maybe_prime(self, sb: dict) -> None:
+        """Prime a spare that just became ready for the most recently asked-for forbid rules, unless
+        the recent requests mix packs and it would be the only unprimed spare (kept for the others)."""
+        sb.setdefault("primed", None)
+        if self.prime_key is None:
+            return
+        mixed = len(set(self.recent)) > 1
+        if mixed and self.size > 1 and not any(o is not sb and o.get("primed") is None for o in self.ready):
+            return
+        from grader import protocol
+
         try:
-            while not self.ready and self.pending:
+            protocol.send_frame(sb["sock"], {"op": "prime", "forbid": self.prime_cfg}, b"", time.monotonic() + 5)
+            sb["primed"] = self.prime_key
+        except Exception:  # P is gone: it fails at hand-out like any dead spare
+            sb["primed"] = "unusable"
+
+    def _pick(self, key: str | None) -> dict:
+        """A ready spare for a pack with these forbid rules (key None: none): one primed for them,
+        else an unprimed one, else a new one (a spare primed for other rules is discarded)."""
+        while True:
+            for want in (key, None):
+                for sb in self.ready:
+                    if sb.get("primed") == want:
+                        self.ready.remove(sb)
+                        return sb
+            if self.pending:
                 self._settle(self.pending.pop(0))
-            if not self.ready:
-                self.ready.append(self.prepare())
+                continue
+            if self.ready:  # only spares primed for other rules: free a slot
+                self.discard(self.ready.popleft())
+            return self.prepare()
+
+    # ------------------------------------------------------------------ main loop
+    def hand_out(self, forbid_cfg: dict | None = None) -> None:
+        from grader import forbid
+
+        key = forbid.key(forbid_cfg) if forbid_cfg else None
+        self.prime_cfg, self.prime_key = (forbid_cfg, key) if key is not None else (None, None)
+        self.recent.append(key)
+        try:
+            sb = self._pick(key)
+            # the pool follows the pack now asked for: spares primed for other rules make way
+            for stale in [o for o in self.ready if o.get("primed") not in (None, key)]:
+                self.ready.remove(stale)
+                self.discard(stale)
         except BaseException as exc:
             self._send({"ok": False, "error": f"could not create a sandbox: {exc}"})
             return
-        sb = self.ready.popleft()
         meta = {"ok": True, "s_pid": sb["s_pid"], "p_pid": sb["p_pid"], "uid": sb["uid"],
-                "cgroup": sb.get("cgroup")}
+                "cgroup": sb.get("cgroup"), "primed": sb.get("primed") is not None}
         socket.send_fds(self.ctl, [json.dumps(meta).encode()], [sb["sock"].fileno(), sb["out"], sb["status"]])
         sb["sock"].close()
         os.close(sb["out"])
@@ -254,6 +300,7 @@ class Zygote:
         try:
             self.ready.append(self.finish(sb))
             self.failures = 0
+            self._maybe_prime(sb)
         except BaseException as exc:
             self.failures += 1
             self.last_error = str(exc)
@@ -330,7 +377,8 @@ class Zygote:
                     self.shutdown()
                 msg = json.loads(data)
                 if msg.get("op") == "get":
-                    self.hand_out()
+                    cfg = msg.get("forbid")
+                    self.hand_out(cfg if isinstance(cfg, dict) and cfg else None)
                 elif msg.get("op") == "stop":
                     self.shutdown()
 

@@ -282,6 +282,84 @@ def test_stubs_stay_in_their_sandbox():
     assert value == [0.5], res["tests"]
 
 
+def _spy_primed(monkeypatch) -> list[bool]:
+    from grader import pool
+
+    seen: list[bool] = []
+    real = pool.Zygote.acquire
+
+    def acquire(self, *a, **kw):
+        sb = real(self, *a, **kw)
+        seen.append(sb.primed)
+        return sb
+
+    monkeypatch.setattr(pool.Zygote, "acquire", acquire)
+    return seen
+
+
+def test_primed_spares_hold_the_stubs_and_serve_only_their_pack(monkeypatch):
+    """The zygote primes spares with the forbid rules of the pack last asked for (off the grading
+    path): a grade through a primed sandbox still meets every stub, and a pack with other rules
+    (here none) graded next never gets a sandbox primed for the first one."""
+    import time
+
+    seen = _spy_primed(monkeypatch)
+    primed_result = None
+    for _ in range(8):
+        res = _grade(DYNAMIC)
+        if seen[-1]:
+            primed_result = res
+            break
+        time.sleep(0.3)  # the next spare becomes ready and is primed while nothing is graded
+    assert primed_result is not None, f"no grade went through a primed sandbox: {seen}"
+    first, second, _ = _messages(primed_result)
+    assert f"torch.nn.functional.softmax {MESSAGE}" in first and f"statistics.fmean {MESSAGE}" in second
+    time.sleep(0.3)
+    probe = b"import torch\n\ndef probe(info):\n    return float(getattr(torch, 'soft' + 'max')(torch.zeros(2), 0)[0])\n"
+    for _ in range(3):  # back to back: whatever the pool holds, the probe pack sees the real library
+        n = len(seen)
+        res = grade(PACKS / "probe", "probe.py", probe)
+        assert seen[n:] == [False]
+        assert [json.loads(x[len("PROBE:"):]) for x in res["notes"] if x.startswith("PROBE:")] == [0.5], res["tests"]
+    res = _grade(DYNAMIC)  # and the first pack again, primed or not: every stub holds
+    assert f"torch.nn.functional.softmax {MESSAGE}" in _messages(res)[0]
+
+
+def test_a_sandbox_primed_for_other_rules_refuses_to_load(no_leftovers):
+    """Defence in depth behind the zygote's choice: a primed sandbox asked to load a submission
+    under other forbid rules stops before any of it runs, as a setup error."""
+    import time
+
+    from grader import pool, protocol
+
+    z = pool.Zygote("cpu", ("torch",), 1)  # one spare: it is always primed for the last pack
+    try:
+        z.acquire(forbid=CFG).close()
+        deadline = time.monotonic() + 30
+        sb = None
+        while time.monotonic() < deadline:
+            sb = z.acquire(forbid=CFG)
+            if sb.primed:
+                break
+            sb.close()
+            time.sleep(0.2)
+        assert sb is not None and sb.primed
+        lim = load_pack(PACK).meta["limits"]
+        cfg = {k: lim[k] for k in ("memory_mb", "processes", "cpu_s", "file_mb", "scratch_mb", "open_files", "threads")}
+        other = dict(CFG, names=["something_else"])
+        tensors: dict = {}
+        header = {"op": "load", "module": "sub", "main": "sub.py", "config": cfg, "required": ["run"],
+                  "import_module": True, "forbid": other, "import_s": 20,
+                  "files": protocol.encode({"sub.py": b"print('ran')\ndef run(x):\n    return 2 * x\n"}, _tensors=tensors)}
+        reply, _ = sb.request(header, protocol.pack_tensors(tensors), 20, 1 << 20)
+        assert reply["ok"] is False and reply["error"]["type"] == "SandboxSetupError", reply
+        assert "prepared for another assignment" in reply["error"]["message"]
+        assert b"ran" not in sb.take_output()
+        sb.close()
+    finally:
+        z.shutdown()
+
+
 # ------------------------------------------------------------------ validation of assignment.toml
 
 @pytest.mark.parametrize("table, error", [
