@@ -17,23 +17,17 @@ import os
 from datetime import timedelta
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.http import HttpResponse, HttpResponseNotAllowed
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
-
-from courseplatform.courses.permissions import course_role_required
 
 from . import services
-from .models import PENDING_STATES, Assignment, State, Submission
-from .services import blob_path, enqueue_on_commit, standing, store_blob
-from .uploads import install_limit
-from .validation import UploadRejected, check_upload, engine_check, max_bytes
-from .views import _assignment
+from .models import PENDING_STATES, Assignment, Submission
+from .services import accept_upload, standing
+from .validation import UploadRejected
+from .views import upload_view
 
 CHECK_VIA = "check"
 CHECK_WINDOW_S = 600
@@ -69,67 +63,21 @@ def check_refusal(assignment: Assignment, user, is_staff: bool, now=None) -> tup
 def check(assignment: Assignment, user, upload, *, is_staff: bool) -> Submission:
     """Validate, store and enqueue one check. Raises UploadRejected (code policy, queue,
     rate_limited, or the upload's own codes); on refusal nothing is stored."""
-    checked = check_upload(upload, assignment.kinds)
-    engine_check(upload, checked, assignment.pack_path, assignment.kinds)
-    created_blob = None
-    try:
-        with transaction.atomic():
-            # One person's checks are serialised, so two parallel requests cannot pass the limits.
-            get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
-            now = timezone.now()
-            refused = check_refusal(assignment, user, is_staff, now)
-            if refused:
-                raise UploadRejected(*refused)
-            rel, created = store_blob(upload, checked)
-            created_blob = rel if created else None
-            sub = Submission.objects.create(
-                assignment=assignment, student=user, is_test_run=True, attempt=0, via=CHECK_VIA,
-                sha256=checked.sha256, blob=rel, original_name=checked.name, kind=checked.kind, size=checked.size,
-                state=State.QUEUED, created_at=now, queued_at=now, late_days=0, penalty_percent=0.0,
-                max_score=None, message="Check: visible tests only, not an attempt.",
-            )
-            enqueue_on_commit(sub)
-    except BaseException:
-        if created_blob and not Submission.objects.filter(blob=created_blob).exists():
-            blob_path(created_blob).unlink(missing_ok=True)
-        raise
-    return sub
+
+    def admit(now) -> dict:
+        # Under accept_upload's per-person lock, so two parallel requests cannot pass the limits.
+        refused = check_refusal(assignment, user, is_staff, now)
+        if refused:
+            raise UploadRejected(*refused)
+        return {
+            "is_test_run": True, "attempt": 0, "via": CHECK_VIA, "late_days": 0, "penalty_percent": 0.0,
+            "max_score": None, "message": "Check: visible tests only, not an attempt.",
+        }
+
+    return accept_upload(assignment, user, upload, admit)
 
 
 # --- the "Check" button of the assignment page (htmx) -------------------------------------------
-
-@csrf_exempt
-@course_role_required()
-def check_view(request, course_slug, slug):
-    """POST a file: an htmx request gets the check's live card (it polls itself until graded);
-    a plain form post is redirected to the assignment page. The size limit is installed before
-    the body is parsed; CSRF is checked right after (csrf_protect on the inner view)."""
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
-    if not install_limit(request):
-        return _refused(request, slug, f"The file is larger than the limit of {max_bytes() // (1024 * 1024)} MB.", 413)
-    return _check_view(request, course_slug, slug)
-
-
-@csrf_protect
-def _check_view(request, course_slug, slug):
-    assignment = _assignment(request, slug)
-    upload = request.FILES.get("file")
-    if getattr(request, "upload_too_large", False):
-        return _refused(request, slug, f"The file is larger than the limit of {max_bytes() // (1024 * 1024)} MB.", 413)
-    staff = request.membership.is_staff_role
-    try:
-        sub = check(assignment, request.user, upload, is_staff=staff)
-    except UploadRejected as exc:
-        return _refused(request, slug, exc.message, 429 if exc.code == "rate_limited" else 400)
-    if not getattr(request, "htmx", False):
-        messages.success(request, f"Check received: {sub.original_name}. Only the visible tests run; it is not an attempt.")
-        return redirect(reverse("submissions:detail", args=[course_slug, slug]) + f"#submission-{sub.pk}")
-    sub.refresh_from_db()  # an eager or fast worker may have graded it already
-    return render(request, "submissions/_submission.html", {
-        "item": {"s": sub, "fb": services.feedback(sub, staff)}, "staff": staff, "course": request.course,
-    })
-
 
 def _refused(request, slug, message: str, status: int):
     if getattr(request, "htmx", False):
@@ -143,3 +91,21 @@ def _refused(request, slug, message: str, status: int):
     if status == 413:
         response["Connection"] = "close"
     return response
+
+
+@upload_view(_refused)
+def check_view(request, course_slug, slug, assignment, upload):
+    """POST a file: an htmx request gets the check's live card (it polls itself until graded);
+    a plain form post is redirected to the assignment page. The size limit and CSRF: upload_view."""
+    staff = request.membership.is_staff_role
+    try:
+        sub = check(assignment, request.user, upload, is_staff=staff)
+    except UploadRejected as exc:
+        return _refused(request, slug, exc.message, 429 if exc.code == "rate_limited" else 400)
+    if not getattr(request, "htmx", False):
+        messages.success(request, f"Check received: {sub.original_name}. Only the visible tests run; it is not an attempt.")
+        return redirect(reverse("submissions:detail", args=[course_slug, slug]) + f"#submission-{sub.pk}")
+    sub.refresh_from_db()  # an eager or fast worker may have graded it already
+    return render(request, "submissions/_submission.html", {
+        "item": {"s": sub, "fb": services.feedback(sub, staff)}, "staff": staff, "course": request.course,
+    })

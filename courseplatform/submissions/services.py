@@ -113,26 +113,43 @@ def standing(assignment: Assignment, user, is_staff: bool, now=None) -> Standing
 
 def submit(assignment: Assignment, user, upload, *, is_staff: bool, via: str = "web") -> Submission:
     """Check, store and enqueue one upload. Raises UploadRejected; on refusal nothing is stored."""
+
+    def admit(now) -> dict:
+        st = standing(assignment, user, is_staff, now)
+        if not st.can_submit:
+            raise UploadRejected(st.reason, "policy")
+        return {
+            "is_test_run": is_staff,
+            "attempt": st.attempts_used + 1,
+            "via": via,
+            "late_days": 0 if is_staff else st.late.days,
+            "penalty_percent": 0.0 if is_staff else st.late.penalty,
+            "max_score": assignment.points,
+        }
+
+    return accept_upload(assignment, user, upload, admit)
+
+
+def accept_upload(assignment: Assignment, user, upload, admit) -> Submission:
+    """The one way an upload becomes a queued Submission (an attempt, a staff test run or a check):
+    validate it, then under a per-person lock call ``admit(now)``, which raises UploadRejected to
+    refuse or returns the Submission's own fields; then store the file, create the row and enqueue
+    it once committed. On refusal or error nothing is stored (a blob this call wrote is removed)."""
     checked = check_upload(upload, assignment.kinds)
     engine_check(upload, checked, assignment.pack_path, assignment.kinds)
     created_blob = None
     try:
         with transaction.atomic():
-            # Serialise one person's submissions so that two parallel uploads cannot both pass
-            # the attempt/queue checks.
+            # Serialise one person's uploads so that two parallel requests cannot both pass
+            # the attempt/queue/rate limits.
             get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
             now = timezone.now()
-            st = standing(assignment, user, is_staff, now)
-            if not st.can_submit:
-                raise UploadRejected(st.reason, "policy")
+            fields = admit(now)
             rel, created = store_blob(upload, checked)
             created_blob = rel if created else None
             sub = Submission.objects.create(
                 assignment=assignment,
                 student=user,
-                is_test_run=is_staff,
-                attempt=st.attempts_used + 1,
-                via=via,
                 sha256=checked.sha256,
                 blob=rel,
                 original_name=checked.name,
@@ -141,9 +158,7 @@ def submit(assignment: Assignment, user, upload, *, is_staff: bool, via: str = "
                 state=State.QUEUED,
                 created_at=now,
                 queued_at=now,
-                late_days=0 if is_staff else st.late.days,
-                penalty_percent=0.0 if is_staff else st.late.penalty,
-                max_score=assignment.points,
+                **fields,
             )
             enqueue_on_commit(sub)
     except BaseException:

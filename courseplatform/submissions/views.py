@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections import defaultdict
+from functools import wraps
 from pathlib import Path
 
 from django.contrib import messages
@@ -134,31 +135,38 @@ def detail(request, course_slug, slug):
     })
 
 
-@csrf_exempt
-@course_role_required()
-def submit(request, course_slug, slug):
-    """Upload one file. The size limit is installed before the body is parsed (CSRF is checked
-    right after, by csrf_protect on the inner view)."""
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
-    if not install_limit(request):
-        return _refuse(request, slug, f"The file is larger than the limit of {max_bytes() // (1024 * 1024)} MB.", status=413)
-    return _submit(request, course_slug, slug)
+def too_large_message() -> str:
+    return f"The file is larger than the limit of {max_bytes() // (1024 * 1024)} MB."
 
 
-@csrf_protect
-def _submit(request, course_slug, slug):
-    assignment = _assignment(request, slug)
-    upload = request.FILES.get("file")
-    if getattr(request, "upload_too_large", False):
-        return _refuse(request, slug, f"The file is larger than the limit of {max_bytes() // (1024 * 1024)} MB.", status=413)
-    try:
-        sub = services.submit(assignment, request.user, upload, is_staff=request.membership.is_staff_role, via="web")
-    except UploadRejected as exc:
-        return _refuse(request, slug, exc.message)
-    kind = "Test run" if sub.is_test_run else f"Attempt {sub.attempt}"
-    messages.success(request, f"{kind} received: {sub.original_name}. It is queued for grading.")
-    return redirect(reverse("submissions:detail", args=[course_slug, slug]) + f"#submission-{sub.pk}")
+def upload_view(refuse):
+    """For a course page that receives one file by POST (field `file`): the size limit is installed
+    before the body is parsed, CSRF is checked right after (csrf_protect on the inner view), and an
+    upload too large is answered with ``refuse(request, slug, message, 413)``. The decorated view is
+    called as ``view(request, course_slug, slug, assignment, upload)``."""
+
+    def decorate(view):
+        @csrf_protect
+        def receive(request, course_slug, slug):
+            assignment = _assignment(request, slug)
+            upload = request.FILES.get("file")
+            if getattr(request, "upload_too_large", False):  # stopped while streaming in
+                return refuse(request, slug, too_large_message(), 413)
+            return view(request, course_slug, slug, assignment, upload)
+
+        @csrf_exempt
+        @course_role_required()
+        @wraps(view)
+        def post(request, course_slug, slug):
+            if request.method != "POST":
+                return HttpResponseNotAllowed(["POST"])
+            if not install_limit(request):  # declared too large: the body is never parsed
+                return refuse(request, slug, too_large_message(), 413)
+            return receive(request, course_slug, slug)
+
+        return post
+
+    return decorate
 
 
 def _refuse(request, slug, message, status=400):
@@ -171,6 +179,18 @@ def _refuse(request, slug, message, status=400):
         response["Connection"] = "close"
         return response
     return redirect(url)
+
+
+@upload_view(_refuse)
+def submit(request, course_slug, slug, assignment, upload):
+    """Upload one file (an attempt, or a staff test run)."""
+    try:
+        sub = services.submit(assignment, request.user, upload, is_staff=request.membership.is_staff_role, via="web")
+    except UploadRejected as exc:
+        return _refuse(request, slug, exc.message)
+    kind = "Test run" if sub.is_test_run else f"Attempt {sub.attempt}"
+    messages.success(request, f"{kind} received: {sub.original_name}. It is queued for grading.")
+    return redirect(reverse("submissions:detail", args=[course_slug, slug]) + f"#submission-{sub.pk}")
 
 
 @course_role_required()
