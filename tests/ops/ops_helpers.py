@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +15,7 @@ SUBMISSION_TESTS = Path(__file__).resolve().parents[1] / "submissions"
 if str(SUBMISSION_TESTS) not in sys.path:
     sys.path.insert(0, str(SUBMISSION_TESTS))
 
-from cp_workers import ROOT, worker_env  # noqa: E402
+from cp_workers import ROOT, wait_for, worker_env  # noqa: E402,F401 (wait_for: the ops tests import it from here)
 
 
 def free_port() -> int:
@@ -79,16 +78,6 @@ class Devserver:
         sigkill_tree([p for p in tree if p.is_running()])
         self._log.close()
         return code
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.3, what: str = "condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def due_in_days(days: int):
