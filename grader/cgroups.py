@@ -295,16 +295,21 @@ class Manager:
 
     def remove_base(self) -> None:
         for base in self.bases.values():
-            for name in os.listdir(base):
-                if os.path.isdir(os.path.join(base, name)):
-                    try:
-                        os.rmdir(os.path.join(base, name))
-                    except OSError:
-                        pass
+            _remove_group_dir(base)
+
+
+def _remove_group_dir(base: str) -> None:
+    """Remove a base group: its child groups, then itself (a group still in use stays)."""
+    for name in os.listdir(base):
+        if os.path.isdir(os.path.join(base, name)):
             try:
-                os.rmdir(base)
+                os.rmdir(os.path.join(base, name))
             except OSError:
                 pass
+    try:
+        os.rmdir(base)
+    except OSError:
+        pass
 
 
 def _remove_stale(parent: str, prefix: str) -> None:
@@ -318,17 +323,7 @@ def _remove_stale(parent: str, prefix: str) -> None:
             continue
         pid = name[len(prefix):]
         if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            base = os.path.join(parent, name)
-            for sub in os.listdir(base):
-                if os.path.isdir(os.path.join(base, sub)):
-                    try:
-                        os.rmdir(os.path.join(base, sub))
-                    except OSError:
-                        pass
-            try:
-                os.rmdir(base)
-            except OSError:
-                pass
+            _remove_group_dir(os.path.join(parent, name))
 
 
 def _setup_v2(prefix: str, cpu_cores: float, sandboxes: int) -> Manager:
