@@ -342,11 +342,9 @@ def list_submissions(request, course: str, slug: str):
     return list(subs)
 
 
-@api.post(
-    "/courses/{course}/assignments/{slug}/submissions",
-    response={201: SubmissionOut, 400: Error, 403: Error, 404: Error, 413: Error},
-    summary="Submit a file (multipart form field `file`)",
-    openapi_extra={
+def _file_upload_body() -> dict:
+    """The OpenAPI request body of an upload endpoint: one multipart field `file` (a fresh dict each)."""
+    return {
         "requestBody": {
             "required": True,
             "content": {"multipart/form-data": {"schema": {
@@ -354,7 +352,14 @@ def list_submissions(request, course: str, slug: str):
                 "properties": {"file": {"type": "string", "format": "binary", "description": ".py, .ipynb or .zip"}},
             }}},
         }
-    },
+    }
+
+
+@api.post(
+    "/courses/{course}/assignments/{slug}/submissions",
+    response={201: SubmissionOut, 400: Error, 403: Error, 404: Error, 413: Error},
+    summary="Submit a file (multipart form field `file`)",
+    openapi_extra=_file_upload_body(),
 )
 def create_submission(request, course: str, slug: str):
     return _receive_upload(request, course, slug, partial(services.submit, via="api"))
@@ -370,15 +375,7 @@ def create_submission(request, course: str, slug: str):
         "Refusals: 403 `policy` (assignment closed), 403 `queue` (a check is still running), "
         "429 `rate_limited` (too many checks in 10 minutes), 413 `too_large`, 400 for a bad file."
     ),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"multipart/form-data": {"schema": {
-                "type": "object", "required": ["file"],
-                "properties": {"file": {"type": "string", "format": "binary", "description": ".py, .ipynb or .zip"}},
-            }}},
-        }
-    },
+    openapi_extra=_file_upload_body(),
 )
 def create_check(request, course: str, slug: str):
     return _receive_upload(request, course, slug, check)
