@@ -9,6 +9,7 @@ Python numbers or numpy arrays. Student input never reaches this module.
 from __future__ import annotations
 
 import ast
+from functools import lru_cache
 import math
 import operator
 
@@ -78,6 +79,13 @@ def _parse(source: str) -> ast.Expression:
         raise ExpressionError("empty expression")
     if len(source) > MAX_LEN:
         raise ExpressionError("expression too long")
+    return _parse_text(source)
+
+
+@lru_cache(maxsize=2048)
+def _parse_text(source: str) -> ast.Expression:
+    """The parsed tree of a bank's expression (cached: every student's start evaluates the same
+    expressions with other numbers; the trees are only read, never changed)."""
     try:
         return ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
