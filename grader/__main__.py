@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from grader.api import grade
+from grader.api import grade, trusted_ceiling
 from grader.check import check_pack, find_packs, gate_main
 from grader.errors import GraderError, PackError
 from grader.pack import load_pack
@@ -48,6 +48,7 @@ def main(argv=None) -> int:
                    help="keep every core busy with another process while grading (implies the gate)")
     c.add_argument("--seed", type=int, default=None, help="seed of the gate's shuffling and reseeding")
     args = ap.parse_args(argv)
+    trusted_ceiling()  # this process grades: its own memory ceiling (GRADER_TRUSTED_MEMORY_MB)
 
     if args.cmd == "grade":
         if not (args.pack / "assignment.toml").is_file():

@@ -36,6 +36,33 @@ def error_result(pack, message: str, notes: list[str] | None = None, only_visibl
             "tests": tests, "notes": list(notes or []), "output": "", "elapsed_s": 0.0, "engine": _engine(pack, None)}
 
 
+def trusted_ceiling() -> int | None:
+    """Put this (trusted) process under its own memory ceiling: RLIMIT_DATA at
+    GRADER_TRUSTED_MEMORY_MB (default 6144; 0: none), so that no grade can take the host: an
+    allocation past it raises MemoryError in the grade (a result, grade() goes on), instead of the
+    kernel's OOM killer choosing a process. For the processes that grade (Celery worker processes,
+    ``python -m grader``), called once at their start; not in grade() itself, which the test suite
+    and other hosts call in-process. Returns the ceiling in MB (None: none set).
+
+    RLIMIT_DATA counts the heap and private writable mappings (what the decoder, the driver and
+    torch allocate), not the read-only code and files mapped in; the sandboxes get their own limits."""
+    import resource
+
+    try:
+        mb = int(os.environ.get("GRADER_TRUSTED_MEMORY_MB", "6144") or 0)
+    except ValueError:
+        mb = 6144
+    if mb <= 0:
+        return None
+    limit = mb * 1024 * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY and hard < limit:
+        limit = hard
+    if soft == resource.RLIM_INFINITY or soft > limit:
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    return resource.getrlimit(resource.RLIMIT_DATA)[0] // (1024 * 1024)
+
+
 _threads_set = False
 
 

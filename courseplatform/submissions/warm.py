@@ -135,14 +135,29 @@ def _remember_worker(sender=None, instance=None, **kwargs):
         logger.warning("warm pool: cannot read the worker's queues: %s", exc)
 
 
+def _trusted_ceiling() -> None:
+    """The process that grades gets its own memory ceiling (grader.api.trusted_ceiling)."""
+    from grader.api import trusted_ceiling
+
+    try:
+        mb = trusted_ceiling()
+    except (OSError, ValueError) as exc:
+        logger.warning("trusted memory ceiling not set: %s", exc)
+        return
+    if mb:
+        logger.info("trusted process memory ceiling: %s MB (RLIMIT_DATA, pid %s)", mb, os.getpid())
+
+
 @signals.worker_process_init.connect
 def _warm_child(**kwargs):
+    _trusted_ceiling()
     _warm_in_background()
 
 
 @signals.worker_ready.connect
 def _warm_solo(**kwargs):
     if not WARM_STATE["prefork"]:
+        _trusted_ceiling()
         _warm_in_background()
 
 

@@ -413,3 +413,66 @@ def test_hidden_cases_never_leak_inputs_references_or_output(run):
         assert "SPAM" not in res["output"] and "PRINTED" not in res["output"] and "STDERR" not in res["output"]
         assert "[output printed during a hidden test is not shown]" in res["output"]
         assert res["score"] == 2
+
+
+CEILING_PROBE = r"""
+import json, os, resource, sys
+from pathlib import Path
+os.environ["GRADER_TRUSTED_MEMORY_MB"] = "3072"
+from grader.api import grade, trusted_ceiling
+out = {"ceiling_mb": trusted_ceiling(), "rlimit_data": resource.getrlimit(resource.RLIMIT_DATA)[0]}
+try:
+    big = bytearray(4 * 1024 ** 3)          # more than the ceiling: refused, the process goes on
+    out["big"] = "allocated"
+    del big
+except MemoryError:
+    out["big"] = "MemoryError"
+small = bytearray(64 * 1024 ** 2)            # well within it
+out["small"] = len(small)
+pack = Path(sys.argv[1])
+res = grade(pack, "reference.py", (pack / "reference.py").read_bytes())
+out["score"], out["max_score"] = res["score"], res["max_score"]
+print(json.dumps(out))
+"""
+
+
+def test_the_trusted_process_has_its_own_memory_ceiling(no_leftovers):
+    """A process that grades (a Celery worker process, `python -m grader`) puts itself under
+    GRADER_TRUSTED_MEMORY_MB: past it an allocation fails with MemoryError in that process instead
+    of taking the host, and grading under the ceiling is unchanged."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_TRUSTED_MEMORY")}
+    env["PYTHONPATH"] = str(ROOT)
+    p = subprocess.run([sys.executable, "-c", CEILING_PROBE, str(ROOT / "assignments" / "attention")],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["ceiling_mb"] == 3072 and out["rlimit_data"] == 3072 * 1024 * 1024, out
+    assert out["big"] == "MemoryError" and out["small"] == 64 * 1024 ** 2, out
+    assert out["score"] == out["max_score"] == 10, out
+
+
+def test_worker_processes_and_the_cli_set_the_ceiling_and_zero_turns_it_off():
+    code = ("import resource, sys\nfrom grader.api import trusted_ceiling\n"
+            "print(trusted_ceiling(), resource.getrlimit(resource.RLIMIT_DATA)[0])")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_TRUSTED_MEMORY")}
+    env["PYTHONPATH"] = str(ROOT)
+    default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert default.stdout.split() == ["6144", str(6144 * 1024 * 1024)], default.stderr
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(env, GRADER_TRUSTED_MEMORY_MB="0"), cwd=ROOT)
+    assert off.stdout.split() == ["None", str(resource.RLIM_INFINITY)], off.stderr
+    # a Celery worker process sets it at worker_process_init (the signal, as prefork sends it)
+    worker = subprocess.run([sys.executable, "-c", "import django, resource\ndjango.setup()\n"
+                             "from celery import signals\nimport courseplatform.submissions.warm\n"
+                             "signals.worker_process_init.send(sender=None)\n"
+                             "print(resource.getrlimit(resource.RLIMIT_DATA)[0])"],
+                            capture_output=True, text=True, cwd=ROOT,
+                            env=dict(env, GRADER_TRUSTED_MEMORY_MB="4096", COURSEPLATFORM_WARM_POOL="0",
+                                     DJANGO_SETTINGS_MODULE="courseplatform.settings"))
+    assert worker.stdout.split()[-1] == str(4096 * 1024 * 1024), worker.stderr[-2000:]
+    # and the engine's CLI at its start
+    cli = subprocess.run([sys.executable, "-c", "import resource, runpy, sys\nsys.argv = ['grader', 'grade', '/nonexistent', '/x']\n"
+                          "try:\n    runpy.run_module('grader', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+                          "print(resource.getrlimit(resource.RLIMIT_DATA)[0])"],
+                         capture_output=True, text=True, env=dict(env, GRADER_TRUSTED_MEMORY_MB="2048"), cwd=ROOT)
+    assert cli.stdout.split()[-1] == str(2048 * 1024 * 1024), cli.stderr
