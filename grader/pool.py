@@ -277,6 +277,27 @@ class Zygote:
                     self._start()
         raise SandboxUnavailable("no sandbox")
 
+    def status(self, timeout: float = 5.0) -> dict:
+        """{"size", "ready", "pending", "primed"}: the spares of this pool right now."""
+        with self.lock:
+            self.sock.settimeout(timeout)
+            self.sock.send(b'{"op": "status"}')
+            data = self.sock.recv(65536)
+        if not data:
+            raise SandboxUnavailable("the sandbox parent closed the connection")
+        return json.loads(data)
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Wait until every spare is ready (a warm pool, as a submission arriving at an idle worker
+        finds it); False when that did not happen within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self.status()
+            if st.get("ready", 0) >= st.get("size", 1):
+                return True
+            time.sleep(0.01)
+        return False
+
     def shutdown(self) -> None:
         with self.lock:
             try:

@@ -379,6 +379,9 @@ class Zygote:
                 if msg.get("op") == "get":
                     cfg = msg.get("forbid")
                     self.hand_out(cfg if isinstance(cfg, dict) and cfg else None)
+                elif msg.get("op") == "status":  # how many spares are ready (primed) or being prepared
+                    self._send({"ok": True, "size": self.size, "ready": len(self.ready), "pending": len(self.pending),
+                                "primed": sum(1 for sb in self.ready if sb.get("primed") not in (None, "unusable"))})
                 elif msg.get("op") == "stop":
                     self.shutdown()
 

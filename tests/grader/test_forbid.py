@@ -360,6 +360,33 @@ def test_a_sandbox_primed_for_other_rules_refuses_to_load(no_leftovers):
         z.shutdown()
 
 
+def test_the_pool_primes_for_the_pack_asked_for_and_drops_stale_spares(no_leftovers):
+    """The zygote's status: spares follow the rules of the latest request; a request without
+    rules discards the spares primed for others, and its sandboxes are never primed."""
+    from grader import pool
+
+    z = pool.Zygote("cpu", ("torch",), 2)
+    try:
+        z.acquire(forbid=CFG).close()
+        assert z.wait_ready(30)
+        st = z.status()
+        assert st["size"] == 2 and st["ready"] == 2 and st["primed"] >= 1, st  # one pack so far: primed
+        sb = z.acquire(forbid=CFG)
+        assert sb.primed
+        sb.close()
+        sb = z.acquire(forbid=None)                                               # another pack, no rules
+        assert not sb.primed
+        sb.close()
+        assert z.wait_ready(30)
+        assert z.status()["primed"] == 0, z.status()
+        for _ in range(3):
+            sb = z.acquire(forbid=None)
+            assert not sb.primed
+            sb.close()
+    finally:
+        z.shutdown()
+
+
 # ------------------------------------------------------------------ validation of assignment.toml
 
 @pytest.mark.parametrize("table, error", [
