@@ -31,8 +31,15 @@ def get_membership(user, course: Course) -> Membership | None:
 
 def require_course_role(request, course_slug: str, roles=ANY_ROLE) -> Membership:
     """Resolve the course, check the role, set request.course/request.membership."""
-    course = get_object_or_404(Course, slug=course_slug)
-    membership = get_membership(request.user, course)
+    membership = None
+    if request.user.is_authenticated:  # a member's course comes with the membership: one query
+        membership = Membership.objects.select_related("course").filter(
+            course__slug=course_slug, user=request.user).first()
+    if membership is not None:
+        course = membership.course
+    else:
+        course = get_object_or_404(Course, slug=course_slug)
+        membership = get_membership(request.user, course)
     if membership is None:
         raise Http404("No such course.")
     if membership.role not in roles:
