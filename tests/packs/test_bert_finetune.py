@@ -12,27 +12,30 @@ from __future__ import annotations
 
 import importlib.util
 import tomllib
-from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
-from grader.api import grade
+from packs_graded import grade_bytes
 
 PACK = Path(__file__).resolve().parents[2] / "assignments" / "bert_finetune"
 EXPECTED = tomllib.loads((PACK / "mutants" / "expected.toml").read_text())
 FULL = 16.0
 
 
-@lru_cache(maxsize=None)
 def _grade_bytes(data: bytes, filename: str) -> dict:
-    result = grade(PACK, filename, data)
+    result = grade_bytes(PACK, filename, data)  # one grade per file and session (packs_graded.py)
     assert result["max_score"] == FULL
     return result
 
 
 def _grade(source: str | bytes, filename: str = "finetune.py") -> dict:
     return _grade_bytes(source.encode() if isinstance(source, str) else source, filename)
+
+
+def _grade_file(rel: str) -> dict:
+    """A file of the pack under its own name, as test_packs_generic grades it."""
+    return _grade_bytes((PACK / rel).read_bytes(), Path(rel).name)
 
 
 def _feedback(result: dict) -> str:
@@ -68,7 +71,7 @@ def test_dataset_is_reproducible_and_splits_do_not_share_opinion_words(tmp_path)
 
 
 def test_reference_full_marks_and_leaderboard_metrics():
-    result = _grade((PACK / "reference.py").read_text())
+    result = _grade_file("reference.py")
     assert result["status"] == "graded", result["message"]
     assert result["score"] == FULL, _feedback(result)
     metrics = result["metrics"]
@@ -80,8 +83,7 @@ def test_reference_full_marks_and_leaderboard_metrics():
 
 @pytest.mark.parametrize("name", ["starter.py", "starter.ipynb"])
 def test_starter_scores_zero(name):
-    filename = "finetune.ipynb" if name.endswith(".ipynb") else "finetune.py"
-    result = _grade((PACK / name).read_bytes(), filename)
+    result = _grade_file(name)
     assert result["status"] == "graded", result["message"]
     assert result["score"] == 0
     assert "NotImplementedError" in _feedback(result)
@@ -94,7 +96,7 @@ def test_every_mutant_is_listed():
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_mutant_gets_its_score_and_message(name):
-    result = _grade((PACK / "mutants" / f"{name}.py").read_text())
+    result = _grade_file(f"mutants/{name}.py")
     assert result["status"] == "graded", result["message"]
     assert result["score"] == EXPECTED[name]["score"], _feedback(result)
     assert EXPECTED[name]["message"] in _feedback(result)
@@ -110,7 +112,7 @@ def test_mutant_gets_its_score_and_message(name):
 
 @pytest.mark.parametrize("name", ["sequence_classification.py", "meanpool_onecycle_unseeded.py"])
 def test_other_solutions_full_marks(name):
-    result = _grade((PACK / "solutions" / name).read_text())
+    result = _grade_file(f"solutions/{name}")
     assert result["score"] == FULL, _feedback(result)
 
 
