@@ -29,19 +29,25 @@ def get_membership(user, course: Course) -> Membership | None:
     return membership
 
 
-def require_course_role(request, course_slug: str, roles=ANY_ROLE) -> Membership:
-    """Resolve the course, check the role, set request.course/request.membership."""
+def course_membership(user, course_slug: str) -> tuple[Course, Membership]:
+    """The course and the user's membership in it (a superuser's is an instructor's without a row);
+    404 for a missing course and for a non-member alike. A member's course comes with the
+    membership in one query (every page and API call of a course starts here)."""
     membership = None
-    if request.user.is_authenticated:  # a member's course comes with the membership: one query
-        membership = Membership.objects.select_related("course").filter(
-            course__slug=course_slug, user=request.user).first()
+    if user.is_authenticated:
+        membership = Membership.objects.select_related("course").filter(course__slug=course_slug, user=user).first()
     if membership is not None:
-        course = membership.course
-    else:
-        course = get_object_or_404(Course, slug=course_slug)
-        membership = get_membership(request.user, course)
+        return membership.course, membership
+    course = get_object_or_404(Course, slug=course_slug)
+    membership = get_membership(user, course)
     if membership is None:
         raise Http404("No such course.")
+    return course, membership
+
+
+def require_course_role(request, course_slug: str, roles=ANY_ROLE) -> Membership:
+    """Resolve the course, check the role, set request.course/request.membership."""
+    course, membership = course_membership(request.user, course_slug)
     if membership.role not in roles:
         raise PermissionDenied("Your role in this course does not allow this page.")
     request.course = course

@@ -22,7 +22,7 @@ from ninja import NinjaAPI, Schema, Status
 from ninja.security import HttpBearer
 
 from courseplatform.courses.models import Course, Membership
-from courseplatform.courses.permissions import get_membership
+from courseplatform.courses.permissions import course_membership, get_membership
 from courseplatform.courses.timezones import zone
 
 from . import services
@@ -280,11 +280,7 @@ class MeOut(Schema):
 
 
 def _membership(request, course_slug) -> tuple[Course, Membership]:
-    course = get_object_or_404(Course, slug=course_slug)
-    membership = get_membership(request.auth, course)
-    if membership is None:
-        raise Http404("No such course.")
-    return course, membership
+    return course_membership(request.auth, course_slug)
 
 
 def _assignments(request, course, membership):
