@@ -70,10 +70,7 @@ def start_attempt(quiz: Quiz, student, now=None) -> Attempt:
     """Start a new attempt, or return the student's open one (resume). Raises QuizError."""
     now = now or timezone.now()
     # One read of the student's attempts, the extension and the questions serves every check below.
-    attempts = list(Attempt.objects.filter(quiz=quiz, student=student).order_by())
-    if any(a.is_open and a.is_overdue(now) for a in attempts):
-        close_overdue(quiz=quiz, student=student, now=now)
-        attempts = list(Attempt.objects.filter(quiz=quiz, student=student).order_by())
+    attempts = student_attempts(quiz, student, now)
     existing = next((a for a in attempts if a.is_open), None)
     if existing:
         return existing
@@ -185,6 +182,25 @@ def submit_attempt(attempt_id: int, now=None) -> tuple[Attempt, bool]:
         else:
             _finish(attempt, Attempt.State.SUBMITTED, now)
     return attempt, True
+
+
+def student_attempts(quiz: Quiz, student, now=None, order_by: tuple = ()) -> list[Attempt]:
+    """The student's attempts of the quiz, any open one past its deadline closed first: one read
+    of the attempts when none is overdue (the quiz page and start: every student, every lecture)."""
+    now = now or timezone.now()
+    qs = Attempt.objects.filter(quiz=quiz, student=student).order_by(*order_by)
+    attempts = list(qs)
+    if any(a.is_overdue(now) for a in attempts):
+        close_overdue(quiz=quiz, student=student, now=now)
+        attempts = list(qs.all())
+    return attempts
+
+
+def close_if_overdue(attempt: Attempt, now=None) -> None:
+    """Close this attempt if it is open past its deadline (lazily, on access) and reload its state."""
+    if attempt.is_overdue(now):
+        close_overdue(quiz=attempt.quiz, student=attempt.student_id, now=now)
+        attempt.refresh_from_db(fields=["state", "finished_at", "score", "max_score", "pending"])
 
 
 def close_overdue(quiz: Quiz | None = None, student=None, now=None) -> int:

@@ -91,10 +91,7 @@ def index(request, course_slug):
 def detail(request, course_slug, quiz_slug):
     quiz = _quiz(request, quiz_slug)
     # The page's facts from one read each of the attempts, the extension and the questions' points.
-    attempts = list(Attempt.objects.filter(quiz=quiz, student=request.user).order_by("number"))
-    if any(a.is_open and a.is_overdue() for a in attempts):
-        services.close_overdue(quiz=quiz, student=request.user)
-        attempts = list(Attempt.objects.filter(quiz=quiz, student=request.user).order_by("number"))
+    attempts = services.student_attempts(quiz, request.user, order_by=("number",))
     ext = services.extension_for(quiz, request.user)
     points = list(quiz.active_questions().values_list("points", flat=True))
     ok, why = services.can_start(quiz, request.user, extension=ext, n_attempts=len(attempts),
@@ -129,9 +126,7 @@ def _closed_redirect(request, course_slug, attempt, message=None):
 @course_role_required()
 def take(request, course_slug, attempt_id):
     attempt = _attempt(request, attempt_id, owner_only=True)
-    if attempt.is_open and attempt.is_overdue():
-        services.close_overdue(quiz=attempt.quiz, student=request.user)
-        attempt.refresh_from_db(fields=["state", "finished_at", "score", "max_score", "pending"])
+    services.close_if_overdue(attempt)
     if not attempt.is_open:
         return _closed_redirect(request, course_slug, attempt)
     items = list(attempt.items.all())
@@ -253,9 +248,7 @@ def _review_items(attempt, show_key: bool):
 @course_role_required()
 def result(request, course_slug, attempt_id):
     attempt = _attempt(request, attempt_id)
-    if attempt.is_open and attempt.is_overdue():
-        services.close_overdue(quiz=attempt.quiz, student=attempt.student)
-        attempt.refresh_from_db(fields=["state", "finished_at", "score", "max_score", "pending"])
+    services.close_if_overdue(attempt)
     if attempt.is_open:
         if attempt.student_id == request.user.pk:
             return redirect("quizzes:take", course_slug, attempt.pk)
