@@ -328,8 +328,14 @@ def pool_size() -> int:
         return 2
 
 
+def pool_preload(preload) -> tuple[str, ...]:
+    """The modules a pool preloads for a pack's ``preload``: sorted, torch always among them (two
+    packs with the same set share one pool)."""
+    return tuple(sorted(set(preload) | {"torch"}))
+
+
 def get(queue: str = "cpu", preload=("torch",)) -> Zygote:
-    key = (queue, tuple(sorted(set(preload) | {"torch"})), insecure_mode())
+    key = (queue, pool_preload(preload), insecure_mode())
     with _pools_lock:
         z = _pools.get(key)
         if z is None:

@@ -27,21 +27,22 @@ POINTER = "CURRENT"
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
-def _store_root(pack: str) -> Path:
-    store = (Path(settings.PACK_STORE) / STORE_FOLDER).resolve()
-    root = (store / pack).resolve()
-    if store not in root.parents:
-        raise ValueError(f"pack {pack!r} is outside the quizzes folder")
-    return root
-
-
-def source_dir(pack: str, root: Path | None = None) -> Path:
-    """The editable pack folder: <root>/quizzes/<pack> (root: settings.ASSIGNMENTS_DIR)."""
-    base = (Path(root if root is not None else settings.ASSIGNMENTS_DIR) / "quizzes").resolve()
+def _inside(base: Path, pack: str) -> Path:
+    """<base>/<pack>, refused when the pack name leads outside base (``..``, an absolute path)."""
+    base = base.resolve()
     path = (base / pack).resolve()
     if base not in path.parents:
         raise ValueError(f"pack {pack!r} is outside the quizzes folder")
     return path
+
+
+def _store_root(pack: str) -> Path:
+    return _inside(Path(settings.PACK_STORE) / STORE_FOLDER, pack)
+
+
+def source_dir(pack: str, root: Path | None = None) -> Path:
+    """The editable pack folder: <root>/quizzes/<pack> (root: settings.ASSIGNMENTS_DIR)."""
+    return _inside(Path(root if root is not None else settings.ASSIGNMENTS_DIR) / "quizzes", pack)
 
 
 def publish(pack: str, root: Path | None = None) -> Path:

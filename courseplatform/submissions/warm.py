@@ -58,7 +58,7 @@ def warm_targets(queues) -> list[tuple[str, tuple[str, ...]]]:
             except Exception as exc:
                 logger.warning("warm pool: cannot load the pack at %s: %s", path, exc)
                 continue
-            targets[(queue, tuple(sorted(set(pack.preload) | {"torch"})))] += 1
+            targets[(queue, pool.pool_preload(pack.preload))] += 1
             found = True
         if not found:
             targets[(queue, ("torch",))] += 1
