@@ -12,6 +12,7 @@ from collections import defaultdict
 from functools import wraps
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -41,10 +42,6 @@ from .uploads import install_limit
 from .validation import UploadRejected, max_bytes
 
 User = get_user_model()
-
-
-def _uploads_allowed(user) -> bool:
-    return uploads_allowed(user)
 
 
 def _assignment(request, slug) -> Assignment:
@@ -102,7 +99,7 @@ def index(request, course_slug):
             })
     return render(request, "submissions/index.html", {
         "rows": rows, "staff": staff,
-        "can_upload_packs": request.membership.role == Role.INSTRUCTOR and _uploads_allowed(request.user),
+        "can_upload_packs": request.membership.role == Role.INSTRUCTOR and uploads_allowed(request.user),
     })
 
 
@@ -265,7 +262,7 @@ def staff_overview(request, course_slug, slug):
         "states": states,
         "test_runs": test_runs,
         "is_instructor": request.membership.role == Role.INSTRUCTOR,
-        "can_upload_packs": request.membership.role == Role.INSTRUCTOR and _uploads_allowed(request.user),
+        "can_upload_packs": request.membership.role == Role.INSTRUCTOR and uploads_allowed(request.user),
         "outdated": Submission.objects.filter(assignment=assignment, state=State.GRADED).exclude(pack_hash=assignment.pack_hash).count(),
     })
 
@@ -321,10 +318,6 @@ def regrade(request, course_slug, slug):
 @require_POST
 @course_role_required(Role.INSTRUCTOR)
 def resync(request, course_slug, slug):
-    from django.conf import settings
-
-
-
     assignment = _assignment(request, slug)
     if assignment.pack_source.startswith(UPLOAD_SOURCE):
         messages.info(request, f"This pack was uploaded as a zip ({assignment.pack_source}): upload a new version to change it.")
