@@ -173,6 +173,31 @@ CHROMIUM_ARGS = [
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+def _no_polling_by_eval(*args, **kwargs):
+    raise AssertionError(
+        "page.wait_for_function() is refused in this suite: Playwright polls it by compiling the predicate "
+        "with new Function() inside the page, which the site's CSP forbids (no 'unsafe-eval'), so it passes "
+        "on a warm server and fails on a cold one. Wait with expect(locator).to_have_js_property / "
+        "to_have_attribute / to_be_visible, page.expect_response or wait_for_selector instead.")
+
+
+def _guard_page(page) -> None:
+    """Every page of every context: waiting may not depend on evaluating strings under the CSP."""
+    page.wait_for_function = _no_polling_by_eval
+
+
+def _guard_context(context) -> None:
+    context.on("page", _guard_page)  # pages the site opens (popups, new windows)
+    new_page = context.new_page
+
+    def guarded_new_page(*args, **kwargs):
+        p = new_page(*args, **kwargs)
+        _guard_page(p)
+        return p
+
+    context.new_page = guarded_new_page
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not shutil.which(CHROMIUM):
@@ -181,6 +206,14 @@ def browser():
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        new_context = b.new_context
+
+        def guarded_new_context(*args, **kwargs):
+            context = new_context(*args, **kwargs)
+            _guard_context(context)
+            return context
+
+        b.new_context = guarded_new_context  # every test's contexts, the fixture's and its own
         yield b
         b.close()
 
