@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "axes",
     # Our apps, in dependency order: courses is the base the others build on.
     "courseplatform.courses",
+    "courseplatform.grading",  # the one grading path: jobs, lease, sweeper, requeue (grading/__init__.py)
     "courseplatform.submissions",
     "courseplatform.quizzes",
     "courseplatform.projects",
@@ -262,6 +263,14 @@ FAIR_SHARE = env_bool("FAIR_SHARE", True)
 GRADING_HEARTBEAT_S = float(os.environ.get("GRADING_HEARTBEAT_S", "5"))
 GRADING_LEASE_S = float(os.environ.get("GRADING_LEASE_S", "30"))
 SWEEP_INTERVAL_S = float(os.environ.get("SWEEP_INTERVAL_S", "10"))
+# The engine entry point every grading job calls (a dotted path; tests and benchmarks swap in a stand-in).
+GRADE_FUNCTION = os.environ.get("COURSEPLATFORM_GRADE_FUNCTION", "grader.api.grade")
+# Workers keep a warm pool of pre-forked sandboxes (only with the real engine).
+WARM_POOL = env_bool("COURSEPLATFORM_WARM_POOL", True)
+# "Check" (visible tests only, not an attempt), for assignments and quiz code questions alike: at
+# most CHECKS_PER_WINDOW checks per person in CHECK_WINDOW_S seconds (courseplatform/grading/checks.py).
+CHECKS_PER_WINDOW = int(os.environ.get("COURSEPLATFORM_CHECKS_PER_WINDOW", "10"))
+CHECK_WINDOW_S = int(os.environ.get("COURSEPLATFORM_CHECK_WINDOW_S", "600"))
 # The one beat schedule (`make run` and the compose "beat" service run beat; never two beats).
 CELERY_BEAT_SCHEDULE: dict = {
     "submissions-sweep-stuck": {

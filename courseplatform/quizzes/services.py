@@ -7,12 +7,12 @@ quiz is also a database constraint.
 """
 from __future__ import annotations
 
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
+
+from courseplatform.grading import checks, jobs
 
 from . import bank, dispatch
 from .codepacks import queue_for
@@ -107,10 +107,8 @@ def start_attempt(quiz: Quiz, student, now=None) -> Attempt:
     return attempt
 
 
-# "Check" on a code question: the visible tests only, not an attempt, no score. At most
-# CHECKS_PER_WINDOW per student and attempt in CHECK_WINDOW_S, and one at a time.
-CHECKS_PER_WINDOW = int(getattr(settings, "QUIZ_CHECKS_PER_WINDOW", 5))
-CHECK_WINDOW_S = 600
+# "Check" on a code question: the visible tests only, not an attempt, no score; one at a time, and
+# the one limit of checks (grading.checks: CHECKS_PER_WINDOW per CHECK_WINDOW_S) per attempt.
 
 
 def request_check(attempt_id: int, item_id: int, student, code: str, now=None) -> CodeCheck:
@@ -125,17 +123,16 @@ def request_check(attempt_id: int, item_id: int, student, code: str, now=None) -
             raise QuizError("Only code questions can be checked.")
         if len(code.encode("utf-8")) > 200_000:
             raise QuizError("The code is too long to check.")
-        recent = CodeCheck.objects.filter(item__attempt=attempt, created_at__gte=now - timedelta(seconds=CHECK_WINDOW_S))
-        if recent.filter(state=CodeCheck.State.PENDING).exists():
+        mine = CodeCheck.objects.filter(item__attempt=attempt)
+        if mine.filter(state=CodeCheck.State.PENDING).exists():
             raise QuizError("A check is still running: wait for its result.")
-        if recent.count() >= CHECKS_PER_WINDOW:
-            oldest = recent.order_by("created_at").first().created_at
-            wait = int((oldest + timedelta(seconds=CHECK_WINDOW_S) - now).total_seconds()) // 60 + 1
-            raise QuizError(f"{CHECKS_PER_WINDOW} checks in {CHECK_WINDOW_S // 60} minutes is the limit: "
-                            f"try again in about {wait} minute{'s' if wait != 1 else ''}.")
+        wait = checks.wait_seconds(mine, now)
+        if wait is not None:
+            minutes = wait // 60 + 1
+            raise QuizError(f"{checks.limit()} checks in {checks.window_s() // 60} minutes is the limit: "
+                            f"try again in about {minutes} minute{'s' if minutes != 1 else ''}.")
         check = CodeCheck.objects.create(item=item, student=student, code=code)
-        pack = item.snapshot["pack"]
-        transaction.on_commit(lambda: dispatch.send(dispatch.RUN_CODE_CHECK, [check.pk], queue_for(pack)))
+        jobs.enqueue(dispatch.QUIZ_CHECK_KIND, check.pk, queue_for(item.snapshot["pack"]))
     return check
 
 
@@ -247,8 +244,7 @@ def grade_attempt(attempt: Attempt) -> None:
     AttemptQuestion.objects.bulk_update(items, ["score", "feedback", "grading_state", "result"])
     update_total(attempt, items)
     for pk, pack in code_items:
-        queue = queue_for(pack)
-        transaction.on_commit(lambda pk=pk, queue=queue: dispatch.send(dispatch.GRADE_CODE_ANSWER, [pk], queue))
+        jobs.enqueue(dispatch.QUIZ_ANSWER_KIND, pk, queue_for(pack))
 
 
 def update_total(attempt: Attempt, items: list[AttemptQuestion] | None = None) -> None:

@@ -26,7 +26,7 @@ from courseplatform.courses.permissions import course_membership, get_membership
 from courseplatform.courses.timezones import zone
 
 from . import services
-from .checks import check
+from .precheck import check
 from .models import ApiToken, Assignment, Submission
 from .queue import QueueInfo, queue_info, queue_text
 from .uploads import install_limit
@@ -383,7 +383,7 @@ REFUSAL_STATUS = {"too_large": 413, "policy": 403, "queue": 403, "rate_limited":
 
 
 def _receive_upload(request, course: str, slug: str, service):
-    """The multipart `file` handed to `service` (services.submit or checks.check): 201 with the
+    """The multipart `file` handed to `service` (services.submit or precheck.check): 201 with the
     submission, 413 when the upload is too large, or the status of the service's refusal."""
     c, membership = _membership(request, course)
     a = get_object_or_404(_assignments(request, c, membership), slug=slug)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from courseplatform.celery import app
 
+SUBMISSION_KIND = "submission"  # the grading kind (courseplatform/grading) of a Submission
 GRADE_SUBMISSION = "submissions.grade_submission"
 CHECK_PACK_UPLOAD = "submissions.check_pack_upload"
 

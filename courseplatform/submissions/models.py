@@ -15,6 +15,7 @@ from django.db import models
 from django.utils import timezone
 
 from courseplatform.courses.models import Course
+from courseplatform.grading import models as grading_models
 
 
 class Queue(models.TextChoices):
@@ -162,15 +163,8 @@ class Extension(models.Model):
         return f"{self.student} until {self.due_at:%Y-%m-%d %H:%M} ({self.assignment.slug})"
 
 
-class State(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    GRADED = "graded", "Graded"
-    ERROR = "error", "Error"
-
-
-FINAL_STATES = (State.GRADED, State.ERROR)
-PENDING_STATES = (State.QUEUED, State.RUNNING)
+# A submission's states are those of every grading job (courseplatform/grading/models.py).
+State, FINAL_STATES, PENDING_STATES = grading_models.State, grading_models.FINAL_STATES, grading_models.PENDING_STATES
 
 
 class Submission(models.Model):

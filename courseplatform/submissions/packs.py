@@ -28,6 +28,7 @@ from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from courseplatform.grading import jobs
 from grader import check as engine_check
 from grader.errors import PackError
 from grader.ziparchive import CheckedZip, ZipRefused, open_zip, pack_policy
@@ -166,7 +167,7 @@ def receive(course, user, upload, regrade_after: bool = False) -> PackUpload:
     row.save()
     pk, queue = row.pk, row.queue
 
-    services.on_commit(lambda: dispatch.send(dispatch.CHECK_PACK_UPLOAD, [pk], queue))
+    jobs.on_commit(lambda: dispatch.send(dispatch.CHECK_PACK_UPLOAD, [pk], queue))
     return row
 
 
@@ -175,7 +176,7 @@ def _short(exc, staging: Path) -> str:
     return str(exc).replace(str(staging.resolve()) + "/", "").replace(str(staging) + "/", "").replace(str(staging.resolve()), ".").replace(str(staging), ".")
 
 
-def run_check(upload_id: int) -> str:
+def check_and_install(upload_id: int) -> str:
     """The self-check and, if it passes, the install. Called by the Celery task."""
     row = PackUpload.objects.select_related("course").get(pk=upload_id)
     if row.is_final:

@@ -12,49 +12,36 @@ submissions of the same queue ahead of this one (lower tier, or same tier and qu
 grading slots in use (the submissions running on that queue), and the measured grading times of
 each pack (median of its recent grades).
 
-Recovery (run by the sweeper, submissions.sweep_stuck, every SWEEP_INTERVAL_S from beat):
-  - lapsed leases: a running submission whose worker stopped touching heartbeat_at for
-    GRADING_LEASE_S (killed, host gone, network cut) is requeued; the old worker's late result, if
-    it ever comes, is stale (the generation moved on) and is not saved.
-  - lost messages: a marker message sits in a queue nobody consumes; when it is gone the broker
-    lost its messages (Redis without persistence restarted), so every queued submission is sent
-    again. The database is the source of truth.
+Recovery of lapsed leases and lost messages is the one sweeper's, for every kind of grading job
+(courseplatform/grading/sweeper.py).
 """
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from courseplatform.celery import app
+from courseplatform.grading.sweeper import is_redis
 
+from . import dispatch
 from .models import Assignment, State, Submission
-from .services import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
 MAX_TIER = 3
 FAIR_WINDOW = timedelta(hours=1)
-MARKER_QUEUE = "courseplatform.broker-marker"
-GRADE_TASK = "submissions.grade_submission"
+GRADE_TASK = dispatch.GRADE_SUBMISSION
 RECENT_GRADES = 50
 
 
 def fair_share_enabled() -> bool:
-    return str(getattr(settings, "FAIR_SHARE", "1")).lower() not in ("0", "false", "no", "off")
-
-
-def is_redis(url: str | None = None) -> bool:
-    url = url if url is not None else (app.conf.broker_url or "")
-    return url.startswith(("redis://", "rediss://", "sentinel://"))
+    return bool(settings.FAIR_SHARE)
 
 
 def broker_priority(tier: int, url: str | None = None) -> int:
@@ -220,176 +207,6 @@ def staff_overview(now: datetime | None = None, ping: bool = True) -> dict:
             "p50": percentile(t, 0.5), "p90": percentile(t, 0.9), "p95": percentile(t, 0.95), "max": max(t),
         })
     return {"queues": queues, "packs": packs, "workers": workers_alive() if ping else None, "now": now}
-
-
-# --- recovery -------------------------------------------------------------------------------------
-
-
-def requeue(ids, message: str, lapsed_before: datetime | None = None) -> int:
-    """Send these submissions again with a new generation, keeping their place (queued_at, tier)
-    and their delivery count; an old message or a late result of the old generation is ignored.
-    With lapsed_before, only those still running with no sign of life since then (re-checked under
-    the row lock: two sweepers, or a heartbeat that came meanwhile)."""
-    count = 0
-    rows = Submission.objects.filter(pk__in=list(ids), state__in=[State.QUEUED, State.RUNNING])
-    if lapsed_before is not None:
-        rows = rows.filter(state=State.RUNNING).filter(
-            Q(heartbeat_at__lt=lapsed_before) | Q(heartbeat_at__isnull=True, started_at__lt=lapsed_before))
-    with transaction.atomic():
-        for sub in (rows.order_by("fair_tier", "queued_at", "pk")
-                    .select_related("assignment").select_for_update(of=("self",))):
-            Submission.objects.filter(pk=sub.pk).update(
-                state=State.QUEUED, generation=F("generation") + 1, started_at=None, finished_at=None,
-                heartbeat_at=None, message=message,
-            )
-            sub.refresh_from_db()
-            enqueue_on_commit(sub)
-            count += 1
-    return count
-
-
-def lapsed_leases(now: datetime | None = None, lease_s: float | None = None):
-    """Running submissions whose worker has not shown a sign of life for lease_s."""
-    now = now or timezone.now()
-    lease = timedelta(seconds=lease_s if lease_s is not None else settings.GRADING_LEASE_S)
-    return list(Submission.objects.filter(state=State.RUNNING).filter(
-        Q(heartbeat_at__lt=now - lease) | Q(heartbeat_at__isnull=True, started_at__lt=now - lease)
-    ).values_list("pk", flat=True))
-
-
-def broker_lost_messages() -> bool:
-    """True when the broker lost its messages since the last call (the marker is gone); the marker
-    is put back. The first call on a new broker also answers True (nothing to tell them apart)."""
-    from kombu import Exchange, Queue
-
-
-    exchange = Exchange(MARKER_QUEUE, type="direct", durable=True)
-    marker = Queue(MARKER_QUEUE, exchange, routing_key=MARKER_QUEUE, durable=True, auto_delete=False)
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1)
-        channel = conn.channel()
-        try:
-            try:
-                if hasattr(channel, "_size"):
-                    # kombu's virtual transports (Redis): the list's length. A passive declare would
-                    # look the queue up through a pipeline that ignores global_keyprefix.
-                    count = channel._size(MARKER_QUEUE)
-                else:
-                    _, count, _ = channel.queue_declare(MARKER_QUEUE, passive=True)
-            except Exception:  # no such queue (AMQP closes the channel: take a fresh one)
-                count = 0
-                channel.close()
-                channel = conn.channel()
-            if count:
-                return False
-            bound = marker(channel)
-            bound.declare()
-            producer = conn.Producer(channel)
-            producer.publish({"marker": timezone.now().isoformat()}, exchange=exchange, routing_key=MARKER_QUEUE,
-                             delivery_mode=2, serializer="json", declare=[marker])
-            return True
-        finally:
-            try:
-                channel.close()
-            except Exception:
-                pass
-
-
-LOST_GRACE_S = 30.0  # a message is published right after its row commits: never call it lost before this
-UNACKED_GRACE_S = 120.0  # longer than any retry countdown (60 s) a live worker holds a message for
-
-
-def redis_messages(queues=("cpu", "gpu")) -> dict[tuple[int, int], float | None]:
-    """The grading messages a Redis broker holds: {(submission id, generation): None when waiting in
-    a queue list, or the time it was delivered when it sits unacknowledged with a consumer}.
-    kombu's layout: one list per queue and priority step, plus the "unacked" hash and its
-    "unacked_index" (delivery time) of the messages consumers hold; keys carry global_keyprefix."""
-    import redis  # only where the broker is Redis (local runs use the filesystem broker)
-
-
-    options = app.conf.broker_transport_options or {}
-    prefix = options.get("global_keyprefix", "")
-    steps = options.get("priority_steps") or [0, 3, 6, 9]
-    sep = options.get("sep", "\x06\x16")
-    client = redis.Redis.from_url(app.conf.broker_url, socket_timeout=10, socket_connect_timeout=5)
-    found: dict[tuple[int, int], float | None] = {}
-
-    def key_of(raw) -> tuple[int, int] | None:
-        try:
-            message = json.loads(raw)
-            if isinstance(message, list):  # unacked entries: [message, exchange, routing_key]
-                message = message[0]
-            if (message.get("headers") or {}).get("task") != GRADE_TASK:
-                return None
-            args = json.loads(base64.b64decode(message["body"]))[0]
-            return int(args[0]), int(args[1])
-        except Exception:
-            return None
-
-    try:
-        for queue in queues:
-            for pri in steps:
-                name = f"{prefix}{queue}{sep}{pri}" if pri else f"{prefix}{queue}"
-                for raw in client.lrange(name, 0, -1):
-                    k = key_of(raw)
-                    if k:
-                        found[k] = None
-        delivered = {tag.decode(): score for tag, score in client.zrange(f"{prefix}unacked_index", 0, -1, withscores=True)}
-        for tag, raw in client.hgetall(f"{prefix}unacked").items():
-            k = key_of(raw)
-            if k and found.get(k, 0.0) is not None:
-                found[k] = delivered.get(tag.decode(), 0.0)
-    finally:
-        client.close()
-    return found
-
-
-def lost_messages(now: datetime | None = None) -> list[int]:
-    """Queued submissions whose message the Redis broker does not hold (any more): lost in a broker
-    restart, or popped by a worker killed before it recorded the message as unacknowledged; or
-    held unacknowledged for longer than UNACKED_GRACE_S by a consumer that never started it (a
-    dead one: a live worker starts what it takes at once, acks_late with prefetch 1)."""
-    now = now or timezone.now()
-    waiting = list(Submission.objects.filter(state=State.QUEUED, queued_at__lt=now - timedelta(seconds=LOST_GRACE_S))
-                   .values_list("pk", "generation", "assignment__queue"))
-    if not waiting:
-        return []
-    held = redis_messages(sorted({q or "cpu" for _, _, q in waiting}))
-    stale_before = now.timestamp() - UNACKED_GRACE_S
-    lost = []
-    for pk, generation, _ in waiting:
-        if (pk, generation) not in held:
-            lost.append(pk)
-        elif held[(pk, generation)] is not None and held[(pk, generation)] < stale_before:
-            lost.append(pk)
-    return lost
-
-
-def recover(now: datetime | None = None) -> dict:
-    """One pass of the sweeper's recovery; returns what it did."""
-    now = now or timezone.now()
-    done = {"lapsed": 0, "resent": 0}
-    # Lost messages first: the submissions requeued below for a lapsed lease have fresh messages.
-    # Redis: each waiting submission's message is looked up. Other brokers (RabbitMQ: durable
-    # queues, a dead consumer's messages requeued at once) are only checked for a wholesale loss.
-    try:
-        if is_redis():
-            queued = lost_messages(now)
-        else:
-            queued = list(Submission.objects.filter(state=State.QUEUED).values_list("pk", flat=True)) \
-                if broker_lost_messages() else []
-    except Exception as exc:  # the broker is down: the next sweep will look again
-        logger.warning("cannot check the broker for lost messages: %s", exc)
-        queued = []
-    if queued:
-        done["resent"] = requeue(queued, "Queued (sent to the grader again: the broker had lost its message).")
-        logger.warning("the broker lost the messages of %d queued submission(s): sent again", done["resent"])
-    ids = lapsed_leases(now)
-    if ids:
-        before = now - timedelta(seconds=settings.GRADING_LEASE_S)
-        done["lapsed"] = requeue(ids, "Queued again: the worker grading it stopped responding.", lapsed_before=before)
-        logger.warning("requeued %d submission(s) whose worker stopped responding", done["lapsed"])
-    return done
 
 
 def queue_text(info: QueueInfo | None, now: datetime | None = None) -> str:

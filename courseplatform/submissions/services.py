@@ -10,9 +10,11 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.timesince import timeuntil
+
+from courseplatform.grading import jobs
 
 from . import dispatch
 from .models import PENDING_STATES, Assignment, LateInfo, State, Submission
@@ -170,39 +172,16 @@ def accept_upload(assignment: Assignment, user, upload, admit) -> Submission:
 
 def enqueue_on_commit(sub: Submission) -> None:
     """Send the grading task once the row is committed, routed to the pack's queue."""
-    sub_id, generation, queue = sub.pk, sub.generation, sub.assignment.queue or "cpu"
-
-    def send():
-        result = dispatch.send(dispatch.GRADE_SUBMISSION, [sub_id, generation], queue)
-        Submission.objects.filter(pk=sub_id, generation=generation).update(task_id=result.id or "")
-
-    on_commit(send)
-
-
-def on_commit(fn) -> None:
-    transaction.on_commit(fn)
+    jobs.send_on_commit(jobs.KINDS[dispatch.SUBMISSION_KIND], sub)
 
 
 def regrade(queryset, reset_deliveries: bool = True) -> int:
-    """Put the given submissions back in the queue (with the assignment's current pack).
-    The sweeper keeps the delivery count, so a submission that kills workers is stopped."""
-    count = 0
-    with transaction.atomic():
-        for sub in queryset.select_related("assignment").select_for_update(of=("self",)):
-            Submission.objects.filter(pk=sub.pk).update(
-                state=State.QUEUED,
-                queued_at=timezone.now(),
-                generation=F("generation") + 1,
-                started_at=None,
-                finished_at=None,
-                message="Queued for regrading.",
-                retries=0,
-                **({"deliveries": 0} if reset_deliveries else {}),
-            )
-            sub.refresh_from_db()
-            enqueue_on_commit(sub)
-            count += 1
-    return count
+    """Put the given submissions back in the queue (with the assignment's current pack), through the
+    one requeue (grading.jobs.requeue). The sweeper keeps the delivery count, so a submission that
+    kills workers is stopped."""
+    ids = list(queryset.values_list("pk", flat=True))
+    return jobs.requeue(jobs.KINDS[dispatch.SUBMISSION_KIND], ids, "Queued for regrading.", fresh=True,
+                        reset_deliveries=reset_deliveries)
 
 
 def counted_score(assignment: Assignment, subs: list[Submission]) -> Submission | None:

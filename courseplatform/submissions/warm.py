@@ -25,7 +25,10 @@ from pathlib import Path
 
 from celery import signals
 from celery.concurrency import get_implementation
+from django.conf import settings
 from django.db import connection
+
+from courseplatform.grading import engine
 
 from grader import pool
 from grader.pack import load_pack
@@ -39,9 +42,7 @@ MAX_WARM_POOLS = 3
 
 
 def warm_enabled() -> bool:
-    if os.environ.get("COURSEPLATFORM_WARM_POOL", "1").lower() in ("0", "false", "no", "off"):
-        return False
-    return os.environ.get("COURSEPLATFORM_GRADE_FUNCTION", "grader.api.grade") == "grader.api.grade"
+    return bool(settings.WARM_POOL) and engine.is_real_engine()
 
 
 def warm_targets(queues) -> list[tuple[str, tuple[str, ...]]]:

@@ -275,9 +275,9 @@ def test_code_question_has_a_python_editor_that_autosaves(live_server, page, log
     assert "def softmax(x):\n    return np.exp(x)" in item.response["code"]
 
     # "Check": the visible tests run on the code in the editor; the attempt stays open, nothing is scored.
-    from courseplatform.quizzes import dispatch, tasks
+    from courseplatform.quizzes import tasks
 
-    monkeypatch.setattr(dispatch, "send", lambda name, args, queue: tasks.run_check(*args))
+    monkeypatch.setattr(tasks.run_code_check, "apply_async", lambda args, queue: tasks.run_code_check.apply(args=args))
     page.get_by_test_id("check-code").click()
     summary = page.get_by_test_id("check-summary")
     summary.wait_for(timeout=60_000)

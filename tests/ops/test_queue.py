@@ -14,6 +14,7 @@ from django.utils import timezone
 from ops_helpers import wait_for
 from cp_helpers import py
 from cp_workers import purge, start_worker, stop_worker
+from courseplatform.grading import jobs, sweeper
 from courseplatform.submissions import queue, services
 from courseplatform.submissions.models import ApiToken, Submission
 
@@ -24,6 +25,11 @@ def make_sub(assignment, student, state="queued", created=None, **fields):
     return Submission.objects.create(
         assignment=assignment, student=student, sha256="0" * 64, blob="x", original_name="a.py", kind="py", size=1,
         state=state, created_at=created, queued_at=fields.pop("queued_at", created), **fields)
+
+
+def lost() -> list[int]:
+    """The queued submissions whose message the broker lost (the sweeper's look, submission kind)."""
+    return sweeper.lost_messages().get("submission", [])
 
 
 def graded(assignment, student, seconds: float, ago: float = 600):
@@ -172,14 +178,14 @@ def test_broker_marker_tells_when_the_broker_lost_its_messages():
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         pytest.fail("this test needs the Redis broker")
     with app.connection_for_write() as conn:
-        conn.default_channel.client.delete(queue.MARKER_QUEUE)  # the client adds this run's key prefix
-    assert queue.broker_lost_messages() is True  # nothing there yet
-    assert queue.broker_lost_messages() is False
-    assert queue.broker_lost_messages() is False
+        conn.default_channel.client.delete(sweeper.MARKER_QUEUE)  # the client adds this run's key prefix
+    assert sweeper.broker_lost_messages() is True  # nothing there yet
+    assert sweeper.broker_lost_messages() is False
+    assert sweeper.broker_lost_messages() is False
     with app.connection_for_write() as conn:
-        assert conn.default_channel.client.delete(queue.MARKER_QUEUE) == 1
-    assert queue.broker_lost_messages() is True
-    assert queue.broker_lost_messages() is False
+        assert conn.default_channel.client.delete(sweeper.MARKER_QUEUE) == 1
+    assert sweeper.broker_lost_messages() is True
+    assert sweeper.broker_lost_messages() is False
 
 
 @pytest.mark.django_db
@@ -198,29 +204,29 @@ def test_lost_messages_are_found_in_the_redis_broker(assignment, student):
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         pytest.fail("this test needs the Redis broker")
     purge(("cpu", "gpu", "ops"))
-    old = timezone.now() - timedelta(seconds=queue.LOST_GRACE_S + 30)
+    old = timezone.now() - timedelta(seconds=sweeper.LOST_GRACE_S + 30)
     sub = make_sub(assignment, student, created=old)
     fresh = make_sub(assignment, student, created=timezone.now())
-    assert queue.lost_messages() == [sub.pk]  # never sent; the fresh one is within the grace
+    assert lost() == [sub.pk]  # never sent; the fresh one is within the grace
     grade_submission.apply_async(args=[sub.pk, sub.generation], queue="cpu", priority=3)
-    assert queue.lost_messages() == []  # waiting in the cpu list of priority 3
+    assert lost() == []  # waiting in the cpu list of priority 3
 
     prefix = app.conf.broker_transport_options["global_keyprefix"]
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     key = f"{prefix}cpu\x06\x163"
     raw = client.rpop(key)  # a consumer took it ...
     assert raw and client.llen(key) == 0
-    assert queue.lost_messages() == [sub.pk]  # ... and died before recording it
+    assert lost() == [sub.pk]  # ... and died before recording it
     tag = "tag-1"
     client.hset(f"{prefix}unacked", tag, json.dumps([json.loads(raw), "", "cpu"]))
     client.zadd(f"{prefix}unacked_index", {tag: _time.time()})
-    assert queue.lost_messages() == []  # held by a consumer that has just taken it
-    client.zadd(f"{prefix}unacked_index", {tag: _time.time() - queue.UNACKED_GRACE_S - 5})
-    assert queue.lost_messages() == [sub.pk]  # held, never started, for too long: its consumer is dead
+    assert lost() == []  # held by a consumer that has just taken it
+    client.zadd(f"{prefix}unacked_index", {tag: _time.time() - sweeper.UNACKED_GRACE_S - 5})
+    assert lost() == [sub.pk]  # held, never started, for too long: its consumer is dead
     client.delete(f"{prefix}unacked", f"{prefix}unacked_index")
-    assert fresh.pk not in queue.lost_messages()
+    assert fresh.pk not in lost()
 
-    done = queue.recover()
+    done = sweeper.recover()
     sub.refresh_from_db()
     assert done["resent"] == 1 and sub.generation == 2 and sub.state == "queued"
 
@@ -236,10 +242,10 @@ def test_only_running_submissions_with_a_lapsed_lease_are_requeued(assignment, s
     never = make_sub(assignment, student, "running", created=now - timedelta(minutes=2),
                      started_at=now - timedelta(seconds=40), deliveries=1)
     young = make_sub(assignment, student, "running", created=now, started_at=now - timedelta(seconds=3), deliveries=1)
-    assert sorted(queue.lapsed_leases(now)) == sorted([dead.pk, never.pk])
+    assert sorted(sweeper.lapsed_leases(jobs.KINDS["submission"], now)) == sorted([dead.pk, never.pk])
     before = now - timedelta(seconds=30)
     Submission.objects.filter(pk=dead.pk).update(heartbeat_at=now)  # a heartbeat came meanwhile
-    assert queue.requeue([dead.pk, never.pk], "again", lapsed_before=before) == 1
+    assert jobs.requeue("submission", [dead.pk, never.pk], "again", lapsed_before=before) == 1
     rows = {s.pk: s for s in Submission.objects.filter(pk__in=[alive.pk, dead.pk, never.pk, young.pk])}
     assert rows[never.pk].state == "queued" and rows[never.pk].generation == 2 and rows[never.pk].deliveries == 1
     assert rows[never.pk].message == "again"

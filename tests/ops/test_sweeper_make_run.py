@@ -61,7 +61,7 @@ def test_submission_of_a_killed_launcher_is_requeued_and_graded_by_the_next(assi
     assert sub.score == 10 and sub.deliveries == 2 and sub.worker.startswith("second@")
     assert sub.generation == 2  # requeued by the sweeper (a Redis redelivery would keep generation 1)
     assert "Sending due task submissions-sweep-stuck" in second.log()
-    assert "requeued 1 submission(s) whose worker stopped responding" in second.log()
+    assert "requeued 1 submission job(s) whose worker stopped responding" in second.log()
 
     time.sleep(0.5)
     code = second.stop()

@@ -131,3 +131,19 @@ def right_answers(attempt) -> dict:
 
 def item_by_key(attempt, key):
     return attempt.items.select_related("question").get(question__key=key)
+
+
+def run_job(kind: str, object_id: int) -> str:
+    """Run the grading job of a quiz code answer ("quiz-answer") or check ("quiz-check") now, in
+    this process, through its Celery task (the one grading path); returns the task's outcome."""
+    from courseplatform.celery import app
+    from courseplatform.grading.jobs import KINDS
+    from courseplatform.grading.models import GradingJob
+
+    job = GradingJob.objects.get(kind=kind, object_id=object_id)
+    return app.tasks[KINDS[kind].task_name].apply(args=[job.pk, job.generation]).get()
+
+
+@pytest.fixture
+def grade_now():
+    return run_job

@@ -10,7 +10,7 @@ import pytest
 
 from courseplatform.quizzes import codepacks, services
 from courseplatform.quizzes.sync import sync
-from courseplatform.quizzes.tasks import grade_code_item
+from .conftest import run_job
 from grader.pack import pack_hash
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +50,7 @@ def graded_score(quiz, student) -> float:
     item = attempt.items.get()
     services.save_answer(attempt.pk, item.pk, {"code": [GOOD]})
     services.submit_attempt(attempt.pk)
-    grade_code_item(item.pk)
+    assert run_job("quiz-answer", item.pk) == "saved"
     item.refresh_from_db()
     assert item.grading_state == "graded", item.feedback
     return item.score

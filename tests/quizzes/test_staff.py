@@ -11,6 +11,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from courseplatform.courses.hooks import PartsFailed
+from courseplatform.grading.models import GradingJob
 from courseplatform.quizzes import codepacks, services
 from courseplatform.quizzes.models import Attempt, AttemptQuestion, Question, Quiz
 from courseplatform.quizzes.sync import sync
@@ -274,27 +276,28 @@ def test_code_answer_queued_on_submit(course, code_quiz, student, django_capture
     sent = []
     from courseplatform.quizzes import tasks
 
-    monkeypatch.setattr(tasks.grade_code_answer, "apply_async", lambda args, queue: sent.append((args, queue)))
+    monkeypatch.setattr(tasks.grade_code_answer, "apply_async",
+                        lambda args, queue: sent.append((args, queue)) or type("R", (), {"id": "tid"})())
     a = services.start_attempt(code_quiz, student)
     item = a.items.get()
     services.save_answer(a.pk, item.pk, {"code": [GOOD.decode()]})
     with django_capture_on_commit_callbacks(execute=True):
         services.submit_attempt(a.pk)
     a.refresh_from_db()
-    assert sent == [([item.pk], "cpu")] and a.pending == 1
+    job = GradingJob.objects.get(kind="quiz-answer", object_id=item.pk)
+    assert sent == [([job.pk, 1], "cpu")] and a.pending == 1
+    assert job.state == "queued" and job.task_id == "tid"
     item.refresh_from_db()
     assert item.grading_state == "pending" and item.score is None
 
 
 @pytest.mark.parametrize("source, points, text", [(GOOD, 3, "3/3"), (NAIVE, 2, "nan or inf")])
-def test_code_answer_graded_by_the_engine(course, code_quiz, student, client_for, source, points, text):
-    from courseplatform.quizzes.tasks import grade_code_item
-
+def test_code_answer_graded_by_the_engine(course, code_quiz, student, client_for, source, points, text, grade_now):
     a = services.start_attempt(code_quiz, student)
     item = a.items.get()
     services.save_answer(a.pk, item.pk, {"code": [source.decode()]})
     services.submit_attempt(a.pk)
-    grade_code_item(item.pk)
+    assert grade_now("quiz-answer", item.pk) == "saved"
     a.refresh_from_db()
     item.refresh_from_db()
     assert item.grading_state == "graded" and item.score == points and a.score == points and a.pending == 0
@@ -303,16 +306,26 @@ def test_code_answer_graded_by_the_engine(course, code_quiz, student, client_for
     assert text in page
 
 
-def test_code_answer_engine_failure_is_reported_not_lost(course, code_quiz, student, monkeypatch):
-    from courseplatform.quizzes import tasks
+def test_code_answer_engine_failure_is_reported_not_lost(course, code_quiz, student, monkeypatch, grade_now):
+    """An infrastructure fault (the engine's GraderError) ends, after the retries, as an error the
+    student can read; the answer is kept and the attempt no longer waits for it."""
+    from courseplatform.grading import engine
+    from grader.errors import GraderError
 
+    def unavailable(*args, **kwargs):
+        raise GraderError("sandbox unavailable")
+
+    monkeypatch.setattr(engine, "grade_function", lambda: unavailable)
     a = services.start_attempt(code_quiz, student)
     item = a.items.get()
     services.save_answer(a.pk, item.pk, {"code": ["x = 1"]})
     services.submit_attempt(a.pk)
-    tasks._mark_error(item.pk, "The grading engine is unavailable")
+    assert grade_now("quiz-answer", item.pk) == "infrastructure-error"
     item.refresh_from_db()
-    assert item.grading_state == "error" and item.response == {"code": "x = 1"}
+    a.refresh_from_db()
+    assert item.grading_state == "error" and item.response == {"code": "x = 1"} and a.pending == 0
+    assert "could not grade this answer" in item.feedback and "sandbox unavailable" in item.feedback
+    assert GradingJob.objects.get(kind="quiz-answer", object_id=item.pk).state == "error"
 
 
 def test_questions_with_attempts_cannot_be_deleted_alone_but_quizzes_and_courses_can(course, quiz, students):
@@ -398,17 +411,19 @@ def test_a_bank_sync_does_not_overwrite_a_question_edited_on_the_web(course, qui
 
 
 def test_check_runs_visible_tests_only_is_not_an_attempt_and_is_rate_limited(
-        course, code_quiz, student, client_for, monkeypatch, django_capture_on_commit_callbacks):
+        course, code_quiz, student, client_for, monkeypatch, django_capture_on_commit_callbacks, grade_now):
     """Issue 11: "Check" on a code question grades the visible tests only, stores no score, does not
     submit, and is limited (one at a time, CHECKS_PER_WINDOW per window)."""
     from django.contrib.auth import get_user_model
 
-    from courseplatform.quizzes import dispatch, tasks
+    from courseplatform.grading import checks
+    from courseplatform.quizzes import tasks
     from courseplatform.quizzes.models import CodeCheck
     from grader.pack import load_pack
 
     sent = []
-    monkeypatch.setattr(dispatch, "send", lambda name, args, queue: sent.append((name, args, queue)))
+    monkeypatch.setattr(tasks.run_code_check, "apply_async",
+                        lambda args, queue: sent.append((args, queue)) or type("R", (), {"id": "tid"})())
     a = services.start_attempt(code_quiz, student)
     item = a.items.get()
     c = client_for(student)
@@ -417,12 +432,13 @@ def test_check_runs_visible_tests_only_is_not_an_attempt_and_is_rate_limited(
         r = c.post(url, {f"q{item.pk}": NAIVE.decode()}, HTTP_HX_REQUEST="true")
     assert r.status_code == 200 and b"Checking on the visible tests" in r.content
     check = CodeCheck.objects.get()
-    assert sent == [(dispatch.RUN_CODE_CHECK, [check.pk], "cpu")]
+    job = GradingJob.objects.get(kind="quiz-check", object_id=check.pk)
+    assert sent == [([job.pk, 1], "cpu")]
     # One at a time.
     r = c.post(url, {f"q{item.pk}": NAIVE.decode()}, HTTP_HX_REQUEST="true")
     assert b"still running" in r.content and CodeCheck.objects.count() == 1
 
-    tasks.run_check(check.pk)  # the task body, with the real engine
+    assert grade_now("quiz-check", check.pk) == "saved"  # the task, with the real engine
     check.refresh_from_db()
     visible = [t for t in load_pack(codepacks.trusted_dir("code/stable_softmax")).cases() if t.visible]
     assert check.state == "done" and check.total == len(visible) and check.passed < check.total
@@ -433,13 +449,13 @@ def test_check_runs_visible_tests_only_is_not_an_attempt_and_is_rate_limited(
     item.refresh_from_db()
     assert a.state == "open" and a.score is None and item.score is None and item.response is None
 
-    for _ in range(services.CHECKS_PER_WINDOW - 1):
+    for _ in range(checks.limit() - 1):
         CodeCheck.objects.filter(state="pending").update(state="done")
         assert c.post(url, {f"q{item.pk}": GOOD.decode()}).status_code == 200
     CodeCheck.objects.filter(state="pending").update(state="done")
     r = c.post(url, {f"q{item.pk}": GOOD.decode()})
     assert r.status_code == 409 and b"is the limit" in r.content
-    assert CodeCheck.objects.count() == services.CHECKS_PER_WINDOW
+    assert CodeCheck.objects.count() == checks.limit()
     # Someone else's attempt cannot be checked.
     other = client_for(get_user_model().objects.create_user("mallory", password="pw-mallory-123"))
     assert other.post(url, {f"q{item.pk}": GOOD.decode()}).status_code == 404

@@ -24,13 +24,13 @@ def _storage(settings, tmp_path):
 def eager(monkeypatch):
     """Celery runs tasks inline; the engine is the fake one."""
     from courseplatform.celery import app
-    from courseplatform.submissions import services, tasks
+    from courseplatform.grading import engine, jobs
 
-    monkeypatch.setattr(tasks, "grade_function", lambda: cp_fake_grader.grade)
+    monkeypatch.setattr(engine, "grade_function", lambda: cp_fake_grader.grade)
     # Tests run inside a transaction that never commits: send at once instead of on commit
     # (test_grading.py's test_task_is_sent_on_commit_and_routed_to_the_pack_queue checks the
     # on_commit dispatch itself).
-    monkeypatch.setattr(services, "on_commit", lambda fn: fn())
+    monkeypatch.setattr(jobs, "on_commit", lambda fn: fn())
     old = (app.conf.task_always_eager, app.conf.task_eager_propagates)
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = True

@@ -6,6 +6,7 @@ The submitted text steers it:
   STATUS=error     an engine result with status "error" (e.g. a syntax error)
   CRASH_ENGINE     raises RuntimeError (an engine bug)
   KILLME           the first time (no sentinel file yet): write the sentinel, then sleep 120 s
+With only_visible (a "Check"), the hidden test is neither run nor listed, as in the engine.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 
 
-def grade(pack_dir, filename, data: bytes) -> dict:
+def grade(pack_dir, filename, data: bytes, only_visible: bool = False) -> dict:
     text = data.decode("utf-8", "replace")
     if "KILLME" in text:
         sentinel = Path(os.environ["FAKE_GRADER_SENTINEL"])
@@ -31,7 +32,9 @@ def grade(pack_dir, filename, data: bytes) -> dict:
     score = float(m.group(1)) if m else 10.0
     visible = min(score, 6.0)
     hidden = max(0.0, min(score - 6.0, 4.0))
-    return {
+    if only_visible:
+        hidden = 0.0
+    result = {
         "score": visible + hidden,
         "max_score": 10.0,
         "status": "graded",
@@ -45,3 +48,8 @@ def grade(pack_dir, filename, data: bytes) -> dict:
         "notes": [],
         "engine": {"pack_hash": "fakepackhash", "sandbox": "fake"},
     }
+    if only_visible:
+        result["tests"] = [t for t in result["tests"] if t["visible"]]
+        result["max_score"] = 6.0
+        result["message"] = f"{visible:g}/6 points on the visible tests."
+    return result

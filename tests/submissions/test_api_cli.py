@@ -142,7 +142,7 @@ def visible_aware(monkeypatch):
     """The fake engine, taught the engine's only_visible contract (drop the hidden cases); records calls."""
     import cp_fake_grader
 
-    from courseplatform.submissions import tasks
+    from courseplatform.grading import engine
 
     calls = []
 
@@ -155,7 +155,7 @@ def visible_aware(monkeypatch):
             res["max_score"] = sum(t["max_score"] for t in res["tests"])
         return res
 
-    monkeypatch.setattr(tasks, "grade_function", lambda: grade)
+    monkeypatch.setattr(engine, "grade_function", lambda: grade)
     return calls
 
 
@@ -185,10 +185,10 @@ def test_check_runs_visible_tests_only_and_is_not_an_attempt(client, token, stud
 
 
 def test_checks_are_rate_limited_per_student_with_a_clear_message(client, token, other_student, student, assignment,
-                                                                  eager, visible_aware, monkeypatch):
+                                                                  eager, visible_aware, settings):
     from cp_helpers import py
 
-    monkeypatch.setenv("COURSEPLATFORM_CHECKS_PER_WINDOW", "2")
+    settings.CHECKS_PER_WINDOW = 2
     for _ in range(2):
         assert api(client, "post", CHECKS, token, data={"file": py()}).status_code == 201
     r = api(client, "post", CHECKS, token, data={"file": py()})

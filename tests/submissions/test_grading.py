@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cp_helpers import py
+from courseplatform.grading import engine, jobs
 from courseplatform.submissions import services, tasks
 from courseplatform.submissions.models import Submission
 
@@ -38,7 +39,7 @@ def fake_engine(monkeypatch):
         calls.append(a)
         return cp_fake_grader.grade(*a)
 
-    monkeypatch.setattr(tasks, "grade_function", lambda: grade)
+    monkeypatch.setattr(engine, "grade_function", lambda: grade)
     return calls
 
 
@@ -310,7 +311,7 @@ def test_instructor_sets_deadline_and_extension(client_for, instructor, student,
 
 def test_sweeper_requeues_stuck_running(assignment, student, settings, monkeypatch):
     sent = []
-    monkeypatch.setattr(services, "on_commit", lambda fn: sent.append(fn))
+    monkeypatch.setattr(jobs, "on_commit", lambda fn: sent.append(fn))
     fresh = make_sub(assignment, student, state="running", started_at=timezone.now(), deliveries=1)
     stuck = make_sub(assignment, student, state="running", started_at=timezone.now() - timedelta(seconds=assignment.wall_limit_s + 200), deliveries=1)
     from django.core.management import call_command

@@ -218,7 +218,7 @@ def test_progress_page_polls_until_done(client_for, instructor, course, monkeypa
     """Without a worker the check stays `checking`: the fragment polls; the engine error path ends it."""
     from courseplatform.submissions import packs
 
-    monkeypatch.setattr("courseplatform.submissions.services.on_commit", lambda fn: None)  # nothing runs the task
+    monkeypatch.setattr("courseplatform.grading.jobs.on_commit", lambda fn: None)  # nothing runs the task
     c = client_for(instructor)
     upload(c, course, pack_zip())
     row = PackUpload.objects.get()

@@ -152,10 +152,10 @@ def test_a_hostile_result_is_stored_in_postgresql_and_not_left_grading(client_fo
     """The real engine grades a submission whose exception text and output carry NUL, a lone
     surrogate and terminal escapes: the task stores the result (PostgreSQL refuses NUL and lone
     surrogates in JSON), the submission is graded, and the stored strings are clean."""
-    from courseplatform.submissions import tasks
+    from courseplatform.grading import engine
     from grader.api import grade
 
-    monkeypatch.setattr(tasks, "grade_function", lambda: grade)
+    monkeypatch.setattr(engine, "grade_function", lambda: grade)
     source = (
         "import os\n"
         "def double(x):\n"

@@ -15,13 +15,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fake_pool(monkeypatch):
+def fake_pool(monkeypatch, settings):
     from grader import pool
 
     started = []
     monkeypatch.setattr(pool, "start", lambda queue="cpu", preload=("torch",): started.append((queue, tuple(preload))))
-    monkeypatch.delenv("COURSEPLATFORM_WARM_POOL", raising=False)
-    monkeypatch.delenv("COURSEPLATFORM_GRADE_FUNCTION", raising=False)
+    settings.WARM_POOL = True
+    settings.GRADE_FUNCTION = "grader.api.grade"
     return started
 
 
@@ -58,14 +58,14 @@ def test_a_queue_without_packs_gets_the_plain_pool_and_failures_do_not_raise(fak
     assert warm.warm_pools(("cpu",)) == []  # logged; the first grade reports it
 
 
-def test_switches(monkeypatch):
-    monkeypatch.delenv("COURSEPLATFORM_GRADE_FUNCTION", raising=False)
-    monkeypatch.setenv("COURSEPLATFORM_WARM_POOL", "1")
+def test_switches(settings):
+    settings.GRADE_FUNCTION = "grader.api.grade"
+    settings.WARM_POOL = True
     assert warm.warm_enabled()
-    monkeypatch.setenv("COURSEPLATFORM_WARM_POOL", "0")
+    settings.WARM_POOL = False
     assert not warm.warm_enabled()
-    monkeypatch.setenv("COURSEPLATFORM_WARM_POOL", "1")
-    monkeypatch.setenv("COURSEPLATFORM_GRADE_FUNCTION", "cp_fake_grader.grade")
+    settings.WARM_POOL = True
+    settings.GRADE_FUNCTION = "cp_fake_grader.grade"
     assert not warm.warm_enabled()
 
 

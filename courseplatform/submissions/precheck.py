@@ -4,17 +4,13 @@ A check is stored as a Submission with ``is_test_run=True`` (never counted: not 
 the leaderboard, the attempts or the late policy) and ``via="check"``; the grading task passes
 ``only_visible=True`` to the engine for it, so the hidden cases are neither run nor listed.
 
-Limits, per student and assignment-independent:
-  - at most COURSEPLATFORM_CHECKS_PER_WINDOW checks (default 10) per CHECK_WINDOW_S (600 s),
-    counted in the database, so every web process and worker agrees;
-  - at most one check waiting or running at a time.
+Limits, per student and assignment-independent: the one limit of checks (grading.checks:
+settings.CHECKS_PER_WINDOW per settings.CHECK_WINDOW_S, counted in the database, so every web
+process and worker agrees), and at most one check waiting or running at a time.
 The assignment must be open for the student (released, opened, deadline not past its cut-off);
 staff may always check.
 """
 from __future__ import annotations
-
-import os
-from datetime import timedelta
 
 from django.contrib import messages
 from django.http import HttpResponse
@@ -23,6 +19,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from courseplatform.grading import checks
+
 from . import services
 from .models import PENDING_STATES, Assignment, Submission
 from .services import accept_upload, standing
@@ -30,14 +28,6 @@ from .validation import UploadRejected
 from .views import upload_view
 
 CHECK_VIA = "check"
-CHECK_WINDOW_S = 600
-
-
-def checks_per_window() -> int:
-    try:
-        return max(1, int(os.environ.get("COURSEPLATFORM_CHECKS_PER_WINDOW", "10")))
-    except ValueError:
-        return 10
 
 
 def check_refusal(assignment: Assignment, user, is_staff: bool, now=None) -> tuple[str, str] | None:
@@ -50,13 +40,10 @@ def check_refusal(assignment: Assignment, user, is_staff: bool, now=None) -> tup
     mine = Submission.objects.filter(student=user, via=CHECK_VIA)
     if mine.filter(state__in=PENDING_STATES).exists():
         return "Your previous check is still being graded; wait for it to finish.", "queue"
-    limit = checks_per_window()
-    since = now - timedelta(seconds=CHECK_WINDOW_S)
-    recent = list(mine.filter(created_at__gte=since).order_by("created_at").values_list("created_at", flat=True)[:limit])
-    if len(recent) >= limit:
-        wait = int((recent[0] + timedelta(seconds=CHECK_WINDOW_S) - now).total_seconds() + 0.999)
-        return (f"You have used all {limit} checks allowed in {CHECK_WINDOW_S // 60} minutes; "
-                f"the next check is possible in {max(1, wait)} s."), "rate_limited"
+    wait = checks.wait_seconds(mine, now)
+    if wait is not None:
+        return (f"You have used all {checks.limit()} checks allowed in {checks.window_s() // 60} minutes; "
+                f"the next check is possible in {wait} s."), "rate_limited"
     return None
 
 
