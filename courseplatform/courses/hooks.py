@@ -14,7 +14,9 @@ without its function, or whose function takes other parameters.
 
 A hook that raises fails loudly where someone can fix it (``settings.HOOKS_FAIL_LOUDLY``: on under
 DEBUG and in the tests); in production a broken dashboard panel is logged and shown as "could not be
-loaded", and a broken gradebook provider is logged and listed among the gradebook's errors.
+loaded", and a broken gradebook provider is logged and listed among the gradebook's errors. A
+sync hook with a broken part (an invalid pack or bank file) syncs the rest, logs the part with its
+cause and raises PartsFailed, so that ``manage.py sync_course`` exits non-zero.
 """
 from __future__ import annotations
 
@@ -96,6 +98,23 @@ def failed(hook: Hook) -> None:
     if settings.HOOKS_FAIL_LOUDLY:
         raise  # noqa: PLE0704 - re-raises the exception being handled by the caller
     log.exception("%s hook of %s failed", hook.kind, hook.app)
+
+
+class PartsFailed(Exception):
+    """A hook did what it could, but some of its parts were broken (a sync hook: an invalid pack or
+    bank file). Each part was logged with its cause; ``result`` is what the hook would have
+    returned. ``manage.py sync_course`` goes on with the other apps, then exits non-zero."""
+
+    def __init__(self, problems: list[str], result=None):
+        super().__init__("; ".join(problems))
+        self.problems, self.result = list(problems), result
+
+
+def part_failed(what: str, exc: BaseException, problems: list[str]) -> None:
+    """Record a broken part of a hook's work: logged with its cause (traceback), and listed in
+    ``problems`` for the PartsFailed the hook raises once it has done the rest."""
+    log.error("%s: %s: %s", what, type(exc).__name__, exc, exc_info=exc)
+    problems.append(f"{what}: {type(exc).__name__}: {exc}")
 
 
 def render_panels(request, course, membership) -> list[RenderedPanel]:

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.utils import timezone
 
 from courseplatform.courses import csvexport, hooks
@@ -103,11 +104,18 @@ def student_users(course):
     ]
 
 
-def attendance_flags(course, users) -> dict[int, str]:
+def attendance_flags(course, users, errors: list[str] | None = None) -> dict[int, str]:
+    """The attendance flag of each flagged student. A failing attendance summary fails loudly under
+    tests and DEBUG (HOOKS_FAIL_LOUDLY); in production it is logged with its cause and listed in
+    ``errors`` (the gradebook shows them), and the flags are left out."""
     try:
         rows = summary(course, users=users)
-    except Exception:
-        log.exception("attendance summary failed")
+    except Exception as exc:
+        if settings.HOOKS_FAIL_LOUDLY:
+            raise
+        log.exception("attendance summary of %s failed", course.slug)
+        if errors is not None:
+            errors.append(f"attendance: {type(exc).__name__}: {exc} (absence flags left out)")
         return {}
     return {
         r.user.id: f"{r.absent} absences (more than {r.allowance} allowed)"
@@ -159,7 +167,7 @@ def build(course, items: list[GradeItem] | None = None, now=None, weights: dict 
     now = now or timezone.now()
     weights = weights if weights is not None else CategoryWeights.for_course(course).as_dict()
     users = users if users is not None else student_users(course)
-    flags = attendance_flags(course, users)
+    flags = attendance_flags(course, users, errors)
     rows = []
     for u in users:
         row = compute_row(u, items, weights, now)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from django.db import transaction
 
+from courseplatform.courses import hooks
+
 from . import bank, codepacks
 from .models import Question, Quiz, QuizSource
 
@@ -30,6 +32,7 @@ def bank_files(root: Path) -> list[Path]:
 def sync(course, root, stdout=None) -> dict:
     stdout = stdout or sys.stdout
     summary = {"created": 0, "updated": 0, "unchanged": 0, "errors": []}
+    problems: list[str] = []
     for path in bank_files(Path(root)):
         try:
             parsed = bank.load_bank_file(path)
@@ -38,6 +41,7 @@ def sync(course, root, stdout=None) -> dict:
         except bank.BankError as exc:
             summary["errors"].append(str(exc))
             stdout.write(f"quizzes: ERROR {exc} (file skipped, nothing changed)\n")
+            hooks.part_failed(f"quiz bank {path.name}", exc, problems)
             continue
         result = apply_bank(course, parsed, source_path=str(path.relative_to(Path(root))))
         stdout.write(
@@ -53,6 +57,8 @@ def sync(course, root, stdout=None) -> dict:
             summary.setdefault("kept", []).extend(f"{path.name}:{k}" for k in result["kept_keys"])
         summary["created" if result["quiz"] == "new" else "updated" if result["new"] + result["changed"]
                 + result["removed"] else "unchanged"] += 1
+    if problems:  # the good files are synced; the broken ones are logged and named (sync_course exits 1)
+        raise hooks.PartsFailed(problems, result=summary)
     return summary
 
 

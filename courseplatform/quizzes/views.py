@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from courseplatform.courses.hooks import PartsFailed
 from courseplatform.courses.models import STAFF_ROLES, Membership, Role
 from courseplatform.courses.permissions import course_role_required
 
@@ -366,7 +367,10 @@ def regrade(request, course_slug, quiz_slug):
 @course_role_required(Role.INSTRUCTOR)
 def resync(request, course_slug):
     out = io.StringIO()
-    summary = sync(request.course, settings.ASSIGNMENTS_DIR, out)
+    try:
+        summary = sync(request.course, settings.ASSIGNMENTS_DIR, out)
+    except PartsFailed as exc:  # the broken files are logged and shown below; the others are synced
+        summary = exc.result
     for line in out.getvalue().splitlines():
         (messages.error if "ERROR" in line else messages.info)(request, line)
     if not out.getvalue():

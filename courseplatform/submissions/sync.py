@@ -20,7 +20,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from courseplatform.courses import markdown
+from courseplatform.courses import hooks, markdown
 from grader.errors import PackError
 from grader.pack import load_pack, pack_files, pack_hash
 
@@ -186,15 +186,20 @@ def leaderboard_settings(raw: dict) -> dict:
 
 
 def sync(course, root: Path, stdout=None) -> list[Assignment]:
-    """Every `<root>/*/assignment.toml` pack becomes (or updates) an assignment of the course."""
+    """Every `<root>/*/assignment.toml` pack becomes (or updates) an assignment of the course.
+    A broken pack does not stop the others; it is logged with its cause, and once the others are
+    synced, hooks.PartsFailed (result: the synced assignments) names every broken one."""
     stdout = stdout or sys.stdout
     root = Path(root)
-    done = []
+    done, problems = [], []
     for toml_path in sorted(root.glob("*/assignment.toml")):
         try:
             assignment, _ = sync_pack(course, toml_path.parent, stdout)
         except Exception as exc:  # one broken pack must not stop the others
             stdout.write(f"  assignment {toml_path.parent.name}: SKIPPED, invalid pack: {type(exc).__name__}: {exc}\n")
+            hooks.part_failed(f"assignment pack {toml_path.parent.name}", exc, problems)
             continue
         done.append(assignment)
+    if problems:
+        raise hooks.PartsFailed(problems, result=done)
     return done

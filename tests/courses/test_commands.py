@@ -97,3 +97,24 @@ def test_sync_course_reports_a_failing_app(monkeypatch, tmp_path, course):
     only_courses_hook(monkeypatch, "sync", extra=[fake])
     with pytest.raises(CommandError, match="courseplatform.fakeapp failed to sync: bad pack attention"):
         call_command("sync_course", str(tmp_path), stdout=io.StringIO())
+
+
+def test_sync_course_goes_on_after_an_app_with_broken_parts_then_fails(monkeypatch, tmp_path, course):
+    """An app whose sync raises PartsFailed (it synced the rest) does not stop the other apps, and
+    the command exits non-zero naming every broken part."""
+    from courseplatform.courses.hooks import PartsFailed
+
+    seen = []
+    partly = types.ModuleType("courseplatform.partly.sync")
+
+    def sync(c, root, stdout):
+        raise PartsFailed(["pack x: ValueError: no tests.py", "pack y: KeyError: 'title'"])
+
+    partly.sync = sync
+    fine = types.ModuleType("courseplatform.fine.sync")
+    fine.sync = lambda c, root, stdout: seen.append(c.slug)
+    only_courses_hook(monkeypatch, "sync", extra=[partly, fine])
+    with pytest.raises(CommandError, match=r"2 part\(s\) could not be synced") as failed:
+        call_command("sync_course", str(tmp_path), stdout=io.StringIO())
+    assert "courseplatform.partly: pack x: ValueError: no tests.py" in str(failed.value)
+    assert seen == ["llms"]

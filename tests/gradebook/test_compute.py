@@ -40,7 +40,7 @@ def build(its=None, weights=WEIGHTS):
 
 
 def test_category_percentages_and_weighted_total(monkeypatch):
-    monkeypatch.setattr(compute, "attendance_flags", lambda course, users: {})
+    monkeypatch.setattr(compute, "attendance_flags", lambda course, users, errors=None: {})
     book = build()
     ann, ben = book.row_for(1), book.row_for(2)
     assert ann.percents == pytest.approx({"assignments": 95.0, "quizzes": 50.0, "milestones": 90.0,
@@ -55,7 +55,7 @@ def test_category_percentages_and_weighted_total(monkeypatch):
 
 
 def test_empty_category_left_out_and_weights_renormalised(monkeypatch):
-    monkeypatch.setattr(compute, "attendance_flags", lambda course, users: {})
+    monkeypatch.setattr(compute, "attendance_flags", lambda course, users, errors=None: {})
     its = [i for i in items() if i.category in ("assignments", "milestones")]
     book = build(its)
     assert book.categories == ["assignments", "milestones"]
@@ -66,14 +66,14 @@ def test_empty_category_left_out_and_weights_renormalised(monkeypatch):
 
 
 def test_only_open_items_means_no_total(monkeypatch):
-    monkeypatch.setattr(compute, "attendance_flags", lambda course, users: {})
+    monkeypatch.setattr(compute, "attendance_flags", lambda course, users, errors=None: {})
     book = build([GradeItem("quiz:9", "Quiz 9", "quizzes", 10, {}, due=FUTURE)])
     assert book.row_for(1).total is None and book.row_for(1).percents["quizzes"] is None
     assert compute.fmt(book.row_for(1).total) == ""
 
 
 def test_zero_weights_and_zero_max_items(monkeypatch):
-    monkeypatch.setattr(compute, "attendance_flags", lambda course, users: {})
+    monkeypatch.setattr(compute, "attendance_flags", lambda course, users, errors=None: {})
     its = items() + [GradeItem("milestone:form", "Form groups", "milestones", 0, {1: None})]
     book = build(its, weights={"assignments": 0, "quizzes": 0, "milestones": 1, "attendance": 0})
     assert book.row_for(1).total == pytest.approx(90.0)
@@ -81,7 +81,7 @@ def test_zero_weights_and_zero_max_items(monkeypatch):
 
 
 def test_csv_export_matches_the_values(monkeypatch):
-    monkeypatch.setattr(compute, "attendance_flags", lambda course, users: {})
+    monkeypatch.setattr(compute, "attendance_flags", lambda course, users, errors=None: {})
     book = build()
     rows = list(csv.reader(io.StringIO(compute.to_csv(book))))
     assert rows[0] == ["Username", "First name", "Last name", "Email", "Attention [10]", "Generation [30]",
@@ -97,7 +97,7 @@ def test_csv_export_matches_the_values(monkeypatch):
 
 
 def test_csv_rounding_and_injection(monkeypatch):
-    monkeypatch.setattr(compute, "attendance_flags", lambda course, users: {})
+    monkeypatch.setattr(compute, "attendance_flags", lambda course, users, errors=None: {})
     evil = user(3, "=HYPERLINK(\"http://x\")", "+1", "-2", "@sum")
     its = [GradeItem("q", "=cmd|' /C calc'!A0", "quizzes", 3, {3: 1}),
            GradeItem("q2", "=cmd|' /C calc'!A0", "quizzes", 3, {3: 2})]

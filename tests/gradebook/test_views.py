@@ -133,10 +133,30 @@ def test_weights_drive_the_total(course, instructor, student, graded, monkeypatc
 
 def test_absence_flag_from_attendance(course, instructor, student, client_for, monkeypatch):
     monkeypatch.setattr(compute, "attendance_flags",
-                        lambda c, users: {student.id: "3 absences (more than 2 allowed)"})
+                        lambda c, users, errors=None: {student.id: "3 absences (more than 2 allowed)"})
     body = client_for(instructor).get(gurl(course)).content.decode()
     assert "3 absences (more than 2 allowed)" in body
     assert "3 absences" in client_for(student).get(gurl(course)).content.decode()
+
+
+def test_a_failing_attendance_summary_is_loud_in_tests_and_logged_and_shown_in_production(
+        course, instructor, student, client_for, monkeypatch, settings, caplog):
+    """Issue 23: the gradebook never drops an attendance error in silence."""
+    def broken(course, users=None, with_sessions=False):
+        raise RuntimeError("attendance table is gone")
+
+    monkeypatch.setattr(compute, "summary", broken)
+    settings.HOOKS_FAIL_LOUDLY = True  # tests and DEBUG
+    with pytest.raises(RuntimeError, match="attendance table is gone"):
+        compute.build(course)
+    settings.HOOKS_FAIL_LOUDLY = False  # production: logged with its cause, listed, the rest shown
+    with caplog.at_level("ERROR", logger="courseplatform.gradebook.compute"):
+        book = compute.build(course)
+    assert book.errors == ["attendance: RuntimeError: attendance table is gone (absence flags left out)"]
+    assert [r.exc_info[1] for r in caplog.records if r.exc_info][0].args == ("attendance table is gone",)
+    assert book.row_for(student.id) is not None
+    body = client_for(instructor).get(gurl(course)).content.decode()
+    assert "attendance table is gone" in body
 
 
 def test_dashboard_panels(course, instructor, student, graded, monkeypatch):
@@ -146,7 +166,7 @@ def test_dashboard_panels(course, instructor, student, graded, monkeypatch):
     from courseplatform.courses.models import Membership
     from courseplatform.gradebook import dashboard
 
-    monkeypatch.setattr(compute, "attendance_flags", lambda c, users: {u.id: "3 absences" for u in users
+    monkeypatch.setattr(compute, "attendance_flags", lambda c, users, errors=None: {u.id: "3 absences" for u in users
                                                                       if u.username == "bob"})
     request = RequestFactory().get("/")
     request.user = student

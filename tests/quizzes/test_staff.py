@@ -148,10 +148,12 @@ def test_sync_broken_file_changes_nothing_and_says_where(course, tmp_path):
     (tmp_path / "quizzes" / "bad.toml").write_text(SAMPLE_BANK.replace('slug = "sample"', 'slug = "bad"')
                                                    .replace('answer = true', 'answer = "yes"'))
     out = io.StringIO()
-    summary = sync(course, tmp_path, out)
+    with pytest.raises(PartsFailed) as failed:  # named once the good file is synced (sync_course exits 1)
+        sync(course, tmp_path, out)
+    summary = failed.value.result
     assert Quiz.objects.filter(slug="good").exists() and not Quiz.objects.filter(slug="bad").exists()
     assert "bad.toml [tf] line" in out.getvalue() and "answer must be true or false" in out.getvalue()
-    assert len(summary["errors"]) == 1
+    assert len(summary["errors"]) == 1 and failed.value.problems[0].startswith("quiz bank bad.toml: BankError")
 
 
 def test_sync_course_command_loads_the_real_banks(course):
@@ -170,6 +172,12 @@ def test_resync_button(course, instructor, client_for, settings, tmp_path):
     settings.ASSIGNMENTS_DIR = tmp_path
     resp = client_for(instructor).post(url("resync", course), follow=True)
     assert "Banks synchronised" in resp.content.decode() and Quiz.objects.filter(slug="sample").exists()
+    # A broken file: the page says where, the good file is still synced, nothing else fails.
+    (tmp_path / "quizzes" / "bad.toml").write_text(SAMPLE_BANK.replace('slug = "sample"', 'slug = "bad"')
+                                                   .replace('answer = true', 'answer = "yes"'))
+    resp = client_for(instructor).post(url("resync", course), follow=True)
+    body = resp.content.decode()
+    assert resp.status_code == 200 and "answer must be true or false" in body and "Banks synchronised" not in body
 
 
 def test_settings_form(course, quiz, instructor, client_for):

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from cp_helpers import write_pack
+from courseplatform.courses.hooks import PartsFailed
 from courseplatform.submissions.models import Assignment, Submission
 from courseplatform.submissions.sync import sync
 
@@ -23,9 +24,12 @@ def test_sync_is_idempotent_and_copies_the_pack_to_trusted_storage(course, tmp_p
     (root / "broken").mkdir()
     (root / "broken" / "assignment.toml").write_text("title = 3\n")
     out = io.StringIO()
-    done = sync(course, root, out)
+    with pytest.raises(PartsFailed) as failed:  # the broken pack is named once the others are synced
+        sync(course, root, out)
+    done = failed.value.result
     assert sorted(a.slug for a in done) == ["gpu_pack", "tiny"]
-    assert "broken: SKIPPED" in out.getvalue()
+    assert "broken: SKIPPED" in out.getvalue() and failed.value.problems[0].startswith("assignment pack broken: ")
+    (root / "broken" / "assignment.toml").unlink()
     a = Assignment.objects.get(slug="tiny")
     assert Path(a.pack_path) == Path(settings.PACK_STORE) / "tiny" / a.pack_hash
     assert (Path(a.pack_path) / "tests.py").is_file() and a.points == 10 and a.queue == "cpu"
@@ -108,3 +112,23 @@ def test_assignment_page_loads_katex(client_for, student, course):
                               released=True)
     page = client_for(student).get(reverse("submissions:detail", args=[course.slug, "attention"])).content.decode()
     assert "katex/katex.min.js" in page and "js/math.js" in page and "data-math" in page
+
+
+def test_sync_course_exits_non_zero_on_a_broken_pack_and_logs_its_cause(course, tmp_path, caplog):
+    """Issue 23: a broken pack is no longer a "SKIPPED" line in a run that exits 0: the good packs are
+    synced, the broken one is logged with its cause, and the command fails (manage.py exits 1)."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    root = tmp_path / "assignments"
+    write_pack(root, "tiny")
+    (root / "broken").mkdir()
+    (root / "broken" / "assignment.toml").write_text("title = 3\n")
+    out = io.StringIO()
+    with caplog.at_level("ERROR"), pytest.raises(CommandError, match=r"1 part\(s\) could not be synced") as failed:
+        call_command("sync_course", str(root), "--course", course.slug, stdout=out)
+    assert "courseplatform.submissions: assignment pack broken" in str(failed.value)
+    assert Assignment.objects.filter(course=course, slug="tiny").exists()
+    assert "- courseplatform.quizzes" in out.getvalue()  # the other apps synced after it
+    logged = [r for r in caplog.records if "assignment pack broken" in r.getMessage()]
+    assert logged and logged[0].exc_info is not None  # the cause, with its traceback

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from courseplatform.courses import demo_data
-from courseplatform.courses.hooks import hooks
+from courseplatform.courses.hooks import PartsFailed, hooks
 from courseplatform.courses.models import Course
 
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
             raise CommandError(f"{root} is not a folder.")
         target = self._course(course)
         self.stdout.write(f"Syncing {root_path} into {target.slug!r}")
-        ran = 0
+        ran, broken = 0, []
         for hook in hooks("sync"):
             app = hook.module.rsplit(".", 1)[0]
             self.stdout.write(f"- {app}")
@@ -31,9 +31,13 @@ class Command(BaseCommand):
                 hook.function(target, root_path, self.stdout)
             except CommandError:
                 raise
+            except PartsFailed as exc:  # the app synced the rest; its broken parts are logged
+                broken += [f"{app}: {problem}" for problem in exc.problems]
             except Exception as exc:
                 raise CommandError(f"{app} failed to sync: {exc}") from exc
             ran += 1
+        if broken:
+            raise CommandError(f"{len(broken)} part(s) could not be synced (the rest was): " + "; ".join(broken))
         self.stdout.write(self.style.SUCCESS(f"Done ({ran} app{'s' if ran != 1 else ''})."))
 
     def _course(self, slug):
