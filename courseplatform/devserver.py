@@ -7,9 +7,9 @@ All run as children in their own process groups; Ctrl-C or SIGTERM here stops th
 is left after a grace period, so no process outlives this one. If any child dies, the others are
 stopped too and the exit status is non-zero.
 
-Environment: HOST (0.0.0.0), PORT (8000), WEB_WORKERS (2), WORKER_CONCURRENCY (2),
-WORKER_QUEUES (cpu,gpu,ops), WORKER_NAME (embedded), BEAT (1; 0 when another process runs beat
-for this database: there must be exactly one), STOP_GRACE_S (20).
+Environment (read in settings.py, the DEVSERVER_* settings): HOST (0.0.0.0), PORT (8000),
+WEB_WORKERS (2), WORKER_CONCURRENCY (2), WORKER_QUEUES (cpu,gpu,ops), WORKER_NAME (embedded), BEAT
+(1; 0 when another process runs beat for this database: there must be exactly one), STOP_GRACE_S (20).
 """
 from __future__ import annotations
 
@@ -20,18 +20,21 @@ import subprocess
 import sys
 import time
 
-from courseplatform.courses.demo_data import logins_text
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "courseplatform.settings")
+
+from django.conf import settings  # noqa: E402  (the settings module is chosen above)
+
+from courseplatform.courses.demo_data import logins_text  # noqa: E402
 
 
 def _commands() -> dict[str, list[str]]:
-    host = os.environ.get("HOST", "0.0.0.0")
-    port = os.environ.get("PORT", "8000")
+    host, port = settings.DEVSERVER_HOST, settings.DEVSERVER_PORT
     py = sys.executable
     commands = {
         "web": [
             py, "-m", "gunicorn", "courseplatform.wsgi:application",
             "--bind", f"{host}:{port}",
-            "--workers", os.environ.get("WEB_WORKERS", "2"),
+            "--workers", str(settings.DEVSERVER_WEB_WORKERS),
             "--threads", "4",
             "--timeout", "120",
             "--graceful-timeout", "10",
@@ -40,13 +43,13 @@ def _commands() -> dict[str, list[str]]:
         ],
         "worker": [
             py, "-m", "celery", "-A", "courseplatform", "worker",
-            "-Q", os.environ.get("WORKER_QUEUES", "cpu,gpu,ops"),
-            "-c", os.environ.get("WORKER_CONCURRENCY", "2"),
+            "-Q", settings.DEVSERVER_WORKER_QUEUES,
+            "-c", str(settings.DEVSERVER_WORKER_CONCURRENCY),
             "-l", "INFO",
-            "-n", f"{os.environ.get('WORKER_NAME', 'embedded')}@%h",
+            "-n", f"{settings.DEVSERVER_WORKER_NAME}@%h",
         ],
     }
-    if os.environ.get("BEAT", "1").lower() not in ("0", "false", "no", "off"):
+    if settings.DEVSERVER_BEAT:
         commands["beat"] = [py, "-m", "celery", "-A", "courseplatform", "beat", "-l", "INFO"]
     return commands
 
@@ -62,9 +65,7 @@ def _accepts(host: str, port: str) -> bool:
 
 
 def main() -> int:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "courseplatform.settings")
-    port = os.environ.get("PORT", "8000")
-    grace = float(os.environ.get("STOP_GRACE_S", "20"))
+    port, grace = settings.DEVSERVER_PORT, settings.DEVSERVER_STOP_GRACE_S
     children: dict[str, subprocess.Popen] = {}
     stopping = {"signal": None}
 
@@ -89,7 +90,7 @@ def main() -> int:
             print(f"\n{', '.join(dead)} exited (status {children[dead[0]].returncode}); stopping the rest.", flush=True)
             status = 1
             break
-        if not announced and _accepts(os.environ.get("HOST", "0.0.0.0"), port):
+        if not announced and _accepts(settings.DEVSERVER_HOST, port):
             # Once, when the site answers: the address and the logins, where the user is looking.
             announced = True
             print(f"\ncourseplatform is up: http://localhost:{port}/  ({pids})\n{logins_text()}\n"

@@ -200,6 +200,11 @@ PACK_STORE = Path(os.environ.get("PACK_STORE", VAR_DIR / "packs"))
 # or "off". A pack's tests.py runs in the trusted worker (which can reach the database), so by
 # default only site administrators may; a site whose instructors are all trusted opts in.
 PACK_UPLOADS = os.environ.get("PACK_UPLOADS", "superusers")
+# The largest pack zip an instructor may upload, and the largest file of a project delivery (bytes).
+PACK_UPLOAD_MAX_BYTES = int(os.environ.get("PACK_UPLOAD_MAX_BYTES", str(20 * 1024 * 1024)))
+PROJECT_DELIVERY_MAX_BYTES = int(os.environ.get("PROJECT_DELIVERY_MAX_BYTES", str(20 * 1024 * 1024)))
+# The site's public address, for links in e-mails (milestone reminders); no trailing slash.
+SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
 
 # --- Celery -----------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
@@ -291,6 +296,18 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule"))
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# --- Processes: `make run`'s launcher (courseplatform/devserver.py) and the GPU worker (submissions/gpu.py)
+DEVSERVER_HOST = os.environ.get("HOST", "0.0.0.0")  # the web server's bind address
+DEVSERVER_PORT = int(os.environ.get("PORT", "8000"))  # the web server's port
+DEVSERVER_WEB_WORKERS = int(os.environ.get("WEB_WORKERS", "2"))  # gunicorn worker processes
+DEVSERVER_WORKER_QUEUES = os.environ.get("WORKER_QUEUES", "cpu,gpu,ops")  # queues the embedded worker consumes
+DEVSERVER_WORKER_CONCURRENCY = int(os.environ.get("WORKER_CONCURRENCY", "2"))  # its processes
+DEVSERVER_WORKER_NAME = os.environ.get("WORKER_NAME", "embedded")  # its node name (<name>@host)
+DEVSERVER_BEAT = env_bool("BEAT", True)  # off where another process runs beat for this database
+DEVSERVER_STOP_GRACE_S = float(os.environ.get("STOP_GRACE_S", "20"))  # seconds before what is left is killed
+GPU_RESERVE_MB = int(os.environ.get("GPU_RESERVE_MB", "2048"))  # GPU memory left free beside the sandboxes
+GPU_WORKER_CONCURRENCY = os.environ.get("GPU_WORKER_CONCURRENCY", "auto")  # sandboxes per GPU worker, or "auto"
 
 # --- E-mail -----------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

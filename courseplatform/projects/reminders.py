@@ -29,7 +29,7 @@ class ReminderRun:
 
 
 def site_url() -> str:
-    return getattr(settings, "SITE_URL", "http://localhost:8000").rstrip("/")
+    return settings.SITE_URL.rstrip("/")
 
 
 def due_soon(now=None, window=WINDOW, course=None):

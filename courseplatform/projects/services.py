@@ -39,15 +39,13 @@ from .models import (
     normalise_join_code,
 )
 
-DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-
 
 class ProjectError(Exception):
     """A refused action; str(e) is the message shown to the user."""
 
 
 def max_delivery_bytes() -> int:
-    return int(getattr(settings, "PROJECT_DELIVERY_MAX_BYTES", DEFAULT_MAX_BYTES))
+    return int(settings.PROJECT_DELIVERY_MAX_BYTES)
 
 
 def local(dt) -> str:

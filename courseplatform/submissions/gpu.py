@@ -79,8 +79,11 @@ def plan() -> dict:
     except Exception as exc:  # no database yet: size for the default need
         print(f"cannot read the gpu packs ({exc}); assuming {DEFAULT_GPU_MEMORY_MB} MB each", file=sys.stderr)
         needs = {}
-    reserve = int(os.environ.get("GPU_RESERVE_MB", "2048"))
-    wanted = os.environ.get("GPU_WORKER_CONCURRENCY", "auto")
+    from django.conf import settings
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "courseplatform.settings")
+    reserve = int(settings.GPU_RESERVE_MB)
+    wanted = str(settings.GPU_WORKER_CONCURRENCY)
     if wanted.isdigit() and int(wanted) > 0:
         concurrency = int(wanted)
     else:

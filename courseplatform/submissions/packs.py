@@ -37,7 +37,6 @@ from . import dispatch, services
 from .models import Assignment, PackUpload, Submission
 from .sync import PackInvalid, load_meta, sync_pack
 
-PACK_MAX_BYTES = 20 * 1024 * 1024
 UPLOAD_SOURCE = "upload #"  # Assignment.pack_source of an uploaded pack: "upload #<id> <file name>"
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -51,7 +50,7 @@ class PackRejected(Exception):
 def uploads_allowed(user) -> bool:
     """settings.PACK_UPLOADS: "superusers" (the default: a pack's tests.py runs in the trusted
     worker, which can reach the database), "instructors" (any instructor of the course) or "off"."""
-    mode = str(getattr(settings, "PACK_UPLOADS", "superusers")).lower()
+    mode = str(settings.PACK_UPLOADS).lower()
     if mode == "off":
         return False
     if mode == "superusers":
@@ -60,7 +59,7 @@ def uploads_allowed(user) -> bool:
 
 
 def max_pack_bytes() -> int:
-    return int(getattr(settings, "PACK_UPLOAD_MAX_BYTES", PACK_MAX_BYTES))
+    return int(settings.PACK_UPLOAD_MAX_BYTES)
 
 
 def uploads_root() -> Path:

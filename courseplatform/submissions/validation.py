@@ -41,7 +41,7 @@ class CheckedFile:
 def max_bytes(kind: str | None = None) -> int:
     """The largest upload of a kind: the site's SUBMISSION_MAX_BYTES, and never more than the engine
     decodes (so the web never accepts a file that grading then refuses)."""
-    site = int(getattr(settings, "SUBMISSION_MAX_BYTES", 10 * 1024 * 1024))
+    site = int(settings.SUBMISSION_MAX_BYTES)
     engine = {"py": MAX_SOURCE_BYTES, "ipynb": MAX_NOTEBOOK_BYTES, "zip": SUBMISSIONS.max_archive_bytes}.get(kind)
     return min(site, engine) if engine else site
 

@@ -21,7 +21,8 @@ def groups(course, student, other_student, student_member, make_group):
     return (make_group("Alpha", [student, carol]), make_group("Beta", [other_student]), make_group("Empty"))
 
 
-def test_reminds_groups_without_delivery_once(course, student, groups, make_milestone):
+def test_reminds_groups_without_delivery_once(course, student, groups, make_milestone, settings):
+    settings.SITE_URL = "https://courses.example.edu"
     alpha, beta, _ = groups
     soon = make_milestone("soon", due=timezone.now() + timedelta(hours=47))
     make_milestone("later", due=timezone.now() + timedelta(hours=49))
@@ -34,6 +35,7 @@ def test_reminds_groups_without_delivery_once(course, student, groups, make_mile
     msg = mail.outbox[0]
     assert sorted(msg.to) == ["alice@example.edu", "carol@example.edu"]
     assert "Soon" in msg.subject and f"/projects/milestones/{soon.pk}/groups/{alpha.pk}/" in msg.body
+    assert "https://courses.example.edu/" in msg.body and "localhost" not in msg.body  # the site's address
     assert run.skipped == 1  # the group without members (no address)
     # never twice
     assert send_reminders().sent == []
