@@ -1,11 +1,5 @@
 """courseplatform's grading engine: sandboxed, warm-pooled grading of assignment packs.
 
-No Django import anywhere in this package. See grader/README.md.
+No Django import anywhere in this package. See grader/README.md. The entry point is
+``grader.api.grade(pack_dir, filename, data, *, slug=None, only_visible=False)``.
 """
-__all__ = ["grade"]
-
-
-def grade(pack_dir, filename, data):
-    from grader.api import grade as _grade
-
-    return _grade(pack_dir, filename, data)

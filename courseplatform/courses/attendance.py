@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.db.models import Count, Q
 
 from .models import Attendance, AttendanceStatus, Course, LectureSession, Membership
@@ -81,3 +82,14 @@ def sessions_with_counts(course: Course):
 def held_sessions(course: Course):
     """Sessions whose attendance has been taken (at least one row)."""
     return LectureSession.objects.filter(course=course, attendance__isnull=False).distinct()
+
+
+def mark_session(session: LectureSession, students, marks: dict[int, str], marked_by) -> dict[str, int]:
+    """Store one session's attendance: ``marks`` maps a student's id to a status (students without a
+    mark are left as they were). Returns how many are present, absent and excused."""
+    with transaction.atomic():
+        for user in students:
+            if user.id in marks:
+                Attendance.objects.update_or_create(
+                    session=session, user=user, defaults={"status": marks[user.id], "marked_by": marked_by})
+    return {status: list(marks.values()).count(status) for status in AttendanceStatus.values}

@@ -15,7 +15,7 @@ from . import enrolment, hooks
 from .forms import (
     CourseSettingsForm, EnrolForm, MemberRoleForm, SessionAttendanceForm, SessionForm, WeeklySessionsForm,
 )
-from .models import STAFF_ROLES, Attendance, AttendanceStatus, Course, LectureSession, Membership, Role
+from .models import STAFF_ROLES, AttendanceStatus, Course, LectureSession, Membership, Role
 from .permissions import course_role_required
 
 def _courses_for(user):
@@ -289,14 +289,7 @@ def session_attendance(request, course_slug, session_id):
         valid = form.is_valid()
         chosen = form.marks()
         if valid:
-            with transaction.atomic():
-                for user in students:
-                    if user.id in chosen:
-                        Attendance.objects.update_or_create(
-                            session=session, user=user,
-                            defaults={"status": chosen[user.id], "marked_by": request.user},
-                        )
-            counts = {s: list(chosen.values()).count(s) for s in AttendanceStatus.values}
+            counts = att.mark_session(session, students, chosen, request.user)
             messages.success(
                 request,
                 f"Attendance saved for {session}: {counts['present']} present, {counts['absent']} absent, "

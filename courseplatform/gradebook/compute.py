@@ -19,7 +19,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from courseplatform.courses import csvexport, hooks
+from courseplatform.courses import hooks
 from courseplatform.courses.attendance import summary
 from courseplatform.courses.models import Membership
 
@@ -214,8 +214,3 @@ def csv_rows(book: Gradebook) -> list[list[str]]:
         line.append(fmt(r.total))
         rows.append(line)
     return rows
-
-
-def to_csv(book: Gradebook) -> str:
-    """The export's text (views.export_csv sends the same rows through csvexport.csv_response)."""
-    return csvexport.csv_text(csv_rows(book))

@@ -27,11 +27,13 @@ from courseplatform.courses.models import is_student, students_of
 
 from . import litreview
 from .models import (
+    CriterionScore,
     Delivery,
     DeliveryVersion,
     Group,
     GroupEvent,
     GroupMember,
+    MemberOverride,
     Milestone,
     MilestoneGrade,
     ProjectSettings,
@@ -490,3 +492,33 @@ def state_for_group(milestone: Milestone, group: Group | None, now=None) -> Cell
     latest = d.latest if d else None
     g = MilestoneGrade.objects.filter(milestone=milestone, group=group).first()
     return cell_state(milestone, d, g, latest, d.versions.count() if d else 0, now)
+
+
+# --- rubric grading ---------------------------------------------------------------------------
+
+
+def grade_delivery(milestone: Milestone, group: Group, grader, *, total, feedback: str, scores: dict,
+                   overrides: dict) -> MilestoneGrade:
+    """Store a group's grade of a milestone in one transaction: the grade (with the delivery version
+    it grades), the rubric's criterion scores ({criterion: (points, comment)}) and the individual
+    overrides ({user: (score, reason)}), each replacing what was there."""
+    delivery = Delivery.objects.filter(milestone=milestone, group=group).first()
+    with transaction.atomic():
+        grade, _ = MilestoneGrade.objects.update_or_create(
+            milestone=milestone, group=group,
+            defaults={"score": total, "feedback": feedback, "graded_by": grader, "graded_at": timezone.now(),
+                      "graded_version": delivery.latest if delivery else None},
+        )
+        grade.criterion_scores.all().delete()
+        CriterionScore.objects.bulk_create(
+            [CriterionScore(grade=grade, criterion=c, points=v, comment=cm) for c, (v, cm) in scores.items()])
+        grade.overrides.all().delete()
+        MemberOverride.objects.bulk_create(
+            [MemberOverride(grade=grade, user=u, score=v, reason=r) for u, (v, r) in overrides.items()])
+    return grade
+
+
+def remove_grade(milestone: Milestone, group: Group) -> bool:
+    """Remove a group's grade of a milestone (with its scores and overrides); whether there was one."""
+    deleted, _ = MilestoneGrade.objects.filter(milestone=milestone, group=group).delete()
+    return bool(deleted)

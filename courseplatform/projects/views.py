@@ -18,12 +18,10 @@ from courseplatform.courses.permissions import course_role_required
 from . import litreview, services
 from .forms import DeliveryForm, GroupNameForm, JoinForm, MilestoneForm, MoveForm, RubricFormSet, SettingsForm
 from .models import (
-    CriterionScore,
     Delivery,
     DeliveryVersion,
     Group,
     GroupEvent,
-    MemberOverride,
     Milestone,
     MilestoneGrade,
     ProjectSettings,
@@ -452,19 +450,8 @@ def grade(request, course_slug, pk, group_id):
                    grade_rows=_grade_rows(milestone, ctx["grade"], request.POST),
                    override_rows=_override_rows(ctx["members"], ctx["grade"], request.POST))
         return render(request, "projects/delivery.html", ctx, status=400)
-    delivery_obj = Delivery.objects.filter(milestone=milestone, group=group).first()
-    with transaction.atomic():
-        g, _ = MilestoneGrade.objects.update_or_create(
-            milestone=milestone, group=group,
-            defaults={"score": total, "feedback": feedback, "graded_by": request.user, "graded_at": timezone.now(),
-                      "graded_version": delivery_obj.latest if delivery_obj else None},
-        )
-        g.criterion_scores.all().delete()
-        CriterionScore.objects.bulk_create(
-            [CriterionScore(grade=g, criterion=c, points=v, comment=cm) for c, (v, cm) in scores.items()])
-        g.overrides.all().delete()
-        MemberOverride.objects.bulk_create(
-            [MemberOverride(grade=g, user=u, score=v, reason=r) for u, (v, r) in overrides.items()])
+    services.grade_delivery(milestone, group, request.user, total=total, feedback=feedback, scores=scores,
+                            overrides=overrides)
     messages.success(request, f"Graded “{group.name}”: {float(total):g}/{maximum:g}.")
     return redirect(reverse("projects:delivery", args=[course_slug, milestone.pk, group.pk]))
 
@@ -474,7 +461,6 @@ def grade(request, course_slug, pk, group_id):
 def grade_delete(request, course_slug, pk, group_id):
     milestone = _milestone(request, pk)
     group = _group_in_course(request, group_id)
-    deleted, _ = MilestoneGrade.objects.filter(milestone=milestone, group=group).delete()
-    if deleted:
+    if services.remove_grade(milestone, group):
         messages.success(request, "Grade removed: the group may deliver again (until the deadline).")
     return redirect(reverse("projects:delivery", args=[course_slug, milestone.pk, group.pk]))

@@ -234,6 +234,10 @@ class Attempt(models.Model):
         return 100.0 * self.score / self.max_score
 
 
+# A code answer's grading_state while the engine has it (its grading job is queued or running).
+CODE_PENDING = "pending"
+
+
 class AttemptQuestion(models.Model):
     attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="items")
     question = models.ForeignKey(Question, on_delete=models.RESTRICT, related_name="attempt_items")

@@ -17,12 +17,24 @@ from courseplatform.grading import checks, jobs
 from . import bank, dispatch
 from .codepacks import queue_for
 from .models import (
-    Attempt, AttemptQuestion, CodeCheck, Extension, Question, Quiz, compute_deadline, effective_close,
+    CODE_PENDING, Attempt, AttemptQuestion, CodeCheck, Extension, Question, Quiz, compute_deadline, effective_close,
 )
 
 
 class QuizError(Exception):
     """A refusal with a message for the student."""
+
+
+def save_extension(extension: Extension, quiz: Quiz, granted_by) -> Extension:
+    """Store a student's extension of a quiz; an open attempt of theirs gets the new deadline at once."""
+    with transaction.atomic():
+        extension.quiz, extension.granted_by = quiz, granted_by
+        extension.save()
+        for attempt in Attempt.objects.select_for_update().filter(quiz=quiz, student=extension.student,
+                                                                  state=Attempt.State.OPEN):
+            attempt.deadline = compute_deadline(quiz, attempt.started_at, extension)
+            attempt.save(update_fields=["deadline"])
+    return extension
 
 
 def extension_for(quiz: Quiz, student) -> Extension | None:
@@ -235,7 +247,7 @@ def grade_attempt(attempt: Attempt) -> None:
             if item.response is None:
                 item.score, item.feedback, item.grading_state, item.result = 0.0, "No answer.", "graded", None
             else:
-                item.score, item.feedback, item.grading_state = None, "", "pending"
+                item.score, item.feedback, item.grading_state = None, "", CODE_PENDING
                 code_items.append((item.pk, item.snapshot["pack"]))
         else:
             fraction, feedback = bank.grade(item.snapshot, item.response)
@@ -249,7 +261,7 @@ def grade_attempt(attempt: Attempt) -> None:
 
 def update_total(attempt: Attempt, items: list[AttemptQuestion] | None = None) -> None:
     items = list(attempt.items.all()) if items is None else items
-    attempt.pending = sum(1 for i in items if i.grading_state == "pending")
+    attempt.pending = sum(1 for i in items if i.grading_state == CODE_PENDING)
     attempt.score = round(sum(i.score or 0.0 for i in items), 6)
     attempt.max_score = sum(i.max_score for i in items)
     attempt.save(update_fields=["pending", "score", "max_score"])

@@ -21,7 +21,7 @@ from courseplatform.grading.worker import grading_task
 
 from . import dispatch
 from .codepacks import trusted_dir
-from .models import Attempt, AttemptQuestion, CodeCheck
+from .models import CODE_PENDING, Attempt, AttemptQuestion, CodeCheck
 from .services import close_overdue, update_total
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class QuizAnswerJob(Kind):
 
     def call(self, job) -> EngineCall:
         item = AttemptQuestion.objects.filter(pk=job.object_id).first()
-        if item is None or item.grading_state != "pending" or not item.response:
+        if item is None or item.grading_state != CODE_PENDING or not item.response:
             raise Gone("The answer no longer waits for grading.")
         snap = item.snapshot
         return EngineCall(_pack_dir(snap), snap.get("filename", "solution.py"),

@@ -25,7 +25,7 @@ from . import bank, services
 from .forms import ExtensionForm, GiftImportForm, QuestionEditForm, QuizSettingsForm
 from .gift import GiftImportErrors
 from .importing import import_gift
-from .models import Attempt, AttemptQuestion, CodeCheck, Extension, Question, Quiz, compute_deadline
+from .models import Attempt, AttemptQuestion, CodeCheck, Extension, Question, Quiz
 from .statistics import quiz_statistics
 from .sync import sync
 from .tomlwrite import question_to_toml
@@ -311,14 +311,7 @@ def extensions(request, course_slug, quiz_slug):
     form = ExtensionForm(request.POST or None, instance=existing, quiz=quiz,
                          initial={"student": request.GET.get("student")})
     if request.method == "POST" and form.is_valid():
-        ext = form.save(commit=False)
-        ext.quiz, ext.granted_by = quiz, request.user
-        ext.save()
-        # An open attempt gets the new deadline at once.
-        for a in Attempt.objects.filter(quiz=quiz, student=ext.student, state=Attempt.State.OPEN):
-
-            a.deadline = compute_deadline(quiz, a.started_at, ext)
-            a.save(update_fields=["deadline"])
+        ext = services.save_extension(form.save(commit=False), quiz, request.user)
         messages.success(request, f"Extension saved for {ext.student.get_full_name() or ext.student.username}.")
         return redirect("quizzes:extensions", course_slug, quiz.slug)
     return render(request, "quizzes/extensions.html", {

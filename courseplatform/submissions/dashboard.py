@@ -9,7 +9,7 @@ from django.utils import timezone
 from courseplatform.courses.hooks import Panel
 
 from . import services
-from .models import Assignment, State, Submission
+from .models import PENDING_STATES, Assignment, State, Submission
 
 
 def panels(request, course, membership) -> list[Panel]:
@@ -18,7 +18,7 @@ def panels(request, course, membership) -> list[Panel]:
         subs = Submission.objects.filter(assignment__course=course)
         queue = {
             row["assignment__queue"]: row
-            for row in subs.filter(state__in=[State.QUEUED, State.RUNNING])
+            for row in subs.filter(state__in=PENDING_STATES)
             .values("assignment__queue")
             .annotate(queued=Count("id", filter=Q(state=State.QUEUED)), running=Count("id", filter=Q(state=State.RUNNING)))
         }

@@ -6,13 +6,14 @@ import zipfile
 from collections import defaultdict
 from pathlib import Path
 
+from django.db.models import Count
 from django.utils import timezone
 
 from courseplatform.courses import csvexport
 from courseplatform.courses.models import Membership
 
 from . import services
-from .models import Assignment, Extension, State, Submission
+from .models import PENDING_STATES, Assignment, Extension, State, Submission
 
 
 def student_rows(assignment: Assignment):
@@ -37,7 +38,7 @@ def student_rows(assignment: Assignment):
             "counted": services.counted_score(assignment, subs),
             "attempts": len(subs),
             "late": sum(1 for s in subs if s.late_days),
-            "pending": sum(1 for s in subs if s.state in (State.QUEUED, State.RUNNING)),
+            "pending": sum(1 for s in subs if s.state in PENDING_STATES),
             "errors": sum(1 for s in subs if s.state == State.ERROR),
             "extension": extensions.get(m.user_id),
         })
@@ -90,3 +91,19 @@ def export_stream(assignment: Assignment):
             yield stream.pop()
         archive.writestr(f"{assignment.slug}/index.csv", csvexport.csv_text(lines))
     yield stream.pop()
+
+
+def staff_statistics(assignment: Assignment) -> dict:
+    """The staff overview's numbers: one row per student (student_rows), the counted scores,
+    their number and mean, the submissions per state, and how many graded ones an older pack graded."""
+    rows = student_rows(assignment)
+    counted = [r["counted"].score for r in rows if r["counted"]]
+    subs = Submission.objects.filter(assignment=assignment)
+    return {
+        "rows": rows,
+        "counted": counted,
+        "counted_n": len(counted),
+        "mean": (sum(counted) / len(counted)) if counted else None,
+        "states": dict(subs.values_list("state").annotate(n=Count("id")).values_list("state", "n")),
+        "outdated": subs.filter(state=State.GRADED).exclude(pack_hash=assignment.pack_hash).count(),
+    }

@@ -67,7 +67,7 @@ def check(assignment: Assignment, user, upload, *, is_staff: bool) -> Submission
 # --- the "Check" button of the assignment page (htmx) -------------------------------------------
 
 def _refused(request, slug, message: str, status: int):
-    if getattr(request, "htmx", False):
+    if request.htmx:
         # htmx does not swap 4xx answers: the refusal is a 200 fragment shown in the check's slot,
         # with the real status in a header.
         response = HttpResponse(format_html('<p class="flag bad check-refused">{}</p>', message))
@@ -89,7 +89,7 @@ def check_view(request, course_slug, slug, assignment, upload):
         sub = check(assignment, request.user, upload, is_staff=staff)
     except UploadRejected as exc:
         return _refused(request, slug, exc.message, 429 if exc.code == "rate_limited" else 400)
-    if not getattr(request, "htmx", False):
+    if not request.htmx:
         messages.success(request, f"Check received: {sub.original_name}. Only the visible tests run; it is not an attempt.")
         return redirect(reverse("submissions:detail", args=[course_slug, slug]) + f"#submission-{sub.pk}")
     sub.refresh_from_db()  # an eager or fast worker may have graded it already

@@ -30,7 +30,7 @@ from courseplatform.celery import app
 from courseplatform.grading.sweeper import is_redis
 
 from . import dispatch
-from .models import Assignment, State, Submission
+from .models import FINAL_STATES, PENDING_STATES, Assignment, State, Submission
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def route_task(name, args, kwargs, options, task=None, **kw):
 
 def grading_times(assignment_ids=None, since: datetime | None = None, limit: int = RECENT_GRADES) -> dict[int, list[float]]:
     """Recent grading durations (seconds) per assignment, newest first."""
-    qs = Submission.objects.filter(state__in=[State.GRADED, State.ERROR], started_at__isnull=False,
+    qs = Submission.objects.filter(state__in=FINAL_STATES, started_at__isnull=False,
                                    finished_at__isnull=False)
     if assignment_ids is not None:
         qs = qs.filter(assignment_id__in=list(assignment_ids))
@@ -126,7 +126,7 @@ class QueueInfo:
 
 def queue_info(sub, now: datetime | None = None) -> QueueInfo | None:
     """Where a queued or running submission stands; None once it is final."""
-    if sub.state not in (State.QUEUED, State.RUNNING):
+    if sub.state not in PENDING_STATES:
         return None
     now = now or timezone.now()
     queue = sub.assignment.queue or "cpu"

@@ -14,5 +14,5 @@ def staff_queue(request, course_slug):
     data = staff_overview()
     # Queue lengths are site-wide (all courses share the workers); pack times only for this course.
     data["packs"] = [p for p in data["packs"] if p["course"] == request.course.slug]
-    template = "submissions/_queue_panel.html" if request.headers.get("HX-Request") else "submissions/queue.html"
+    template = "submissions/_queue_panel.html" if request.htmx else "submissions/queue.html"
     return render(request, template, {**data, "course": request.course})

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.timesince import timeuntil
 
@@ -19,6 +19,7 @@ from courseplatform.grading import jobs
 from . import dispatch
 from .models import PENDING_STATES, Assignment, LateInfo, State, Submission
 from .notebooks import image_type, is_notebook
+from .sync import sync_pack
 from .validation import CheckedFile, UploadRejected, check_upload, engine_check
 
 BLOB_DIR = "submissions"
@@ -182,6 +183,50 @@ def regrade(queryset, reset_deliveries: bool = True) -> int:
     ids = list(queryset.values_list("pk", flat=True))
     return jobs.requeue(jobs.KINDS[dispatch.SUBMISSION_KIND], ids, "Queued for regrading.", fresh=True,
                         reset_deliveries=reset_deliveries)
+
+
+@dataclass
+class Resync:
+    """What resync_pack did: the pack version before and after, and how many submissions it queued."""
+
+    assignment: Assignment
+    old_hash: str
+    regraded: int | None  # None: no regrade was asked for
+
+    @property
+    def changed(self) -> bool:
+        return self.assignment.pack_hash != self.old_hash
+
+
+def pack_source(assignment: Assignment) -> Path:
+    """The folder an assignment's pack is synced from (its recorded source, else ASSIGNMENTS_DIR/<slug>)."""
+    return Path(assignment.pack_source or (Path(settings.ASSIGNMENTS_DIR) / assignment.slug))
+
+
+def resync_pack(assignment: Assignment, *, regrade_all: bool = False) -> Resync:
+    """Load the assignment's pack again from its source folder; with regrade_all, queue every
+    submission for regrading with it. Raises sync.PackInvalid, OSError or ValueError for a pack that
+    cannot be loaded (nothing changes then)."""
+    old = assignment.pack_hash
+    assignment, _ = sync_pack(assignment.course, pack_source(assignment))
+    regraded = regrade(Submission.objects.filter(assignment=assignment)) if regrade_all else None
+    return Resync(assignment, old, regraded)
+
+
+def assignment_stats(assignments) -> dict[int, dict]:
+    """Per assignment id, the staff's counts of its submissions for credit: students, total, pending
+    (queued or running) and errors."""
+    return {
+        row["assignment"]: row
+        for row in Submission.objects.filter(assignment__in=assignments, is_test_run=False)
+        .values("assignment")
+        .annotate(
+            students=Count("student", distinct=True),
+            total=Count("id"),
+            pending=Count("id", filter=Q(state__in=PENDING_STATES)),
+            errors=Count("id", filter=Q(state=State.ERROR)),
+        )
+    }
 
 
 def counted_score(assignment: Assignment, subs: list[Submission]) -> Submission | None:

@@ -12,12 +12,10 @@ from collections import defaultdict
 from functools import wraps
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -32,12 +30,12 @@ from courseplatform.courses.permissions import course_role_required
 
 from . import notebooks, services
 from .charts import histogram_svg
-from .exports import export_stream, student_rows
+from .exports import export_stream, staff_statistics
 from .forms import AssignmentSettingsForm, ExtensionForm, PackUploadForm, TokenForm, UploadForm
 from .leaderboard import board
 from .models import ApiToken, Assignment, Extension, PackUpload, State, Submission
 from .packs import UPLOAD_SOURCE, PackRejected, max_pack_bytes, receive, uploads_allowed
-from .sync import PackInvalid, sync_pack
+from .sync import PackInvalid
 from .uploads import install_limit
 from .validation import UploadRejected, max_bytes
 
@@ -68,17 +66,7 @@ def index(request, course_slug):
     assignments = list(Assignment.objects.filter(course=request.course, **({} if staff else {"released": True})))
     rows = []
     if staff:
-        stats = {
-            row["assignment"]: row
-            for row in Submission.objects.filter(assignment__in=assignments, is_test_run=False)
-            .values("assignment")
-            .annotate(
-                students=Count("student", distinct=True),
-                total=Count("id"),
-                pending=Count("id", filter=Q(state__in=[State.QUEUED, State.RUNNING])),
-                errors=Count("id", filter=Q(state=State.ERROR)),
-            )
-        }
+        stats = services.assignment_stats(assignments)
         for a in assignments:
             rows.append({"a": a, "stats": stats.get(a.pk, {}), "due": a.due_at})
     else:
@@ -196,7 +184,7 @@ def submission_status(request, course_slug, pk):
     sub = _submission(request, pk)
     staff = request.membership.is_staff_role
     template = "submissions/_submission.html"
-    back = getattr(getattr(request, "htmx", None), "current_url_abs_path", None) if getattr(request, "htmx", False) else None
+    back = request.htmx.current_url_abs_path if request.htmx else None
     return render(request, template, {
         "item": {"s": sub, "fb": services.feedback(sub, staff)}, "staff": staff, "course": request.course, "back": back,
     })
@@ -247,23 +235,14 @@ def starter(request, course_slug, slug, kind):
 @course_role_required(*STAFF_ROLES)
 def staff_overview(request, course_slug, slug):
     assignment = _assignment(request, slug)
-    rows = student_rows(assignment)
-    counted = [r["counted"].score for r in rows if r["counted"]]
-    states = dict(
-        Submission.objects.filter(assignment=assignment).values_list("state").annotate(n=Count("id")).values_list("state", "n")
-    )
-    test_runs = Submission.objects.filter(assignment=assignment, is_test_run=True).select_related("student")[:10]
+    stats = staff_statistics(assignment)
     return render(request, "submissions/staff_overview.html", {
         "assignment": assignment,
-        "rows": rows,
-        "histogram": histogram_svg(counted, assignment.points, title=f"Counted scores for {assignment.title}"),
-        "counted_n": len(counted),
-        "mean": (sum(counted) / len(counted)) if counted else None,
-        "states": states,
-        "test_runs": test_runs,
+        **stats,
+        "histogram": histogram_svg(stats["counted"], assignment.points, title=f"Counted scores for {assignment.title}"),
+        "test_runs": Submission.objects.filter(assignment=assignment, is_test_run=True).select_related("student")[:10],
         "is_instructor": request.membership.role == Role.INSTRUCTOR,
         "can_upload_packs": request.membership.role == Role.INSTRUCTOR and uploads_allowed(request.user),
-        "outdated": Submission.objects.filter(assignment=assignment, state=State.GRADED).exclude(pack_hash=assignment.pack_hash).count(),
     })
 
 
@@ -322,20 +301,18 @@ def resync(request, course_slug, slug):
     if assignment.pack_source.startswith(UPLOAD_SOURCE):
         messages.info(request, f"This pack was uploaded as a zip ({assignment.pack_source}): upload a new version to change it.")
         return redirect("submissions:pack_uploads", course_slug)
-    source = Path(assignment.pack_source or (Path(settings.ASSIGNMENTS_DIR) / assignment.slug))
-    old = assignment.pack_hash
     try:
-        assignment, what = sync_pack(request.course, source)
+        done = services.resync_pack(assignment, regrade_all=request.POST.get("regrade") == "all")
     except (PackInvalid, OSError, ValueError) as exc:
-        messages.error(request, f"The pack at {source} could not be loaded: {exc}")
+        messages.error(request, f"The pack at {services.pack_source(assignment)} could not be loaded: {exc}")
         return redirect("submissions:staff", course_slug, slug)
-    if assignment.pack_hash == old:
-        messages.info(request, f"The pack is unchanged ({old[:12]}).")
+    new = done.assignment.pack_hash
+    if not done.changed:
+        messages.info(request, f"The pack is unchanged ({done.old_hash[:12]}).")
     else:
-        messages.success(request, f"Pack updated: {old[:12]} → {assignment.pack_hash[:12]}. Regrade to apply it to earlier submissions.")
-    if request.POST.get("regrade") == "all":
-        n = services.regrade(Submission.objects.filter(assignment=assignment))
-        messages.success(request, f"{n} submission(s) queued for regrading.")
+        messages.success(request, f"Pack updated: {done.old_hash[:12]} → {new[:12]}. Regrade to apply it to earlier submissions.")
+    if done.regraded is not None:
+        messages.success(request, f"{done.regraded} submission(s) queued for regrading.")
     return redirect("submissions:staff", course_slug, slug)
 
 
@@ -441,7 +418,7 @@ def pack_uploads(request, course_slug):
 def pack_upload(request, course_slug, pk):
     """One upload's check, item by item; polled by htmx while it runs."""
     row = get_object_or_404(PackUpload.objects.select_related("assignment", "uploaded_by"), course=request.course, pk=pk)
-    template = "submissions/_pack_check.html" if getattr(request, "htmx", False) else "submissions/pack_upload.html"
+    template = "submissions/_pack_check.html" if request.htmx else "submissions/pack_upload.html"
     return render(request, template, {"up": row})
 
 

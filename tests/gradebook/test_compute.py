@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from courseplatform.courses import csvexport
 from courseplatform.gradebook import compute
 from courseplatform.gradebook.items import GradeItem
 
@@ -83,7 +84,7 @@ def test_zero_weights_and_zero_max_items(monkeypatch):
 def test_csv_export_matches_the_values(monkeypatch):
     monkeypatch.setattr(compute, "attendance_flags", lambda course, users, errors=None: {})
     book = build()
-    rows = list(csv.reader(io.StringIO(compute.to_csv(book))))
+    rows = list(csv.reader(io.StringIO(csvexport.csv_text(compute.csv_rows(book)))))
     assert rows[0] == ["Username", "First name", "Last name", "Email", "Attention [10]", "Generation [30]",
                        "Quiz 1 [10]", "Quiz 2 [10]", "Literature review I [10]", "Attendance [12]",
                        "Assignments %", "Quizzes %", "Milestones %", "Attendance %", "Total %"]
@@ -102,7 +103,7 @@ def test_csv_rounding_and_injection(monkeypatch):
     its = [GradeItem("q", "=cmd|' /C calc'!A0", "quizzes", 3, {3: 1}),
            GradeItem("q2", "=cmd|' /C calc'!A0", "quizzes", 3, {3: 2})]
     book = compute.build(None, items=its, now=NOW, weights=WEIGHTS, users=[evil])
-    rows = list(csv.reader(io.StringIO(compute.to_csv(book))))
+    rows = list(csv.reader(io.StringIO(csvexport.csv_text(compute.csv_rows(book)))))
     assert rows[0][4] == "'=cmd|' /C calc'!A0 [3]" and rows[0][5] == "'=cmd|' /C calc'!A0 [3] (2)"
     assert rows[1][:4] == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@sum"]
     assert rows[1][-1] == "50"  # 3 of 6 points

@@ -17,11 +17,3 @@ def state_class(state: str) -> str:
 @register.filter
 def test_class(status: str) -> str:
     return TEST_CLASS.get(str(status), "muted")
-
-
-@register.filter
-def percent_of(value, total) -> str:
-    try:
-        return f"{100 * float(value) / float(total):.0f}%"
-    except (TypeError, ValueError, ZeroDivisionError):
-        return ""
