@@ -24,9 +24,9 @@ class GradingJob(models.Model):
     CodeCheck). The columns are those of submissions.Submission with the same meaning, so that one
     lease, one sweeper and one requeue (grading/jobs.py) serve both."""
 
-    kind = models.CharField(max_length=32)
-    object_id = models.PositiveBigIntegerField()
-    queue = models.CharField(max_length=8, default="cpu")
+    kind = models.CharField(max_length=32, help_text="The job's kind: quiz-answer or quiz-check.")
+    object_id = models.PositiveBigIntegerField(help_text="The graded row: an AttemptQuestion or a CodeCheck.")
+    queue = models.CharField(max_length=8, default="cpu", help_text="The Celery queue it is sent to (the pack's).")
     state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED, db_index=True)
     generation = models.PositiveIntegerField(default=1, help_text="Bumped by each requeue; stale tasks are ignored.")
     message = models.TextField(blank=True)
