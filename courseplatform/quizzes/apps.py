@@ -10,4 +10,4 @@ class QuizzesConfig(AppConfig):
     name = "courseplatform.quizzes"
 
     def ready(self):
-        from . import tasks  # noqa: F401  registers the tasks dispatch.send looks up by name (Django's ready() hook)
+        from . import tasks  # noqa: F401  registers the grading kinds and tasks (Django's ready() hook)

@@ -1,10 +1,11 @@
-"""The one module of the submissions app that sends Celery tasks.
+"""The names the submissions app sends its tasks by, and the one place that sends a task by name.
 
-A task is looked up in Celery's registry by the stable name it is declared with in ``tasks.py``
-(``@shared_task(name=...)``), so the modules that send (services.py, packs.py, queue.py) never import
-``tasks.py``, while ``tasks.py`` imports them at the top of its file: imports run one way,
-tasks → services/packs/queue → dispatch. ``SubmissionsConfig.ready()`` imports ``tasks.py``, so the
-registry holds these tasks in every process (web, worker, tests in eager mode run the same objects).
+A task is looked up in Celery's registry by the stable name it is declared with in ``tasks.py``, so
+the modules that send never import ``tasks.py``, while ``tasks.py`` imports them at the top of its
+file: imports run one way, tasks → services/packs → dispatch. A submission is graded through the one
+grading path (courseplatform/grading: services.enqueue_on_commit and regrade go through
+grading.jobs); packs.py sends the pack self-check with ``send``. ``SubmissionsConfig.ready()``
+imports ``tasks.py``, so the registry holds these tasks in every process.
 """
 from __future__ import annotations
 
