@@ -342,7 +342,14 @@ class Context:
         if fd is None:
             yield
             return
+        waited = time.monotonic()
         fcntl.flock(fd, fcntl.LOCK_EX)
+        waited = time.monotonic() - waited
+        runner = self._runner  # waiting for the device is not the submission's time
+        if runner.case_deadline is not None:
+            runner.case_deadline += waited
+        if runner.wall_deadline is not None:
+            runner.wall_deadline += waited
         try:
             yield
         finally:

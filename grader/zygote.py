@@ -68,6 +68,7 @@ class Zygote:
 
         self.limits = {"rlimits": True}
         if not self.secure:
+            self.limits["cpu_time"] = "/proc of the sandbox's session, sampled by the trusted process (insecure mode)"
             return
         _check_namespaces()  # the first requirement: without it nothing below matters
         try:
@@ -78,6 +79,7 @@ class Zygote:
                 raise RuntimeError(f"sandbox unavailable: no cgroup can be used for the per-sandbox limits ({exc}); "
                                    "set GRADER_ALLOW_RLIMIT_ONLY=1 to grade with per-process rlimits only") from None
             self.limits["cgroup"] = f"none ({exc}; rlimits only, by GRADER_ALLOW_RLIMIT_ONLY)"
+            self.limits["cpu_time"] = "/proc of the sandbox's uid, sampled by the trusted process (no cgroup)"
         self.filter = seccomp.build()
         self.limits.update(self.filter.describe())
 

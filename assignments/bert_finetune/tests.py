@@ -162,9 +162,10 @@ def train_and_predict(ctx):
         cpu_after = ctx.sub.cpu_seconds()
     used = wall if cuda else cpu_after - cpu_start
     ctx.metric("train_seconds", used)
+    peak = ctx.sub.memory_peak_mb()  # the sandbox's cgroup, read on the trusted side (None: not recorded)
     ctx.note(f"Trained on {len(texts)} sentences on {settings['device']} with a budget of {budget:g} {unit}; "
              f"train() used {used:.1f} {unit} ({wall:.1f} s of wall-clock time, {cpu_after - cpu_start:.1f} "
-             f"CPU seconds of all its processes).")
+             f"CPU seconds of all its processes" + (f"; memory peak {peak:.0f} MB" if peak else "") + ").")
     if predictor is None or isinstance(predictor, (bool, int, float, str, bytes, list, tuple, dict)):
         raise Fail(f"train(...) must return a predictor object with a predict(texts) method, "
                    f"got {type(predictor).__name__}.")
