@@ -126,6 +126,34 @@ def test_the_proc_fallback_counts_an_unwaited_auto_reaped_child():
         proc.wait()
 
 
+def test_cpu_counters_are_read_where_each_hierarchy_keeps_them(tmp_path):
+    """v2 cpu.stat usage_usec; v1 cpuacct.usage in a cpuacct group of its own or co-mounted with cpu;
+    no counter: None (the trusted side then samples /proc)."""
+    from grader import cgroups
+
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n")
+    (v2 / "memory.peak").write_text(str(300 << 20))
+    assert cgroups.read_cpu_seconds(cgroups.cpu_usage_path(2, {"": str(v2)})) == 2.5
+    assert cgroups.memory_peak_path(2, {"": str(v2)}) == str(v2 / "memory.peak")
+    cpu, acct, mem = (tmp_path / n for n in ("cpu", "cpuacct", "memory"))
+    for d in (cpu, acct, mem):
+        d.mkdir()
+    (acct / "cpuacct.usage").write_text("1500000000\n")
+    (mem / "memory.max_usage_in_bytes").write_text(str(64 << 20))
+    dirs = {"memory": str(mem), "cpu": str(cpu), "cpuacct": str(acct)}
+    assert cgroups.read_cpu_seconds(cgroups.cpu_usage_path(1, dirs)) == 1.5
+    assert cgroups.memory_peak_path(1, dirs) == str(mem / "memory.max_usage_in_bytes")
+    (cpu / "cpuacct.usage").write_text("4000000000\n")   # cpu,cpuacct co-mounted
+    assert cgroups.read_cpu_seconds(cgroups.cpu_usage_path(1, {"memory": str(mem), "cpu": str(cpu)})) == 4.0
+    (cpu / "cpuacct.usage").unlink()
+    assert cgroups.cpu_usage_path(1, {"memory": str(mem), "cpu": str(cpu)}) is None
+    (v2 / "cpu.stat").write_text("nr_periods 0\n")
+    with pytest.raises(OSError):
+        cgroups.read_cpu_seconds(str(v2 / "cpu.stat"))
+
+
 # ------------------------------------------------------------------ 2. device
 
 FORGED = BUDGET_REF.replace("def device_seen():", '''import torch
@@ -301,3 +329,36 @@ def scaled_dot_product_attention(q, k, v, mask=None):
     visible = [t for t in res["tests"] if t["visible"]]
     assert res["score"] < 5 and all(t["status"] == "failed" for t in visible)
     assert "scaled_dot_product_attention is not allowed in this assignment" in visible[0]["message"]
+
+
+def test_holding_the_gpu_waits_for_other_grades_cases_and_not_on_the_students_clock(monkeypatch, tmp_path):
+    """The GPU path of a budget (no GPU needed): every grade on the device holds its lock shared per
+    case; ctx.hold_device() takes it exclusively, so the wall clock inside measures this grade alone,
+    and the wait is added back to the case's and the submission's deadlines."""
+    import fcntl
+    import threading
+    import types
+
+    from grader import driver
+
+    monkeypatch.setattr(driver.tempfile, "gettempdir", lambda: str(tmp_path))
+    other = driver._device_lock()           # another grade's case is running on the device
+    mine = driver._device_lock()            # shared locks coexist
+    now = time.monotonic()
+    runner = types.SimpleNamespace(_device_fd=mine, case_deadline=now + 10, wall_deadline=now + 20)
+    ctx = driver.Context.__new__(driver.Context)
+    ctx._runner = runner
+    threading.Timer(0.5, lambda: os.close(other)).start()   # the other case ends
+    started = time.monotonic()
+    with ctx.hold_device():
+        waited = time.monotonic() - started
+        probe = os.open(str(tmp_path / os.listdir(tmp_path)[0]), os.O_RDWR)
+        with pytest.raises(BlockingIOError):               # nobody else may take the device now
+            fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        os.close(probe)
+    assert waited >= 0.4
+    assert runner.case_deadline - (now + 10) >= 0.4 and runner.wall_deadline - (now + 20) >= 0.4
+    probe = os.open(str(tmp_path / os.listdir(tmp_path)[0]), os.O_RDWR)
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)     # back to shared afterwards
+    os.close(probe)
+    os.close(mine)
