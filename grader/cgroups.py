@@ -161,6 +161,8 @@ class Group:
             self.fds["procs.memory"] = os.open(f"{mem}/cgroup.procs", os.O_WRONLY)
             self.fds["procs.pids"] = os.open(f"{pids}/cgroup.procs", os.O_WRONLY)
             self.fds["procs.cpu"] = os.open(f"{cpu}/cgroup.procs", os.O_WRONLY)
+            if "cpuacct" in self.dirs:  # a cpuacct hierarchy of its own (not co-mounted with cpu)
+                self.fds["procs.cpuacct"] = os.open(f"{self.dirs['cpuacct']}/cgroup.procs", os.O_WRONLY)
             self.fds["mem"] = os.open(f"{mem}/memory.limit_in_bytes", os.O_RDWR)
             if self.manager.memsw:
                 self.fds["memsw"] = os.open(f"{mem}/memory.memsw.limit_in_bytes", os.O_RDWR)
@@ -272,11 +274,44 @@ class Group:
         return not left
 
 
+def cpu_usage_path(version: int, dirs: dict) -> str | None:
+    """The file of a sandbox's group that counts the CPU time of every process and thread in it,
+    waited for or not, exited or running (v1: ``cpuacct.usage``, nanoseconds; v2: ``cpu.stat``
+    ``usage_usec``); None where the hierarchy has no CPU accounting. Read by the trusted process
+    (it sees /sys; the sandbox does not), never by anything inside the sandbox."""
+    if version == 2 and "" in dirs:
+        return os.path.join(dirs[""], "cpu.stat")
+    for h in ("cpuacct", "cpu"):
+        if h in dirs and os.path.exists(os.path.join(dirs[h], "cpuacct.usage")):
+            return os.path.join(dirs[h], "cpuacct.usage")
+    return None
+
+
+def read_cpu_seconds(path: str) -> float:
+    """CPU seconds from ``cpu_usage_path``'s file (OSError when the group is gone)."""
+    text = _read(path)
+    if path.endswith("cpu.stat"):
+        usec = _keyed(text).get("usage_usec")
+        if usec is None:
+            raise OSError(errno.ENODATA, f"{path} has no usage_usec")
+        return usec / 1e6
+    return int(text.strip()) / 1e9
+
+
+def memory_peak_path(version: int, dirs: dict) -> str | None:
+    """The file holding the group's memory high-water mark (v1 ``memory.max_usage_in_bytes``, v2
+    ``memory.peak``, kernel 5.19+), or None."""
+    path = os.path.join(dirs[""], "memory.peak") if version == 2 and "" in dirs else \
+        (os.path.join(dirs["memory"], "memory.max_usage_in_bytes") if "memory" in dirs else None)
+    return path if path and os.path.exists(path) else None
+
+
 class Manager:
     """The hierarchy in use and this zygote's base group (one directory per hierarchy)."""
 
     def __init__(self, version: int, bases: dict[str, str], *, memsw: bool = False, tcp: bool = False,
-                 cpu_cores: float = 1.0):
+                 cpu_cores: float = 1.0, cpuacct_with_cpu: bool = False):
+        self.cpuacct_with_cpu = cpuacct_with_cpu  # v1: cpuacct co-mounted with cpu (cpu,cpuacct)
         self.version = version
         self.bases = bases
         self.memsw = memsw
@@ -286,7 +321,16 @@ class Manager:
     def describe(self) -> dict:
         return {"cgroup": f"v{self.version}", "memory": "all (anonymous, shared, tmpfs, kernel)",
                 "swap": "none" if self.memsw else "not accounted by this kernel (no swap limit)",
-                "pids": True, "cpu": f"at most {self.cpu_cores:g} core, equal share"}
+                "pids": True, "cpu": f"at most {self.cpu_cores:g} core, equal share",
+                "cpu_time": self.cpu_accounting()}
+
+    def cpu_accounting(self) -> str:
+        """How budgets read the sandbox's CPU time (the result's engine block says it)."""
+        if self.version == 2:
+            return "cgroup cpu.stat usage_usec (every process and thread of the sandbox)"
+        if "cpuacct" in self.bases or self.cpuacct_with_cpu:
+            return "cgroup cpuacct.usage (every process and thread of the sandbox)"
+        return "/proc of the sandbox's uid, sampled by the trusted process (no cpuacct controller)"
 
     def new_group(self, name: str, memory_mb: int = 1024, pids: int = 64, spare_nice: int = 0) -> Group:
         g = Group(self, name)
@@ -390,6 +434,17 @@ def _setup_v1(prefix: str, cpu_cores: float, sandboxes: int) -> Manager:
                                             "or no CAP_DAC_OVERRIDE/delegation)")
         _remove_stale(parent, prefix)
         bases[ctrl] = f"{parent}/{prefix}{os.getpid()}"
+    # CPU accounting for budgets (cpuacct.usage): co-mounted with cpu ("cpu,cpuacct", most hosts) it is
+    # in the cpu group already; mounted on its own it gets a group of its own; absent, the trusted
+    # side falls back to /proc (pool.CpuMeter)
+    acct = next((m for m in _mounts() if m[2] == "cgroup" and "cpuacct" in m[3]), None)
+    cpu_mnt = next((m for m in _mounts() if m[2] == "cgroup" and "cpu" in m[3]), None)
+    with_cpu = acct is not None and cpu_mnt is not None and acct[0] == cpu_mnt[0]
+    if acct is not None and not with_cpu and "cpuacct" in own:
+        parent = _join(acct[0], acct[1], own["cpuacct"])
+        if os.access(parent, os.W_OK):
+            _remove_stale(parent, prefix)
+            bases["cpuacct"] = f"{parent}/{prefix}{os.getpid()}"
     made = []
     try:
         for d in bases.values():
@@ -407,7 +462,8 @@ def _setup_v1(prefix: str, cpu_cores: float, sandboxes: int) -> Manager:
             os.rmdir(d)
         raise
     return Manager(1, bases, memsw=os.path.exists(f"{mem}/memory.memsw.limit_in_bytes"),
-                   tcp=os.path.exists(f"{mem}/memory.kmem.tcp.limit_in_bytes"), cpu_cores=cpu_cores)
+                   tcp=os.path.exists(f"{mem}/memory.kmem.tcp.limit_in_bytes"), cpu_cores=cpu_cores,
+                   cpuacct_with_cpu=with_cpu)
 
 
 def detect() -> int | None:

@@ -82,6 +82,8 @@ def check_item(pack_dir: Path, item: dict, grade_fn=None) -> dict:
             problems.append(f"the feedback does not mention {item['message']!r}")
     if item["score"] >= float(res["max_score"]) and res["status"] != "graded":
         problems.append(f"status {res['status']}: {res['message']}")
+    if res.get("review"):  # the pack's own files never give staff a reason to look (grader: "review")
+        problems.append(f"flagged for review: {'; '.join(res['review'])[:300]}")
     return {"file": item["file"], "score": res["score"], "max_score": res["max_score"], "expected": item["score"],
             "ok": not problems, "problem": "; ".join(problems), "result": res}
 

@@ -85,6 +85,7 @@ class Server:
         self.required: list[str] = []
         self.forbid: dict | None = None
         self.primed: str | None = None  # forbid.key() of the stubs installed while a spare (prime)
+        self.review_fd: int | None = None  # write end of the review channel (forbid.guard)
 
     def prepare_spare(self) -> None:
         """What every submission needs, done while this sandbox is a spare (off the grading path):
@@ -234,6 +235,8 @@ class Server:
                 os._exit(70)
             # before anything of the submission runs, so an import-time look-up gets the stub too
             forbid.install(self.forbid)
+        if self.forbid:  # after configure() (its ctypes calls are the grader's), before the submission
+            forbid.guard(self.forbid, self.review_fd)
         if not header.get("import_module", True):
             self.send({"ok": True, "value": {"$dict": []}})
             return
@@ -339,9 +342,6 @@ class Server:
             return None
         if op == "execute_notebook":
             return self.execute_notebook(header)
-        if op == "rusage":  # CPU seconds (user + sys) used so far by P and its waited-for children
-            own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-            return float(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime)
         raise ValueError(f"unknown operation {op!r}")
 
     def execute_notebook(self, header):

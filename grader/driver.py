@@ -6,7 +6,11 @@ submission in the sandbox. See grader/README.md for the API.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
+import os
+import tempfile
 import json
 import math
 import time
@@ -250,13 +254,22 @@ class Submission:
         return h
 
     def cpu_seconds(self) -> float:
-        """CPU seconds (user + system) the sandbox process and its finished children have used so
-        far. Independent of how busy the machine is: take the difference around a call to budget
-        the work the submission itself did (the wall clock of the case stays as a safety net)."""
-        value = self._op({"op": "rusage"}, what="reading the CPU time used")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SandboxCrash("reading the CPU time used: the sandbox sent an invalid reply")
-        return float(value)
+        """CPU seconds used so far by the whole sandbox: every process and thread the submission
+        started, waited for or not, running or exited. Measured on the trusted side (the sandbox's
+        cgroup counter, else /proc of the sandbox's uid; see ``pool.Sandbox.cpu_seconds``), never
+        asked of the sandbox. Take the difference around a call to budget the work it did; keep the
+        case's wall clock as a safety net only."""
+        sandbox = self._runner.ensure_sandbox()
+        try:
+            return float(sandbox.cpu_seconds())
+        except OSError:
+            why = self._runner.sandbox_lost()
+            raise SandboxCrash(f"reading the CPU time used failed: {why}") from None
+
+    def memory_peak_mb(self) -> float | None:
+        """The sandbox's memory high-water mark in MB (every process, shared memory and /tmp files
+        included) from its cgroup, read on the trusted side; None where no cgroup records it."""
+        return self._runner.ensure_sandbox().memory_peak_mb()
 
     def construct(self, dotted: str, *args, **kwargs):
         return self._op({"op": "construct", "path": dotted}, args, kwargs, what=dotted)
@@ -298,6 +311,9 @@ class Context:
         self.seed = int.from_bytes(hashlib.sha256(base.encode()).digest()[:4], "big") & 0x7FFFFFFF
         self.rng = torch.Generator().manual_seed(self.seed)
         self._np_rng = None
+        # the worker's own device, decided here (never asked of the sandbox): "cuda" on a GPU pool
+        # whose worker sees a GPU, else "cpu"
+        self.device = runner.device
 
     @property
     def source_files(self) -> dict[str, str]:
@@ -314,6 +330,30 @@ class Context:
 
             self._np_rng = np.random.default_rng(self.seed)
         return self._np_rng
+
+    @contextlib.contextmanager
+    def hold_device(self):
+        """While the block runs, this grade is the only one using the worker's GPU: every grade on a
+        GPU worker holds the device's lock shared for each of its cases, this takes it exclusively
+        (waiting for the cases of other grades on the device to end), so the wall clock of a call
+        made inside measures what this sandbox's work took on the device, not a neighbour's. On the
+        CPU it does nothing (budgets there are the sandbox's CPU seconds)."""
+        fd = self._runner._device_fd
+        if fd is None:
+            yield
+            return
+        waited = time.monotonic()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        waited = time.monotonic() - waited
+        runner = self._runner  # waiting for the device is not the submission's time
+        if runner.case_deadline is not None:
+            runner.case_deadline += waited
+        if runner.wall_deadline is not None:
+            runner.wall_deadline += waited
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_SH)
 
     def metric(self, name: str, value: float) -> None:
         self._runner.metrics[str(name)] = float(value)
@@ -357,6 +397,9 @@ class Runner:
         self.load_error: str | None = None
         self.defined: list[str] = []
         self.secure = zygote.secure
+        self.device = getattr(zygote, "device", "cpu")
+        self._device_fd: int | None = None  # the GPU's lock while a case runs (Context.hold_device)
+        self.review: list[str] = []  # reasons for staff review, from the trusted side's own reading
 
     def time_left(self, timeout: float | None = None) -> float:
         now = time.monotonic()
@@ -366,7 +409,45 @@ class Runner:
         ends = [e for e in ends if e is not None] or [now + float(self.limits["wall_s"])]
         return max(0.0, min(ends) - now)
 
+    def _set_aside(self, checks: dict, forbid_cfg: dict) -> None:
+        """Top-level statements that only compare with the forbidden library (forbid.sanity_checks)
+        are allowed: they are not run (replaced line for line by ``pass``), and a note names them."""
+        labels = forbid_cfg.get("labels", {})
+        linemap = getattr(self.decoded, "linemap", None)
+        files = dict(self.decoded.files)
+        for path, found in checks.items():
+            files[path] = forbid.without_lines(files[path], found)
+            places: list[str] = []
+            for c in found:
+                loc = linemap.locate(c["first"]) if linemap is not None and path == self.decoded.main else None
+                place = linemap.where(loc[0]) if loc else (
+                    f"line {c['first']}" + ("" if path == self.decoded.main else f" of {path}"))
+                if place not in places:
+                    places.append(place)
+            names = sorted({labels.get(u, u) for c in found for u in c["uses"]})
+            self.notes.append(f"{', '.join(places[:8])}{' ...' if len(places) > 8 else ''}: "
+                              f"{'uses' if len(places) == 1 else 'use'} {', '.join(names)} outside your functions, "
+                              "to compare with your own code: allowed, and not run by the grader (only your "
+                              "functions are graded; inside them the library is not allowed).")
+        self.decoded.files = files
+
+    def _check_review(self) -> None:
+        """Read the sandbox's review channel (forbid.guard): every report becomes a reason for staff
+        review, and so does the channel closed while the sandbox still runs (the submission closed
+        it so that nothing more could be reported)."""
+        sb = self.sandbox
+        if sb is None:
+            return
+        lines, closed = sb.read_review()
+        if closed and sb.alive():
+            lines.append("closed the grader's review channel")
+        for line in lines:
+            reason = f"During grading the submission {line}: a way to reach the forbidden-API guard; review the code."
+            if reason not in self.review and len(self.review) < 20:
+                self.review.append(reason)
+
     def _retire(self) -> None:
+        self._check_review()
         sb, self.sandbox = self.sandbox, None
         if sb is not None:
             self._pending_out += sb.take_output()
@@ -483,9 +564,11 @@ class Runner:
         refused = None
         forbid_cfg = self.pack.meta.get("forbid")
         if forbid_cfg:
-            used = forbid.scan_files(self.decoded.files, forbid_cfg)
+            used, checks = forbid.plan_files(self.decoded.files, forbid_cfg)
             if used:
                 refused = forbid.refusal(used, forbid_cfg)
+            elif checks:
+                self._set_aside(checks, forbid_cfg)
         try:
             if refused is None:
                 try:
@@ -532,6 +615,8 @@ class Runner:
             "output": out_text,
             "elapsed_s": round(time.monotonic() - t0, 4),
         }
+        if self.review:  # for staff only (the platform shows it as "flagged for review")
+            res["review"] = list(self.review)
         if self.metrics:
             res["metrics"] = self.metrics
         if self.artifacts:
@@ -556,6 +641,8 @@ class Runner:
             return _result(c, 0.0, "timeout", "Not run: the submission used up its total time limit "
                                               f"({self.limits['wall_s']:g} s).")
         timeout = float(c.timeout if c.timeout is not None else self.limits["case_s"])
+        if self.device == "cuda":  # shared with the other grades on this GPU; before the case's clock starts
+            self._device_fd = _device_lock()
         self.case_deadline = time.monotonic() + timeout
         try:
             ctx = Context(self, c)
@@ -594,11 +681,24 @@ class Runner:
                                 "Check the return type and shapes against the handout."), _why="driver")
         finally:
             self.case_deadline = None
+            if self._device_fd is not None:
+                os.close(self._device_fd)  # releases the lock
+                self._device_fd = None
+            self._check_review()
             self._collect_output(hidden=not c.visible)
 
 
 class LoadFailed(Exception):
     pass
+
+
+def _device_lock() -> int:
+    """A descriptor holding the worker's GPU lock shared (one lock file per visible device, on the
+    trusted side: the sandboxes never see it)."""
+    dev = "".join(ch for ch in os.environ.get("CUDA_VISIBLE_DEVICES", "0") if ch.isalnum() or ch in ",-")[:64] or "0"
+    fd = os.open(os.path.join(tempfile.gettempdir(), f"grader-device-{dev}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
 
 
 # A hidden case's message when it does not pass: written from trusted words only. The student's

@@ -263,15 +263,20 @@ def scan(source: str, forbid: dict, local_modules=()) -> set[str]:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     local = frozenset(local_modules)
-    modules = forbid.get("modules", [])
-    names = set(forbid.get("names", []))
-    attrs = names | set(forbid.get("attributes", []))
-    strings = forbid.get("strings", True)
     bindings = _Bindings(local)
     try:
         bindings.visit(tree)
     except RecursionError:
         return set()
+    return _uses([tree], forbid, bindings, local)
+
+
+def _uses(roots: list, forbid: dict, bindings: "_Bindings", local: frozenset) -> set[str]:
+    """The forbidden modules/names used in ``roots`` (AST nodes), given the whole file's bindings."""
+    modules = forbid.get("modules", [])
+    names = set(forbid.get("names", []))
+    attrs = names | set(forbid.get("attributes", []))
+    strings = forbid.get("strings", True)
     own, imported = bindings.own, bindings.modules
     found: set[str] = set()
 
@@ -279,7 +284,7 @@ def scan(source: str, forbid: dict, local_modules=()) -> set[str]:
         root = _root(node)
         return root is not None and root in imported
 
-    stack = [tree]
+    stack = list(roots)
     while stack:
         node = stack.pop()
         if _is_main_guard(node):
@@ -327,6 +332,96 @@ def scan(source: str, forbid: dict, local_modules=()) -> set[str]:
                 found.add(hit)
         stack.extend(ast.iter_child_nodes(node))
     return found
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def sanity_checks(source: str, forbid: dict, local_modules=()) -> tuple[set[str], list[dict]]:
+    """Split the forbidden uses of a file into those that count and the *sanity checks*.
+
+    A sanity check is a top-level statement (a notebook cell's code outside any function: "compare
+    with PyTorch's built-in version") that calls the library without defining anything a function
+    could use: no ``def``, ``class``, ``lambda`` or ``import`` in it, and no function of the file reads
+    a name it binds. A later top-level statement that reads what a check bound (``print((out -
+    ref).abs().max())``) belongs to the check. Such statements are allowed and not run by the grader
+    (they only print); everything else counts as before: imports of forbidden names or modules, and
+    any use inside a function or class, directly or through a name a check bound.
+
+    Returns (the uses that count, the checks as ``{"first", "last", "uses"}`` line ranges)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set(), []
+    local = frozenset(local_modules)
+    bindings = _Bindings(local)
+    try:
+        bindings.visit(tree)
+    except RecursionError:
+        return set(), []
+    counted: set[str] = set()
+    checks: list[dict] = []
+    tainted: dict[str, set] = {}
+    spans = [(st.lineno, st.end_lineno or st.lineno) for st in tree.body]
+    for idx, stmt in enumerate(tree.body):
+        try:
+            uses = _uses([stmt], forbid, bindings, local)
+            inner = list(ast.walk(stmt))
+        except RecursionError:
+            return set(), []
+        reads = {n.id for n in inner if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        via = set().union(*(tainted[n] for n in reads if n in tainted)) if reads & set(tainted) else set()
+        plain = not any(isinstance(n, _SCOPES + (ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal)) for n in inner)
+        first, last = spans[idx]
+        alone = all(e < first or b > last for j, (b, e) in enumerate(spans) if j != idx)  # no other statement on its lines
+        if plain and alone and (uses or via) and not _is_main_guard(stmt):
+            checks.append({"first": first, "last": last, "uses": sorted(uses | via)})
+            for n in inner:
+                if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+                    tainted.setdefault(n.id, set()).update(uses | via)
+        else:
+            counted |= uses
+    if tainted:  # a function that reads what a check bound reaches the library through it: that counts
+        for node in ast.walk(tree):
+            if isinstance(node, _SCOPES):
+                for n in ast.walk(node):
+                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in tainted:
+                        counted |= tainted[n.id]
+    return counted, checks
+
+
+def without_lines(data: bytes, checks: list[dict]) -> bytes:
+    """The file with the lines of ``checks`` replaced by ``pass`` (one per line: every other line
+    keeps its number, so tracebacks and a notebook's cell numbers stay right)."""
+    text = data.decode("utf-8", "replace")
+    parts = re.split(r"(\r\n|\r|\n)", text)
+    lines, seps = parts[0::2], parts[1::2] + [""]
+    drop = set()
+    for c in checks:
+        drop.update(range(c["first"], c["last"] + 1))
+    out = []
+    for no, (line, sep) in enumerate(zip(lines, seps), start=1):
+        out.append(("pass" if no in drop else line) + sep)
+    return "".join(out).encode("utf-8")
+
+
+def plan_files(files: dict, forbid: dict) -> tuple[list[str], dict[str, list[dict]]]:
+    """``scan_files`` with the sanity checks set apart: (what counts, as shown to the student;
+    ``{path: checks}`` of the files that have any)."""
+    used: set[str] = set()
+    found: dict[str, list[dict]] = {}
+    py = [str(name) for name in files if str(name).endswith(".py")]
+    local = {p[:-3].replace("\\", "/").split("/")[-1] for p in py}
+    local |= {p.replace("\\", "/").split("/")[0] for p in py if "/" in p.replace("\\", "/")}
+    for name, data in files.items():
+        if str(name).endswith(".py"):
+            text = data.decode("utf-8", "replace") if isinstance(data, (bytes, bytearray)) else str(data)
+            counted, checks = sanity_checks(text, forbid, local)
+            used |= counted
+            if checks:
+                found[str(name)] = checks
+    labels = forbid.get("labels", {})
+    return sorted({labels.get(u, u) for u in used}), found
 
 
 def scan_files(files: dict, forbid: dict) -> list[str]:
@@ -419,7 +514,6 @@ def kernel_cell(forbid: dict) -> str | None:
 # (fewer registrations: each costs ~0.2 ms in a freshly forked sandbox, on the warm path).
 _OP_KEYS = {"CPU", "CUDA", "MPS", "XPU", "CompositeImplicitAutograd", "CompositeExplicitAutograd",
             "CompositeExplicitAutogradNonFunctional", "NestedTensorCPU", "NestedTensorCUDA"}
-_LIBRARIES: list = []  # keeps the registrations alive for the life of the sandbox
 
 
 def _block_ops(ops: list[str], message: str) -> list[str]:
@@ -435,7 +529,6 @@ def _block_ops(ops: list[str], message: str) -> list[str]:
     except Exception:
         return []
     done: list[str] = []
-    libs: dict = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "overriding a previously registered kernel"
         for qualified in ops:
@@ -449,16 +542,29 @@ def _block_ops(ops: list[str], message: str) -> list[str]:
                 continue
             label = f"torch.ops.{ns}.{name}"
             try:
-                lib = libs.get(ns) or libs.setdefault(ns, torch.library.Library(ns, "IMPL"))
+                # the dispatcher's own registration object (not torch.library.Library: that one is a
+                # Python object with _destroy(), findable with gc). It is not tracked by the garbage
+                # collector, and its only reference is leaked below, so nothing in the sandbox can
+                # reach it to undo the registration (grader/README.md, "Forbidden APIs")
+                lib = torch._C._dispatch_library("IMPL", ns, "")
                 stub = _stub(label, message)
                 for key in sorted(keys):
-                    lib.impl(name, stub, key)
+                    lib.impl(name, key, stub, False)
             except Exception:
                 continue
+            _keep_forever(lib)
+            del lib
             done.append(label)
             _stub_decompositions(torch, ns, name, stub)
-    _LIBRARIES.extend(libs.values())
     return done
+
+
+def _keep_forever(obj) -> None:
+    """Give ``obj`` one reference that nothing owns (it lives as long as the process), so that no
+    Python container holds it. Runs before the submission, before the audit hook (``guard``)."""
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
 
 
 def _decomp_index() -> dict:
@@ -536,6 +642,62 @@ def install(forbid: dict) -> list[str]:
             sys.modules[m] = None
         sys.meta_path.insert(0, _Blocker(modules, message))
     return done
+
+
+# --------------------------------------------------------------------------- the guard's guard (untrusted side)
+
+# CPython audit events (PEP 578). An audit hook cannot be removed or replaced from Python.
+_GC_EVENTS = ("gc.get_objects", "gc.get_referrers", "gc.get_referents")
+_FLAG_PREFIXES = ("ctypes.",)
+
+
+def guard(forbid: dict, review_fd: int | None) -> None:
+    """Make the stubs hold against what Python in the sandbox can do, for the rest of this process:
+    an audit hook (which cannot be removed) refuses the garbage collector's object walks (the way
+    to find objects nothing else references), refuses imports of the forbidden modules however the
+    import hook and ``sys.modules`` were changed, and reports every use of ``ctypes`` (raw memory:
+    what Python cannot prevent) and every refused walk on ``review_fd``, a pipe read by the trusted
+    process, which flags the grade for staff review. Installed by the sandbox after its own setup
+    (which uses ctypes) and before the submission is imported.
+
+    The hook never calls anything the submission can replace (the functions it uses are captured
+    here) and holds nothing that could undo the stubs: its frame, which a refused call's traceback
+    shows, has only the descriptor and those functions."""
+    modules = tuple(forbid.get("modules", []))
+    message = forbid.get("message") or DEFAULT_MESSAGE
+    # everything the hook uses is bound here: a module global or builtin could be replaced
+    write, startswith, isstr, to_str, str_type = _os_write(), str.startswith, isinstance, str.__str__, str
+    gc_events, flag_prefixes, refused, not_found = _GC_EVENTS, _FLAG_PREFIXES, RuntimeError, ModuleNotFoundError
+
+    def report(line: str) -> None:
+        if review_fd is None:
+            return
+        try:
+            write(review_fd, line.encode("ascii", "replace")[:200] + b"\n")
+        except OSError:  # full (then the flags were written already) or closed (the trusted side sees EOF)
+            pass
+
+    def hook(event, args):
+        if event in gc_events:
+            report(f"refused {event}()")
+            raise refused(f"{event}() is not available while grading this assignment")
+        if startswith(event, flag_prefixes):
+            report(f"used {event}")
+            return
+        if event == "import" and modules and args and isstr(args[0], str_type):
+            name = to_str(args[0])
+            for m in modules:
+                if name == m or startswith(name, m + "."):
+                    report(f"tried to import {m}")
+                    raise not_found(f"import of {name} is not allowed in this assignment ({message})")
+
+    sys.addaudithook(hook)
+
+
+def _os_write():
+    import os
+
+    return os.write
 
 
 # the zygote imports this module after torch: index torch._decomp once, before it forks

@@ -46,6 +46,68 @@ def _scrubbed_env(queue: str) -> dict:
     return env
 
 
+class CpuMeter:
+    """CPU seconds of every process of one sandbox, read from /proc by the trusted process: the
+    fallback where the sandbox has no cgroup CPU counter (no cpuacct/cpu.stat, GRADER_ALLOW_RLIMIT_ONLY,
+    GRADER_INSECURE). Nothing the sandbox reports is used: the processes are found by their owner
+    (each sandbox has a uid of its own, which its processes cannot change) or, in insecure mode
+    (development only), by P's session. A thread samples them every ``interval`` seconds while a
+    measurement is open, so a process that exits, waited for or not, keeps the CPU time it was last
+    seen with (at most one interval per process is missed)."""
+
+    def __init__(self, uid: int | None, sid: int | None, interval: float = 0.05):
+        self.uid, self.sid, self.interval = uid, sid, interval
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.seen: dict[tuple[int, int], int] = {}  # (pid, start time) -> utime + stime (ticks)
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        found = {}
+        try:
+            names = os.listdir("/proc")
+        except OSError:
+            return
+        for name in names:
+            if not name.isdigit():
+                continue
+            try:
+                if self.uid is not None and os.stat(f"/proc/{name}").st_uid != self.uid:
+                    continue
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    raw = fh.read()
+            except OSError:
+                continue
+            fields = raw[raw.rfind(b")") + 2:].split()  # after "(comm)": state is fields[0]
+            try:
+                sid, utime, stime, start = int(fields[3]), int(fields[11]), int(fields[12]), int(fields[19])
+            except (IndexError, ValueError):
+                continue
+            if self.uid is None and sid != self.sid:
+                continue
+            found[(int(name), start)] = utime + stime
+        with self.lock:
+            for key, ticks in found.items():
+                if ticks > self.seen.get(key, -1):
+                    self.seen[key] = ticks
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.interval):
+            self._sample()
+
+    def seconds(self) -> float:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._loop, name="grader-cpu-meter", daemon=True)
+            self.thread.start()
+        self._sample()
+        with self.lock:
+            return sum(self.seen.values()) / self.tick
+
+    def close(self) -> None:
+        self.stop.set()
+
+
 class Sandbox:
     """One single-use sandbox handed out by a zygote: P's control socket, its output, S's status."""
 
@@ -61,6 +123,8 @@ class Sandbox:
         self.death: dict[str, int] = {}  # what S reported with P's status: OOM kills, memory limit (MB)
         self.cgroup: dict | None = None   # the sandbox's cgroup directories (removed by S when P ended)
         self.primed = False               # the zygote primed it with the pack's forbidden-API stubs
+        self.uid: int | None = None       # the sandbox's own uid (every process in it runs as this uid)
+        self._meter: CpuMeter | None = None
         self.output = bytearray()      # kept output not yet taken (take_output)
         self.output_total = 0          # bytes printed in total
         self.output_kept = 0           # bytes kept in total (at most output_cap)
@@ -120,6 +184,21 @@ class Sandbox:
         except OSError:
             pass
 
+    def alive(self) -> bool:
+        """P has not exited (its pidfd is not readable yet)."""
+        if self.dead:
+            return False
+        if self.pidfd is None:
+            try:
+                os.kill(self.p_pid, 0)
+                return True
+            except OSError:
+                return False
+        import select
+
+        r, _, _ = select.select([self.pidfd], [], [], 0)
+        return not r
+
     def wait_status(self, timeout: float = 2.0) -> int | None:
         """P's wait status as reported by S (None if S did not report in time)."""
         if self.exit_status is not None:
@@ -178,7 +257,87 @@ class Sandbox:
             return f"the sandbox process exited with code {os.WEXITSTATUS(status)} (os._exit or a crash)"
         return "the sandbox process ended unexpectedly"
 
+    # ---------------------------------------------------------------- review channel
+    def set_review(self, fd: int) -> None:
+        self._review_fd = fd
+        os.set_blocking(fd, False)
+
+    def read_review(self) -> tuple[list[str], bool]:
+        """What the sandbox's forbid guard reported since the last call (lines), and whether the
+        channel is closed (every copy of its write end gone: the sandbox ended, or the submission
+        closed it). Anything on it that the guard does not write is itself a reason for review."""
+        fd = getattr(self, "_review_fd", None)
+        if fd is None:
+            return [], False
+        data, closed = b"", False
+        while len(data) < 65536:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                closed = True
+                break
+            data += chunk
+        lines = []
+        for raw in data.split(b"\n"):
+            if not raw:
+                continue
+            text = raw.decode("ascii", "replace")
+            ok = text.startswith(("refused gc.", "used ctypes.", "tried to import ")) and len(text) <= 200 \
+                and all(ch.isprintable() for ch in text)
+            lines.append(text if ok else "wrote to the grader's review channel")
+        return lines, closed
+
+    # ---------------------------------------------------------------- trusted measurements
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by every process and thread of this sandbox (waited for or not,
+        running or exited), read here, on the trusted side: the sandbox's cgroup counter, else the
+        /proc fallback (CpuMeter). Raises OSError when the sandbox is gone."""
+        from grader import cgroups
+
+        path = cgroups.cpu_usage_path(2 if "" in (self.cgroup or {}) else 1, self.cgroup or {}) if self.cgroup else None
+        if path is not None:
+            return cgroups.read_cpu_seconds(path)
+        if self.dead:
+            raise OSError("the sandbox is gone")
+        if self._meter is None:
+            self._meter = CpuMeter(self.uid if self.secure else None, None if self.secure else self.p_pid)
+        return self._meter.seconds()
+
+    def cpu_accounting(self) -> str:
+        from grader import cgroups
+
+        if self.cgroup and cgroups.cpu_usage_path(2 if "" in self.cgroup else 1, self.cgroup):
+            return "cgroup"
+        return "proc"
+
+    def memory_peak_mb(self) -> float | None:
+        """The sandbox's memory high-water mark (every process, shared memory and tmpfs included) from
+        its cgroup, read on the trusted side; None where the cgroup does not record one."""
+        from grader import cgroups
+
+        path = cgroups.memory_peak_path(2 if "" in (self.cgroup or {}) else 1, self.cgroup or {}) if self.cgroup else None
+        if path is None:
+            return None
+        try:
+            with open(path) as fh:
+                return int(fh.read().strip()) / (1024 * 1024)
+        except (OSError, ValueError):
+            return None
+
     def close(self) -> None:
+        if self._meter is not None:
+            self._meter.close()
+        fd = getattr(self, "_review_fd", None)
+        if fd is not None:
+            self._review_fd = None
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         # every reply is preceded by a flush, so what the submission printed is already in the pipe
         self.drain_output()
         self.kill()
@@ -231,6 +390,7 @@ class Zygote:
             raise SandboxUnavailable(msg.get("error", "the sandbox parent failed to start"))
         self.limits = dict(msg.get("limits") or {})
         self.cgroup_bases = list(msg.get("cgroup_bases") or [])  # this zygote's base groups (one per hierarchy)
+        self.device = worker_device(self.queue)
         _enforced[self.secure] = self.limits
 
     def _kill(self) -> None:
@@ -255,7 +415,7 @@ class Zygote:
                         raise OSError("the sandbox parent died")
                     self.sock.settimeout(timeout)
                     self.sock.send(request)
-                    data, fds, _, _ = socket.recv_fds(self.sock, 65536, 3)
+                    data, fds, _, _ = socket.recv_fds(self.sock, 65536, 4)
                     if not data:
                         raise OSError("the sandbox parent closed the connection")
                     msg = json.loads(data)
@@ -263,11 +423,15 @@ class Zygote:
                         for fd in fds:
                             os.close(fd)
                         raise SandboxUnavailable(msg.get("error", "no sandbox"))
-                    if len(fds) != 3:
+                    if len(fds) != 4:
+                        for fd in fds:
+                            os.close(fd)
                         raise OSError("the sandbox parent sent a malformed reply")
                     sock = socket.socket(fileno=fds[0])
                     sb = Sandbox(sock, fds[1], fds[2], int(msg["p_pid"]), int(msg["s_pid"]), self.secure)
                     sb.cgroup = msg.get("cgroup")
+                    sb.set_review(fds[3])
+                    sb.uid = int(msg["uid"]) if isinstance(msg.get("uid"), int) else None
                     sb.primed = bool(msg.get("primed"))  # it installed the pack's forbidden-API stubs while a spare
                     return sb
                 except (OSError, ValueError) as exc:
@@ -309,6 +473,25 @@ class Zygote:
             except subprocess.TimeoutExpired:
                 pass
             self._kill()
+
+
+_devices: dict[str, str] = {}
+
+
+def worker_device(queue: str) -> str:
+    """The device this worker grades on, decided on the trusted side (drivers read it as
+    ``ctx.device``; nothing the sandbox says about itself is used): "cuda" for the gpu queue when
+    this process sees a CUDA device (one worker per GPU, CUDA_VISIBLE_DEVICES), else "cpu"."""
+    if queue != "gpu":
+        return "cpu"
+    if queue not in _devices:
+        try:
+            import torch
+
+            _devices[queue] = "cuda" if torch.cuda.is_available() and torch.cuda.device_count() > 0 else "cpu"
+        except Exception:
+            _devices[queue] = "cpu"
+    return _devices[queue]
 
 
 _pools: dict[tuple, Zygote] = {}

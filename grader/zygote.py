@@ -68,6 +68,7 @@ class Zygote:
 
         self.limits = {"rlimits": True}
         if not self.secure:
+            self.limits["cpu_time"] = "/proc of the sandbox's session, sampled by the trusted process (insecure mode)"
             return
         _check_namespaces()  # the first requirement: without it nothing below matters
         try:
@@ -78,6 +79,7 @@ class Zygote:
                 raise RuntimeError(f"sandbox unavailable: no cgroup can be used for the per-sandbox limits ({exc}); "
                                    "set GRADER_ALLOW_RLIMIT_ONLY=1 to grade with per-process rlimits only") from None
             self.limits["cgroup"] = f"none ({exc}; rlimits only, by GRADER_ALLOW_RLIMIT_ONLY)"
+            self.limits["cpu_time"] = "/proc of the sandbox's uid, sampled by the trusted process (no cgroup)"
         self.filter = seccomp.build()
         self.limits.update(self.filter.describe())
 
@@ -93,10 +95,12 @@ class Zygote:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
         st_r, st_w = os.pipe()
+        rv_r, rv_w = os.pipe()  # the review channel: what the forbid guard reports (forbid.guard)
         pid = os.fork()
         if pid == 0:
             try:
-                self._sandbox_parent(child_sock, out_w, st_w, uid, group)
+                os.close(rv_r)
+                self._sandbox_parent(child_sock, out_w, st_w, uid, group, rv_w)
             except BaseException:
                 try:
                     os.write(st_w, ("E " + traceback.format_exc().replace("\n", " | ")[-1500:] + "\n").encode())
@@ -106,11 +110,12 @@ class Zygote:
         child_sock.close()
         os.close(out_w)
         os.close(st_w)
+        os.close(rv_w)
         if group is not None:
             group.forget()
             self.groups[pid] = group
         return {"s_pid": pid, "uid": uid, "cgroup": group.dirs if group is not None else None, "sock": parent_sock,
-                "out": out_r, "status": st_r, "started": time.monotonic()}
+                "out": out_r, "status": st_r, "review": rv_r, "started": time.monotonic()}
 
     def finish(self, sb: dict) -> dict:
         """Wait for P's ready frame (S reports P's pid, or why the setup failed)."""
@@ -133,7 +138,7 @@ class Zygote:
         return sb
 
     def discard(self, sb: dict) -> None:
-        for fd in (sb["out"], sb["status"]):
+        for fd in (sb["out"], sb["status"], sb["review"]):
             try:
                 os.close(fd)
             except OSError:
@@ -149,7 +154,7 @@ class Zygote:
     def prepare(self) -> dict:
         return self.finish(self.spawn())
 
-    def _sandbox_parent(self, sock, out_w, st_w, uid, group) -> None:
+    def _sandbox_parent(self, sock, out_w, st_w, uid, group, rv_w) -> None:
         """S: runs as root in the forked child; builds the namespaces, forks P, reports its fate."""
         from grader import isolation, protocol
 
@@ -158,7 +163,7 @@ class Zygote:
         # preparing a spare sandbox must not steal CPU from one that is grading: lower priority
         # (GRADER_SPARE_NICE) until P receives a submission (P is still root then and restores priority 0)
         os.setpriority(os.PRIO_PROCESS, 0, self.spare_nice)
-        protocol.close_fds_except({sock.fileno(), out_w, st_w, 0, 1, 2} | (group.keep_fds() if group else set()))
+        protocol.close_fds_except({sock.fileno(), out_w, st_w, rv_w, 0, 1, 2} | (group.keep_fds() if group else set()))
         if self.secure:
             isolation.unshare(isolation.CLONE_NEWNS | isolation.CLONE_NEWNET | isolation.CLONE_NEWPID
                               | isolation.CLONE_NEWIPC | isolation.CLONE_NEWUTS)
@@ -175,12 +180,13 @@ class Zygote:
         if pid == 0:
             try:
                 os.close(st_w)
-                self._sandbox_main(sock, out_w, uid, None if self.secure else work, group)
+                self._sandbox_main(sock, out_w, uid, None if self.secure else work, group, rv_w)
             except BaseException:
                 traceback.print_exc()
             os._exit(70)
         sock.close()
         os.close(out_w)
+        os.close(rv_w)
         os.write(st_w, f"P {pid}\n".encode())
         while True:
             try:
@@ -206,7 +212,7 @@ class Zygote:
             shutil.rmtree(work, ignore_errors=True)
         os._exit(0)
 
-    def _sandbox_main(self, sock, out_w, uid, insecure_work, group) -> None:
+    def _sandbox_main(self, sock, out_w, uid, insecure_work, group, rv_w) -> None:
         """P: pid 1 of the sandbox's pid namespace; never returns."""
         from grader import child, isolation, protocol
 
@@ -236,6 +242,8 @@ class Zygote:
         server.prepare_spare()  # the notebook stand-ins and this sandbox's own random seeds
         protocol.send_frame(sock, {"op": "ready", "pid": os.getpid()})
         server.cgroup, server.syscall_filter = group, self.filter  # applied by configure()
+        os.set_blocking(rv_w, False)  # the guard never waits on it (a full pipe has its flags already)
+        server.review_fd = rv_w
         server.serve()
         os._exit(0)
 
@@ -291,10 +299,11 @@ class Zygote:
             return
         meta = {"ok": True, "s_pid": sb["s_pid"], "p_pid": sb["p_pid"], "uid": sb["uid"],
                 "cgroup": sb.get("cgroup"), "primed": sb.get("primed") is not None}
-        socket.send_fds(self.ctl, [json.dumps(meta).encode()], [sb["sock"].fileno(), sb["out"], sb["status"]])
+        socket.send_fds(self.ctl, [json.dumps(meta).encode()], [sb["sock"].fileno(), sb["out"], sb["status"], sb["review"]])
         sb["sock"].close()
         os.close(sb["out"])
         os.close(sb["status"])
+        os.close(sb["review"])
 
     def _settle(self, sb: dict) -> None:
         try:

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Grade every pack with queue = "gpu" on this machine's GPU with its real settings, and print each
-# grade's time and score. The packs choose their settings from the device the sandbox sees
-# (bert_finetune: the full training split and a 60 s budget on CUDA, a 96-sentence subset on CPU),
-# so the same script runs in a small mode on a machine without a GPU; it says which one ran.
+# grade's time and score. The packs choose their settings from the worker's device, decided on the
+# trusted side (ctx.device; bert_finetune: the full training split and a 60 s budget on CUDA, a
+# 96-sentence subset on CPU), so the same script runs in a small mode on a machine without a GPU;
+# it says which one ran.
+#
+# Then the GPU path of the budget (issue 22): bert_finetune's budget on CUDA is the wall-clock time
+# of train() while the grade holds the device alone (ctx.hold_device), so the reference's note must
+# say "seconds on the GPU" and its train_seconds metric stay within 60 s + slack; and a submission
+# that tells itself CUDA is unavailable still gets the GPU settings (the device is the worker's).
 #
 #   scripts/gpu_check.sh            # reference.py and every solutions/*.py of each gpu pack
 #   scripts/gpu_check.sh --small    # reference.py only
@@ -70,4 +76,33 @@ print(score, r.get("status"), msg[0][:80] if msg else "")
     [[ "$status" == "graded" ]] || failed=1
   done
 done
+
+bert="$DIR/bert_finetune"
+if [[ -d "$bert" ]]; then
+  echo
+  echo "== bert_finetune: budget and device decided on the trusted side"
+  forged=$(mktemp --suffix=.py)
+  trap 'rm -f "$forged"' EXIT
+  { echo 'import torch'; echo 'torch.cuda.is_available = lambda: False  # a forged answer: must change nothing'
+    cat "$bert/reference.py"; } > "$forged"
+  for f in "$bert/reference.py" "$forged"; do
+    out=$("$PY" -m grader grade --json "$bert" "$f" 2>/dev/null) || true
+    if ! printf '%s' "$out" | "$PY" -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+import torch
+cuda = torch.cuda.is_available()
+notes = " ".join(r.get("notes") or [])
+want = "on cuda with a budget of 60 seconds on the GPU" if cuda else "on cpu with a budget of 15 CPU seconds"
+m = r.get("metrics") or {}
+ok = want in notes and 0 < m.get("train_seconds", -1) <= (66 if cuda else 20) and r.get("status") == "graded"
+print(("ok  " if ok else "BAD ") + "%s: %s; train_seconds %.1f; score %s/%s" % (
+    sys.argv[1], want if want in notes else "settings note missing: " + notes[:200],
+    m.get("train_seconds", -1), r.get("score"), r.get("max_score")))
+sys.exit(0 if ok else 1)
+' "$(basename "$f")"; then
+      failed=1
+    fi
+  done
+fi
 exit $failed

@@ -5,10 +5,14 @@ Promises of handout.md and the case(s) that exercise each:
   train(...) returns a predictor; predict(texts) -> one 0/1 label per text ... train_and_predict (list, numpy
                                  and tensor accepted; wrong length or labels refused)
   time_budget_s: CPU seconds of the whole call, loading included ............ train_and_predict (the sandbox's
-                                 CPU seconds around the call; +10 % or 5 s slack); wall clock only a 240 s net
+                                 cgroup CPU counter around the call, read on the trusted side: every process and
+                                 thread; +10 % or 5 s slack); wall clock only a 240 s net
+  GPU: seconds of wall-clock time while the grade holds the device ........... train_and_predict (ctx.hold_device)
+  work left running after train() returns counts ............................. train_and_predict (CPU from the end
+                                 of train() to the end of predict(): at most PREDICT_ALLOWANCE_S)
   device "cuda" on the GPU, "cpu" otherwise; 480 sentences / 60 s vs
   96 sentences / 15 s ......................................................... train_and_predict (settings chosen
-                                 by torch.cuda.is_available() inside the sandbox)
+                                 by ctx.device: the worker's device, decided on the trusted side)
   val_indices: 10-50 % held out, never trained on; val_accuracy honest ....... honest_validation
   1 = positive, 0 = negative .................................................. hidden_accuracy, hidden_f1 (labels
                                  are compared with the hidden gold labels)
@@ -25,18 +29,25 @@ this driver), under a time budget. The hidden test split (data/test.tsv) never l
 process: the sandbox only receives its texts, without labels, through `predictor.predict(texts)`,
 and accuracy and macro-F1 are computed here.
 
-Device and budget: the driver asks the sandbox whether CUDA is available there. On the `gpu`
-queue (one GPU per worker) the student trains on the full training split (480 sentences) with a
-60-second budget; on a CPU (development, CI, or a course without a GPU) on a stratified 96-sentence
-subset with a budget of 15 CPU seconds on one thread, which is enough for a sensible approach (the
-reference reaches 0.94 hidden accuracy on CPU and 0.96-0.97 with the GPU settings).
+Device and budget: nothing the sandbox says about itself is used. The device is the worker's
+(ctx.device, decided by the trusted process: "cuda" on a GPU worker of the `gpu` queue). On a GPU
+the student trains on the full training split (480 sentences) with a 60-second budget; on a CPU
+(development, CI, or a course without a GPU) on a stratified 96-sentence subset with a budget of 15
+CPU seconds on one thread, which is enough for a sensible approach (the reference reaches 0.94
+hidden accuracy on CPU and 0.96-0.97 with the GPU settings).
 
-The budget is CPU time, not wall-clock time: the driver reads the sandbox's CPU seconds (user +
-system, getrusage of the sandbox process and its finished children: ctx.sub.cpu_seconds()) before
-and after train(), so a busy worker (a deadline surge, other sandboxes on the same cores) neither
-shortens the student's training nor fails the budget check. Students are told to watch
-time.process_time(), which counts the same thing. The case's wall-clock timeout (240 s) stays as a
-safety net only (a sleeping or blocked submission), far above the budget even on a loaded machine.
+On a CPU the budget is CPU time, not wall-clock time: the driver reads the sandbox's CPU seconds
+before and after train() from the trusted side (ctx.sub.cpu_seconds(): the sandbox's cgroup
+counter, cpuacct.usage on cgroup v1 or cpu.stat usage_usec on v2, which counts every process and
+thread of the sandbox, waited for or not; /proc of the sandbox's uid where no cgroup counts it), so
+a busy worker neither shortens the student's training nor fails the budget check, and a patched
+resource.getrusage or work done in an unwaited child changes nothing. Students are told to watch
+time.process_time(), which counts the same thing for their own process. On a GPU CPU seconds
+undercount asynchronous device work, so the budget is the wall-clock time of the call while this
+grade holds the device alone (ctx.hold_device()). The case's wall-clock timeout (240 s) stays as a
+safety net (a sleeping or blocked submission), far above the budget even on a loaded machine. The
+CPU the sandbox uses from the end of train() to the end of predict() on the hidden split is bounded
+too (PREDICT_ALLOWANCE_S): work left running after train() returns is not free.
 
 Tolerances and why:
 - Accuracy and F1 are graded by thresholds, not against the reference's exact value: training is
@@ -58,6 +69,10 @@ DATA = Path(__file__).resolve().parent / "data"
 GPU_SETTINGS = {"device": "cuda", "train_size": None, "budget_s": 60.0}
 CPU_SETTINGS = {"device": "cpu", "train_size": 96, "budget_s": 15.0}
 TRAIN_SEED = 7
+# CPU seconds the sandbox may use from the end of train() to the end of predict() on the hidden
+# split: MiniLM labels the 200 sentences in ~1-2 CPU seconds on one thread; training left running
+# after train() returned (or done in predict()) is not
+PREDICT_ALLOWANCE_S = 8.0
 
 # thresholds: (minimum value, fraction of the case's points)
 ACCURACY_STEPS = [(0.88, 1.0), (0.83, 0.75), (0.78, 0.5), (0.70, 0.25)]
@@ -134,33 +149,46 @@ def _run(ctx):
 @case(points=2, visible=True, timeout=240)
 def train_and_predict(ctx):
     """train() finishes within the time budget and predict() labels the hidden texts"""
-    cuda = ctx.sub.construct("torch.cuda.is_available") is True
+    cuda = ctx.device == "cuda"  # the worker's device, from the trusted side (never asked of the sandbox)
     settings = GPU_SETTINGS if cuda else CPU_SETTINGS
     texts, labels = _subset(*_load("train.tsv"), settings["train_size"])
     budget = settings["budget_s"]
-    cpu_start = ctx.sub.cpu_seconds()
-    wall_start = time.monotonic()
-    predictor = ctx.sub.call("train", texts, labels, _model_dir(), budget, settings["device"], TRAIN_SEED)
-    wall = time.monotonic() - wall_start
-    used = ctx.sub.cpu_seconds() - cpu_start
+    unit = "seconds on the GPU" if cuda else "CPU seconds"
+    with ctx.hold_device():  # GPU: no other grade uses the device meanwhile (a no-op on the CPU)
+        cpu_start = ctx.sub.cpu_seconds()
+        wall_start = time.monotonic()
+        predictor = ctx.sub.call("train", texts, labels, _model_dir(), budget, settings["device"], TRAIN_SEED)
+        wall = time.monotonic() - wall_start
+        cpu_after = ctx.sub.cpu_seconds()
+    used = wall if cuda else cpu_after - cpu_start
     ctx.metric("train_seconds", used)
-    ctx.note(f"Trained on {len(texts)} sentences on {settings['device']} with a budget of {budget:g} CPU "
-             f"seconds; train() used {used:.1f} CPU seconds ({wall:.1f} s of wall-clock time).")
+    peak = ctx.sub.memory_peak_mb()  # the sandbox's cgroup, read on the trusted side (None: not recorded)
+    ctx.note(f"Trained on {len(texts)} sentences on {settings['device']} with a budget of {budget:g} {unit}; "
+             f"train() used {used:.1f} {unit} ({wall:.1f} s of wall-clock time, {cpu_after - cpu_start:.1f} "
+             f"CPU seconds of all its processes" + (f"; memory peak {peak:.0f} MB" if peak else "") + ").")
     if predictor is None or isinstance(predictor, (bool, int, float, str, bytes, list, tuple, dict)):
         raise Fail(f"train(...) must return a predictor object with a predict(texts) method, "
                    f"got {type(predictor).__name__}.")
     hidden_texts, hidden_labels = _load("test.tsv")
     preds = _as_labels(predictor.call("predict", hidden_texts), len(hidden_texts), "predict(texts)")
+    # what the sandbox used from the end of train() to the end of predict(): work left running after
+    # train() returned (a thread, an unwaited process) or training done in predict() counts here
+    after = ctx.sub.cpu_seconds() - cpu_after
     acc, f1 = accuracy_f1(preds, hidden_labels)
-    ctx.metric("accuracy", acc)
-    ctx.metric("f1", f1)
     ctx.note(f"Hidden split ({len(hidden_texts)} sentences): accuracy {acc:.3f}, macro-F1 {f1:.3f}.")
     _RUNS[ctx.sub] = {"predictor": predictor, "texts": texts, "labels": labels, "accuracy": acc, "f1": f1}
     slack = max(5.0, 0.1 * budget)
-    if used > budget + slack:
-        raise Fail(f"train(...) used {used:.1f} CPU seconds, over the budget of {budget:g} CPU seconds "
-                   f"(+{slack:g} s allowed): check time.process_time() inside your training loop and "
-                   f"stop in time.")
+    if used > budget + slack:  # no leaderboard metrics for a run over its budget
+        raise Fail(f"train(...) used {used:.1f} {unit}, over the budget of {budget:g} {unit} "
+                   f"(+{slack:g} s allowed; every process and thread it started counts): check "
+                   f"{'time.monotonic() (the GPU works asynchronously: synchronise)' if cuda else 'time.process_time()'} "
+                   f"inside your training loop and stop in time.")
+    if after > PREDICT_ALLOWANCE_S:
+        raise Fail(f"predict() on {len(hidden_texts)} sentences used {after:.1f} CPU seconds (with anything train() "
+                   f"left running), more than the {PREDICT_ALLOWANCE_S:g} allowed: train() must finish its work "
+                   f"before it returns, and predict() only predicts.")
+    ctx.metric("accuracy", acc)
+    ctx.metric("f1", f1)
 
 
 def _steps(value, steps):

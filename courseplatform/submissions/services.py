@@ -278,6 +278,8 @@ def feedback(submission: Submission, viewer_is_staff: bool, now=None) -> dict:
         "metrics": result.get("metrics") or {},
         "artifacts": artifacts,
         "engine_status": result.get("status"),
+        # the engine's reasons for a human look (grader: "review"), for staff only
+        "review": [str(r) for r in result.get("review") or []] if viewer_is_staff else [],
     }
 
 

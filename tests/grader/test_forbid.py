@@ -462,6 +462,7 @@ def test_executed_notebook_kernel_gets_the_stubs_and_its_cells_stay_as_written()
     pack = PACKS / "notebook_forbid"
     ok = grade(pack, "hw.ipynb", _notebook("import statistics", "answer = statistics.mean([2.0, 3.0])"))
     assert ok["score"] == 1.0, [t["message"] for t in ok["tests"]]
+    assert "review" not in ok                                      # nbclient in the sandbox is not flagged
     executed = json.loads(base64.b64decode(ok["artifacts"][0]["data_b64"]))
     codes = [c for c in executed["cells"] if c["cell_type"] == "code"]
     assert "".join(codes[0]["source"]) == "import statistics"     # the grader's cell is not shown

@@ -6,7 +6,9 @@ mutant its recorded score and message, the second solution full marks, the data 
 from its generator with disjoint opinion words, and the hostile cases: reading the hidden split
 from inside the sandbox, malformed predictions, and a training call that overruns its budget of
 CPU seconds (while sleeping past it in wall-clock time costs nothing); and every recorded score
-again while another process keeps both cores busy.
+again while another process keeps both cores busy. Issue 22: the budget is read on the trusted side
+(a patched getrusage/process_time, work in an unwaited child and work left running after train()
+returns all count) and the device is the worker's (a forged CUDA answer changes nothing).
 """
 from __future__ import annotations
 
@@ -209,3 +211,98 @@ def train(train_texts, train_labels, model_dir, time_budget_s, device="cpu", see
     # an honest but useless constant predictor: its validation report is consistent, so only
     # that test passes
     assert result["score"] == 2.0, _feedback(result)
+
+
+# Issue 22: the budget and the device come from the trusted side, whatever the sandbox says.
+
+HONEST_CONSTANT = '''
+    val = list(range(len(train_texts) // 5))
+    honest = sum(train_labels[i] == 0 for i in val) / len(val)
+    return P(lambda texts: [0] * len(texts), val, honest)
+'''
+
+
+def test_a_patched_cpu_reading_does_not_hide_the_work():
+    """train() replaces resource.getrusage and time.process_time with functions that report 0: the
+    grader reads the sandbox's CPU time itself, so the overrun fails and no leaderboard row is kept."""
+    source = HOSTILE_HEADER + '''
+import resource, time
+_real = time.process_time
+class _Zero:
+    ru_utime = ru_stime = 0.0
+def train(train_texts, train_labels, model_dir, time_budget_s, device="cpu", seed=0):
+    resource.getrusage = lambda *a: _Zero()
+    time.process_time = lambda: 0.0
+    start = _real()
+    while _real() - start < time_budget_s + 6:
+        sum(range(1000))
+''' + HONEST_CONSTANT
+    result = _grade(source)
+    tests = _by_id(result)
+    assert tests["train_and_predict"]["status"] == "failed", _feedback(result)
+    assert "over the budget of 15 CPU seconds" in tests["train_and_predict"]["message"]
+    assert result["metrics"]["train_seconds"] >= 20
+    assert "accuracy" not in result["metrics"]            # no leaderboard row for a run over its budget
+
+
+def test_work_in_an_unwaited_child_counts():
+    """The training runs in a child that is never waited for (auto-reaped, so no RUSAGE_CHILDREN)."""
+    source = HOSTILE_HEADER + '''
+import os, signal, time
+def train(train_texts, train_labels, model_dir, time_budget_s, device="cpu", seed=0):
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    r, w = os.pipe()
+    if os.fork() == 0:
+        start = time.process_time()
+        while time.process_time() - start < time_budget_s + 6:
+            sum(range(1000))
+        os.write(w, b"x")
+        os._exit(0)
+    os.read(r, 1)
+''' + HONEST_CONSTANT
+    result = _grade(source)
+    tests = _by_id(result)
+    assert tests["train_and_predict"]["status"] == "failed", _feedback(result)
+    assert result["metrics"]["train_seconds"] >= 20
+
+
+def test_work_left_running_after_train_returns_counts():
+    """train() returns at once and leaves a child computing: what the sandbox uses until predict()
+    is done is bounded (PREDICT_ALLOWANCE_S), so the training cannot be moved past the measurement."""
+    source = HOSTILE_HEADER + '''
+import os, time
+def train(train_texts, train_labels, model_dir, time_budget_s, device="cpu", seed=0):
+    r, w = os.pipe()
+    if os.fork() == 0:
+        start = time.process_time()
+        while time.process_time() - start < 12:
+            sum(range(1000))
+        os.write(w, b"x")
+        os._exit(0)
+    def labels(texts, r=r):
+        os.read(r, 1)   # predict() waits for the background work
+        return [0] * len(texts)
+    val = list(range(len(train_texts) // 5))
+    return P(labels, val, sum(train_labels[i] == 0 for i in val) / len(val))
+'''
+    result = _grade(source)
+    tests = _by_id(result)
+    assert tests["train_and_predict"]["status"] == "failed", _feedback(result)
+    assert "predict() on 200 sentences used" in tests["train_and_predict"]["message"]
+    assert result["metrics"]["train_seconds"] < 5
+
+
+def test_a_forged_cuda_answer_does_not_choose_the_settings():
+    """On this CPU worker the sandbox claims CUDA: the settings stay the CPU's (the device is the
+    worker's, decided on the trusted side)."""
+    source = HOSTILE_HEADER + '''
+import torch
+torch.cuda.is_available = lambda: True
+torch.cuda.device_count = lambda: 1
+def train(train_texts, train_labels, model_dir, time_budget_s, device="cpu", seed=0):
+    assert device == "cpu" and time_budget_s == 15 and len(train_texts) == 96, (device, time_budget_s)
+''' + HONEST_CONSTANT
+    result = _grade(source)
+    tests = _by_id(result)
+    assert tests["train_and_predict"]["status"] == "passed", _feedback(result)
+    assert any("Trained on 96 sentences on cpu with a budget of 15 CPU seconds" in n for n in result["notes"])
