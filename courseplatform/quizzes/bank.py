@@ -20,7 +20,7 @@ import numpy as np
 from . import expr
 from .render import render_inline, render_markdown
 
-KINDS = ("single", "multiple", "truefalse", "numeric", "short", "code")
+KINDS = ("single", "multiple", "truefalse", "numeric", "short", "code", "matching")
 REVIEW = ("immediately", "after_close", "never")
 GRADING = ("best", "last", "mean")
 RULES = ("all_or_nothing", "right_minus_wrong", "weights")
@@ -190,6 +190,7 @@ def validate_question(raw: dict, *, where: str = "bank", line: int | None = None
                                                                            "feedback_false"},
         "numeric": {"answer", "tolerance", "rel_tolerance", "answers", "params", "let", "unit", "min", "max"},
         "short": {"answers", "answer", "regex", "case_sensitive"}, "code": {"pack", "filename", "starter"},
+        "matching": {"pairs", "distractors"},
     }[kind]
     unknown = set(raw) - common - per_kind
     if unknown:
@@ -207,6 +208,8 @@ def validate_question(raw: dict, *, where: str = "bank", line: int | None = None
         spec.update(_validate_numeric(raw, where_q, line))
     elif kind == "short":
         spec.update(_validate_short(raw, where_q, line))
+    elif kind == "matching":
+        spec.update(_validate_matching(raw, where_q, line))
     elif kind == "code":
         pack = raw.get("pack")
         if not isinstance(pack, str) or not pack.strip() or ".." in Path(pack).parts or pack.startswith("/"):
@@ -265,6 +268,63 @@ def _validate_choices(raw, kind, where, line):
                     raise BankError("rule 'weights' needs a weight on every choice", where=where, line=line)
         spec["rule"] = rule
     return spec
+
+
+MAX_MATCH_ITEMS = 40
+
+
+def _validate_matching(raw, where, line):
+    """pairs = [{ left = "...", right = "..." }, ...] (left: Markdown, right: plain text), distractors = [...]:
+    extra right-hand answers that match no item. Several items may share a right answer."""
+    pairs = raw.get("pairs")
+    if not isinstance(pairs, list) or len(pairs) < 2:
+        raise BankError("pairs: at least two { left, right } pairs are needed", where=where, line=line)
+    if len(pairs) > MAX_MATCH_ITEMS:
+        raise BankError(f"pairs: at most {MAX_MATCH_ITEMS}", where=where, line=line)
+    out, ids, lefts = [], set(), set()
+    for i, p in enumerate(pairs):
+        if isinstance(p, list) and len(p) == 2:
+            p = {"left": p[0], "right": p[1]}
+        if not isinstance(p, dict):
+            raise BankError(f"pair {i + 1} must be a table {{ left = ..., right = ... }}", where=where, line=line)
+        extra = set(p) - {"id", "left", "right"}
+        if extra:
+            raise BankError(f"pair {i + 1}: unknown keys {sorted(extra)}", where=where, line=line)
+        left, right = p.get("left"), p.get("right")
+        if not isinstance(left, str) or not left.strip() or not isinstance(right, str) or not right.strip():
+            raise BankError(f"pair {i + 1} needs a left and a right text", where=where, line=line)
+        left, right = left.strip(), " ".join(right.split())
+        if len(right) > 200:
+            raise BankError(f"pair {i + 1}: the right text is a menu entry, keep it under 200 characters",
+                            where=where, line=line)
+        pid = str(p.get("id", chr(ord("a") + i) if i < 26 else f"p{i}"))
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", pid) or pid in ids:
+            raise BankError(f"pair {i + 1}: id {pid!r} invalid or repeated", where=where, line=line)
+        if left in lefts:
+            raise BankError(f"pair {i + 1}: the left text {left[:40]!r} appears twice", where=where, line=line)
+        ids.add(pid)
+        lefts.add(left)
+        out.append({"id": pid, "left": left, "right": right})
+    distractors = raw.get("distractors", [])
+    if not isinstance(distractors, list) or not all(isinstance(d, str) and d.strip() for d in distractors):
+        raise BankError("distractors must be a list of non-empty strings", where=where, line=line)
+    rights = {p["right"] for p in out}
+    extra_rights = []
+    for d in distractors:
+        d = " ".join(d.split())
+        if d in rights:
+            raise BankError(f"distractor {d[:40]!r} is also a right answer", where=where, line=line)
+        if d not in extra_rights:
+            extra_rights.append(d)
+    if len(rights) + len(extra_rights) < 2:
+        raise BankError("a matching question needs at least two different right answers", where=where, line=line)
+    return {"pairs": out, "distractors": extra_rights}
+
+
+def match_option_id(text: str) -> str:
+    """The id of a right-hand answer in attempts: from its text only, so the page (which shows these ids
+    as the menus' values) tells nothing about which item an answer belongs to."""
+    return "m" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def _validate_params(raw, where, line):
@@ -550,11 +610,54 @@ def build_snapshot(spec: dict, *, param_seed: int, choice_seed: int, shuffle_cho
         snap["answers"] = spec["answers"]
         snap["regex"] = spec["regex"]
         snap["case_sensitive"] = spec["case_sensitive"]
+    elif kind == "matching":
+        snap.update(_matching_snapshot(spec, choice_seed, shuffle_choices, keep))
     elif kind == "code":
         snap["pack"] = spec["pack"]
         snap["filename"] = spec["filename"]
         snap["starter"] = spec["starter"]
     return snap
+
+
+def _matching_snapshot(spec: dict, choice_seed: int, shuffle_items: bool, keep: dict | None) -> dict:
+    """Items (left) in bank order or shuffled with the quiz's choices; the answers (right, each distinct
+    text once, distractors too) always shuffled, so their order tells nothing. A regrade keeps both orders."""
+    stems = [{"id": p["id"], "html": render_inline(p["left"])} for p in spec["pairs"]]
+    texts = []
+    for t in [p["right"] for p in spec["pairs"]] + list(spec.get("distractors", [])):
+        if t not in texts:
+            texts.append(t)
+    options = [{"id": match_option_id(t), "text": t} for t in texts]
+    if keep and keep.get("stems"):
+        order = [s["id"] for s in keep["stems"]]
+        stems.sort(key=lambda s: order.index(s["id"]) if s["id"] in order else len(order))
+        order = [o["id"] for o in keep.get("options", [])]
+        options.sort(key=lambda o: order.index(o["id"]) if o["id"] in order else len(order))
+    else:
+        draw = Draw(seed_for("matching", choice_seed))
+        options = draw.shuffled(options)
+        if shuffle_items:
+            stems = draw.shuffled(stems)
+    return {"stems": stems, "options": options,
+            "key": {p["id"]: match_option_id(p["right"]) for p in spec["pairs"]}}
+
+
+def matching_rows(snap: dict, response: dict | None) -> list[dict]:
+    """One row per item for the attempt page: its menu with the student's choice selected."""
+    chosen = (response or {}).get("matches", {})
+    return [{"id": s["id"], "html": s["html"],
+             "options": [{"value": f"{s['id']}:{o['id']}", "text": o["text"],
+                          "selected": chosen.get(s["id"]) == o["id"]} for o in snap["options"]]}
+            for s in snap["stems"]]
+
+
+def matching_review(snap: dict, response: dict | None) -> list[dict]:
+    """One row per item for the review: the answer given, the right one, and whether they agree."""
+    chosen = (response or {}).get("matches", {})
+    text = {o["id"]: o["text"] for o in snap["options"]}
+    return [{"html": s["html"], "given": text.get(chosen.get(s["id"]), ""),
+             "correct": text.get(snap["key"][s["id"]], ""), "ok": chosen.get(s["id"]) == snap["key"][s["id"]]}
+            for s in snap["stems"]]
 
 
 # --------------------------------------------------------------------------- student input
@@ -637,6 +740,21 @@ def clean_response(snap: dict, data: dict) -> dict | None:
         if len(text) > 500:
             raise AnswerError("Keep the answer under 500 characters.")
         return {"text": text}
+    if kind == "matching":
+        values = [v for v in data.get("match", []) if v != ""]
+        if len(values) > len(snap["stems"]):
+            raise AnswerError("More answers than items were sent.")
+        stems = {s["id"] for s in snap["stems"]}
+        options = {o["id"] for o in snap["options"]}
+        matches = {}
+        for v in values:
+            stem, _, option = str(v).partition(":")
+            if stem not in stems or option not in options:
+                raise AnswerError("That answer is not part of this question.")
+            if stem in matches:
+                raise AnswerError("An item was answered twice.")
+            matches[stem] = option
+        return {"matches": matches} if matches else None
     if kind == "code":
         code = one("code")
         if code is None or not code.strip():
@@ -706,6 +824,12 @@ def grade(snap: dict, response: dict | None) -> tuple[float, str]:
             if re.fullmatch(r["pattern"], candidate, flags) and r["weight"] > best:
                 best, fb = r["weight"], r["feedback"]
         return max(0.0, min(1.0, best)), render_inline(fb)
+    if kind == "matching":
+        # Partial credit per pair: each item matched right is worth 1/(number of items); no penalty.
+        matches = response.get("matches", {})
+        key = snap["key"]
+        right = sum(1 for stem, option in key.items() if matches.get(stem) == option)
+        return right / len(key), ""
     raise ValueError(f"grade() does not handle {kind}")
 
 
@@ -745,4 +869,9 @@ def correct_answer_text(snap: dict) -> str:
 
         texts = [html.escape(a["text"]) for a in snap["answers"] if a["weight"] == 1.0]
         return " / ".join(texts) if texts else "(pattern) <code>" + html.escape(snap["regex"][0]["pattern"]) + "</code>"
+    if kind == "matching":
+        import html
+
+        text = {o["id"]: o["text"] for o in snap["options"]}
+        return "; ".join(f"{s['html']} → {html.escape(text[snap['key'][s['id']]])}" for s in snap["stems"])
     return ""

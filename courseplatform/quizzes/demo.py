@@ -88,4 +88,9 @@ def _demo_response(snap, right: bool):
     if kind == "short":
         texts = [a["text"] for a in snap["answers"] if a["weight"] == 1.0]
         return {"text": texts[0] if right and texts else "not sure"}
+    if kind == "matching":
+        key = snap["key"]
+        wrong = [o["id"] for o in snap["options"]]
+        return {"matches": {stem: option if right or i else next(w for w in wrong if w != option)
+                            for i, (stem, option) in enumerate(key.items())}}
     return None

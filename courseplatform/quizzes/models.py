@@ -106,6 +106,7 @@ class Question(models.Model):
         NUMERIC = "numeric", "Numeric"
         SHORT = "short", "Short text"
         CODE = "code", "Code"
+        MATCHING = "matching", "Matching"
 
     quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="questions")
     key = models.SlugField(max_length=80, help_text="Stable id within the quiz (the bank's `id`).")

@@ -283,6 +283,8 @@ def regrade_quiz(quiz: Quiz, *, update_versions: bool = True) -> int:
                     param_seed, choice_seed = _seeds(quiz, attempt.student_id, attempt.number, q.key)
                     item.snapshot = bank.build_snapshot(q.spec, param_seed=param_seed, choice_seed=choice_seed,
                                                         shuffle_choices=quiz.shuffle_choices, keep=item.snapshot)
+                    if item.response and item.snapshot["type"] == "matching":
+                        item.response = _kept_matches(item.snapshot, item.response)
                     if item.response and not _response_still_valid(item.snapshot, item.response):
                         item.response = None
                     item.version = q.version
@@ -295,8 +297,19 @@ def regrade_quiz(quiz: Quiz, *, update_versions: bool = True) -> int:
     return count
 
 
+def _kept_matches(snap, response) -> dict | None:
+    """A matching answer after a regrade: the matches whose item and answer still exist."""
+    stems = {s["id"] for s in snap["stems"]}
+    options = {o["id"] for o in snap["options"]}
+    kept = {k: v for k, v in response.get("matches", {}).items() if k in stems and v in options}
+    return {"matches": kept} if kept else None
+
+
 def _response_still_valid(snap, response) -> bool:
     kind = snap["type"]
+    if kind == "matching":
+        # Matches to items or answers that are gone are dropped one by one (see _kept_matches).
+        return bool(_kept_matches(snap, response))
     if kind in ("single", "multiple"):
         ids = {c["id"] for c in snap["choices"]}
         chosen = [response.get("choice")] if kind == "single" else response.get("choices", [])

@@ -13,6 +13,32 @@ from . import bank
 from .models import Attempt, AttemptQuestion
 
 
+def matching_pair_stats(spec: dict, items) -> list[dict]:
+    """Per pair of a matching question (its current items): of the attempts that showed the item, the
+    share that matched it right (each attempt against its own key), and the most frequent wrong match."""
+    out = []
+    for pair in spec["pairs"]:
+        shown = right = 0
+        wrong = Counter()
+        for i in items:
+            snap = i.snapshot
+            if pair["id"] not in snap.get("key", {}):
+                continue
+            shown += 1
+            given = ((i.response or {}).get("matches") or {}).get(pair["id"])
+            if given == snap["key"][pair["id"]]:
+                right += 1
+            elif given:
+                text = next((o["text"] for o in snap["options"] if o["id"] == given), None)
+                if text is not None:
+                    wrong[text] += 1
+        top = wrong.most_common(1)
+        out.append({"id": pair["id"], "html": bank.render_inline(pair["left"]), "right": pair["right"],
+                    "n": shown, "right_count": right, "pct": 100.0 * right / shown if shown else 0.0,
+                    "wrong_top": {"text": top[0][0], "count": top[0][1]} if top else None})
+    return out
+
+
 @dataclass
 class QuizStatistics:
     rows: list[dict]
@@ -41,7 +67,7 @@ def quiz_statistics(quiz) -> QuizStatistics:
                "percent_correct": (100.0 * full / len(graded)) if graded else None,
                "mean": (sum(i.score for i in graded) / len(graded)) if graded else None,
                "text_html": None, "parameterised": False,
-               "choices": [], "wrong_top": None, "old_versions": sum(1 for i in items if i.version != q.version)}
+               "choices": [], "pairs": [], "wrong_top": None, "old_versions": sum(1 for i in items if i.version != q.version)}
         row["text_html"], row["parameterised"] = bank.example_text_html(q.spec)
         if q.kind in ("single", "multiple"):
             counter = Counter()
@@ -62,6 +88,8 @@ def quiz_statistics(quiz) -> QuizStatistics:
             if wrong:
                 count, cid = max(wrong)
                 row["wrong_top"] = {"html": labels[cid], "count": count}
+        elif q.kind == "matching":
+            row["pairs"] = matching_pair_stats(q.spec, items)
         elif q.kind in ("numeric", "short", "truefalse"):
             wrong_answers = Counter()
             for i in graded:

@@ -96,6 +96,11 @@ def spec_to_raw(spec: dict) -> dict:
             raw["case_sensitive"] = True
         if not raw["answers"]:
             del raw["answers"]
+    elif kind == "matching":
+        raw["pairs"] = [{"left": p["left"], "right": p["right"]} if p["id"] == (chr(ord("a") + i) if i < 26 else f"p{i}")
+                        else {"id": p["id"], "left": p["left"], "right": p["right"]} for i, p in enumerate(spec["pairs"])]
+        if spec.get("distractors"):
+            raw["distractors"] = spec["distractors"]
     elif kind == "code":
         raw.update(pack=spec["pack"], filename=spec["filename"])
         if spec.get("starter"):

@@ -13,7 +13,7 @@ from django.db.models import Count, Prefetch
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -54,7 +54,7 @@ def _field(item: AttemptQuestion) -> str:
 def _form_data(item: AttemptQuestion, post) -> dict:
     values = post.getlist(_field(item))
     name = {"single": "choice", "multiple": "choice", "truefalse": "value", "numeric": "value", "short": "text",
-            "code": "code"}[item.snapshot["type"]]
+            "code": "code", "matching": "match"}[item.snapshot["type"]]
     return {name: values}
 
 
@@ -136,6 +136,8 @@ def take(request, course_slug, attempt_id):
         item.save_url = reverse("quizzes:answer", args=[course_slug, attempt.pk, item.pk])
         r = item.response or {}
         item.chosen = set(r.get("choices", [r["choice"]] if "choice" in r else []))
+        if item.snapshot["type"] == "matching":
+            item.match_rows = bank.matching_rows(item.snapshot, item.response)
     return render(request, "quizzes/take.html", {
         "attempt": attempt, "quiz": attempt.quiz, "items": items, "seconds_left": attempt.seconds_left(),
         "answered": sum(1 for i in items if i.response is not None),
@@ -240,6 +242,9 @@ def _review_items(attempt, show_key: bool):
             item.given = r.get("raw", "")
         elif snap["type"] == "short":
             item.given = r.get("text", "")
+        elif snap["type"] == "matching":
+            item.given = ""
+            item.match_review = bank.matching_review(snap, item.response)
         else:
             item.given = ""
         item.full = item.score is not None and abs(item.score - item.max_score) < 1e-9
@@ -383,12 +388,18 @@ def import_gift_view(request, course_slug):
                                        title=form.cleaned_data["title"],
                                        source_path=request.FILES["file"].name[:200])
         except GiftImportErrors as exc:
-            errors = [str(e) for e in exc.errors]
+            errors = [e.describe() for e in exc.errors]
         except ValueError as exc:
             form.add_error("slug", str(exc))
         else:
             messages.success(request, f"Imported {counts['new'] + counts['changed'] + counts['same']} questions into "
                                       f"“{quiz.title}” ({counts['new']} new, {counts['changed']} changed). "
                                       "Set its schedule and publish it.")
+            if counts["skipped"]:
+                messages.warning(request, format_html(
+                    "Skipped {} question{} that cannot be imported (the rest was imported):"
+                    "<div data-testid=\"gift-skipped\">{}</div>", len(counts["skipped"]),
+                    "" if len(counts["skipped"]) == 1 else "s",
+                    format_html_join("", "<div>{}</div>", ((e.describe(),) for e in counts["skipped"]))))
             return redirect("quizzes:settings", course_slug, quiz.slug)
     return render(request, "quizzes/import_gift.html", {"form": form, "errors": errors})

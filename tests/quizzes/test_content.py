@@ -115,7 +115,7 @@ def test_every_question_has_an_explanation():
 def test_all_types_and_enough_parameterised_questions():
     qs = [q for _, q in all_questions()]
     kinds = {q["type"] for q in qs}
-    assert kinds == {"single", "multiple", "truefalse", "numeric", "short", "code"}
+    assert kinds == {"single", "multiple", "truefalse", "numeric", "short", "code", "matching"}
     assert {q.get("rule") for q in qs if q["type"] == "multiple"} >= {"all_or_nothing", "right_minus_wrong"}
     assert sum(1 for q in qs if q["type"] == "numeric" and q["params"]) >= 10
 
@@ -170,9 +170,11 @@ def test_question_editor_round_trips_every_bank_question():
     from courseplatform.quizzes.tomlwrite import question_to_toml
 
     from .test_gift import EXAMPLES
+    from .test_matching import EVERY
     from courseplatform.quizzes.gift import parse_gift
 
-    specs = [q for _, q in all_questions()] + parse_gift(EXAMPLES.read_text())
+    specs = [q for _, q in all_questions()] + parse_gift(EXAMPLES.read_text()).questions
+    specs += parse_gift(EVERY.read_text()).questions
     for spec in specs:
         text = question_to_toml(spec)
         again = bank.validate_question(tomllib.loads(text)["question"][0])

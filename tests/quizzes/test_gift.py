@@ -1,4 +1,4 @@
-"""Moodle GIFT import: the common features, errors by line, all or nothing."""
+"""Moodle GIFT import: the common features; a question it cannot take is skipped with its line."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +14,7 @@ EXAMPLES = Path(__file__).with_name("gift_examples.gift")
 
 
 def by_title():
-    return {q["title"]: q for q in parse_gift(EXAMPLES.read_text())}
+    return {q["title"]: q for q in parse_gift(EXAMPLES.read_text()).questions}
 
 
 def snap(q):
@@ -22,8 +22,9 @@ def snap(q):
 
 
 def test_all_examples_import():
-    qs = parse_gift(EXAMPLES.read_text())
-    assert len(qs) == 16
+    parsed = parse_gift(EXAMPLES.read_text())
+    qs = parsed.questions
+    assert len(qs) == 16 and parsed.skipped == []
     assert len({q["id"] for q in qs}) == 16
 
 
@@ -102,24 +103,34 @@ def test_partial_credit_single_choice():
 def test_escaped_characters():
     q = by_title()["Escapes"]
     assert q["text"] == "Which character starts a GIFT comment line: // or #?"
-    assert [c["text"] for c in q["choices"]] == ["//", "#", "="]
+    # Moodle's text format is not Markdown: "#" shows as written, not as an empty heading.
+    assert [bank.render_inline(c["text"]) for c in q["choices"]] == ["//", "#", "="]
     assert q["choices"][1]["feedback"] == "No, # marks feedback."
     b = by_title()["Braces"]
     assert "{x}" in b["text"] and b["type"] == "short"
 
 
 def test_html_format_marker_is_sanitised():
-    q = next(q for q in parse_gift(EXAMPLES.read_text()) if "MLM" in q["text"])
+    q = next(q for q in parse_gift(EXAMPLES.read_text()).questions if "MLM" in q["text"])
     assert "<b>MLM</b>" in q["text"]
-    evil = parse_gift('[html]<script>alert(1)</script>Click <a href="javascript:x()">me</a>{T}')[0]
+    evil = parse_gift('[html]<script>alert(1)</script>Click <a href="javascript:x()">me</a>{T}').questions[0]
     html = bank.render_markdown(evil["text"])
     assert "<script" not in html and "javascript:" not in html
+
+
+def problems(source):
+    """What the importer skipped: listed with the result, or raised when nothing could be imported."""
+    try:
+        return parse_gift(source).skipped
+    except GiftImportErrors as exc:
+        return exc.errors
 
 
 @pytest.mark.parametrize("source, line, message", [
     ("Q1 {=a ~b}\n\nQ2 {=a ~b", 3, "never closed"),
     ("Q1 {=a ~b}\n\n\n// c\nEssay question {}", 5, "essay"),
-    ("Match {=a -> 1 =b -> 2}", 1, "matching"),
+    ("Match {=a -> 1}", 1, "at least two pairs"),
+    ("Match {=a -> 1 =b}", 1, "has no ->"),
     ("No answers here", 1, "no answer block"),
     ("Q {#abc}", 1, "is not a number"),
     ("Q {#5..1}", 1, "min > max"),
@@ -130,16 +141,23 @@ def test_html_format_marker_is_sanitised():
     ("ok {T}\n\n::t::{=a}", 3, "no text"),
 ])
 def test_errors_name_the_line(source, line, message):
-    with pytest.raises(GiftImportErrors) as exc:
-        parse_gift(source)
-    err = exc.value.errors[0]
+    errs = problems(source)
+    assert len(errs) == 1, errs
+    err = errs[0]
     assert err.line == line and message in str(err), str(err)
 
 
-def test_all_errors_reported_together():
+def test_one_question_never_refuses_a_file():
+    parsed = parse_gift("Good {T}\n\nBad one {~a}\n\nAlso fine {F}\n\nBad two {#x}")
+    assert [q["text"] for q in parsed.questions] == ["Good", "Also fine"]
+    assert [e.line for e in parsed.skipped] == [3, 7]
+    assert "Bad one" in parsed.skipped[0].describe() and "no answer marked right" in parsed.skipped[0].describe()
+
+
+def test_nothing_importable_is_an_error_listing_every_line():
     with pytest.raises(GiftImportErrors) as exc:
-        parse_gift("Good {T}\n\nBad one {~a}\n\nAlso fine {F}\n\nBad two {#x}")
-    assert [e.line for e in exc.value.errors] == [3, 7]
+        parse_gift("Bad one {~a}\n\nEssay {}")
+    assert [e.line for e in exc.value.errors] == [1, 3]
 
 
 def test_command_imports_and_is_idempotent(course, tmp_path):
@@ -152,14 +170,26 @@ def test_command_imports_and_is_idempotent(course, tmp_path):
     assert quiz.questions.count() == 16 and set(quiz.questions.values_list("version", flat=True)) == {1}
 
 
-def test_command_with_an_error_imports_nothing(course, tmp_path):
+def test_command_imports_the_rest_and_lists_what_it_skipped(course, tmp_path):
+    from io import StringIO
+
     from courseplatform.quizzes.models import Question, Quiz
 
+    mixed = tmp_path / "mixed.gift"
+    mixed.write_text("Fine {T}\n\nBroken {#nope}\n\nAn essay {}\n")
+    out, err = StringIO(), StringIO()
+    call_command("import_gift", str(mixed), "--course", course.slug, "--quiz", "mixed", stdout=out, stderr=err)
+    quiz = Quiz.objects.get(slug="mixed")
+    assert list(quiz.questions.values_list("spec__text", flat=True)) == ["Fine"]
+    assert "skipped line 3 (“Broken {#nope}”): 'nope' is not a number" in err.getvalue()
+    assert "skipped line 5" in err.getvalue() and "essay" in err.getvalue()
+    assert "1 new" in out.getvalue() and "2 skipped" in out.getvalue()
+
     bad = tmp_path / "bad.gift"
-    bad.write_text("Fine {T}\n\nBroken {#nope}\n")
+    bad.write_text("Broken {#nope}\n")
     with pytest.raises(CommandError, match="nothing was imported"):
-        call_command("import_gift", str(bad), "--course", course.slug, "--quiz", "bad")
-    assert not Quiz.objects.filter(slug="bad").exists() and not Question.objects.exists()
+        call_command("import_gift", str(bad), "--course", course.slug, "--quiz", "bad", stderr=StringIO())
+    assert not Quiz.objects.filter(slug="bad").exists() and Question.objects.count() == 1
 
 
 def test_command_refuses_to_overwrite_a_bank_quiz(course, quiz):
@@ -176,9 +206,14 @@ def test_upload_form(course, instructor, student, client_for):
     url = reverse("quizzes:import_gift", args=[course.slug])
     assert client_for(student).get(url).status_code == 403
     c = client_for(instructor)
-    bad = c.post(url, {"title": "T", "slug": "up", "file": SimpleUploadedFile("q.gift", b"A {T}\n\nB {#oops}\n")})
+    bad = c.post(url, {"title": "T", "slug": "up", "file": SimpleUploadedFile("q.gift", b"B {#oops}\n\nC {}\n")})
     assert bad.status_code == 200 and "line 3" in bad.content.decode() and "Nothing was imported" in bad.content.decode()
     assert not Quiz.objects.filter(slug="up").exists()
+    mixed = c.post(url, {"title": "T", "slug": "mixed", "file": SimpleUploadedFile("q.gift", b"A {T}\n\nB {#oops}\n")},
+                   follow=True)
+    page = mixed.content.decode()
+    assert Quiz.objects.get(slug="mixed").questions.count() == 1
+    assert "Skipped 1 question" in page and "line 3 (“B {#oops}”): &#x27;oops&#x27; is not a number" in page
     latin = c.post(url, {"title": "T", "slug": "up", "file": SimpleUploadedFile("q.gift", "Caf\xe9 {T}".encode("latin-1"))})
     assert "not UTF-8" in latin.content.decode()
     ok = c.post(url, {"title": "Uploaded", "slug": "up", "file": SimpleUploadedFile("q.gift", EXAMPLES.read_bytes())})

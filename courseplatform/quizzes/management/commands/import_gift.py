@@ -10,7 +10,8 @@ from courseplatform.quizzes.importing import import_gift
 
 
 class Command(BaseCommand):
-    help = "Import a Moodle GIFT file as a quiz of a course (all or nothing; errors name the line)."
+    help = ("Import a Moodle GIFT file as a quiz of a course. Questions it cannot take are skipped and listed "
+            "with their lines; the rest is imported.")
 
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path)
@@ -37,6 +38,9 @@ class Command(BaseCommand):
             raise CommandError(f"{len(exc.errors)} error(s); nothing was imported") from None
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        for err in counts["skipped"]:
+            self.stderr.write(self.style.WARNING(f"{opts['file']}: skipped {err.describe()}"))
         self.stdout.write(self.style.SUCCESS(
             f"{quiz.slug}: {counts['new']} new, {counts['changed']} changed, {counts['same']} unchanged, "
-            f"{counts['removed']} removed questions"))
+            f"{counts['removed']} removed questions"
+            + (f"; {len(counts['skipped'])} skipped (listed above with their lines)" if counts["skipped"] else "")))
