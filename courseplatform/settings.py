@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "courseplatform.quizzes",
     "courseplatform.projects",
     "courseplatform.gradebook",
+    "courseplatform.similarity",  # copy detection across an assignment's submissions (staff only)
 ]
 
 MIDDLEWARE = [
