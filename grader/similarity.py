@@ -37,7 +37,8 @@ KINDS = ("py", "ipynb", "zip")
 class Params:
     k: int = 12                  # tokens per k-gram
     w: int = 4                   # winnowing window: any shared run of k + w - 1 tokens is found
-    boilerplate_share: float = 0.2   # a fingerprint in at least this share of the class is common
+    boilerplate_share: float = 0.2   # a fingerprint in at least this share of the class is common ...
+    min_common: int = 5          # ... and in at least this many files (in a small class, a ring of copiers is not "the class")
     min_evidence: float = 6.0    # the smallest denominator: a pair sharing a few lines cannot score 1
     threshold: float = 0.5       # the report's default: pairs at or above it are flagged
 
@@ -245,7 +246,7 @@ class Check:
                 self.df[h] += 1
         n = len(self.docs)
         self.n = n
-        self.cut = max(3, math.ceil(params.boilerplate_share * n))
+        self.cut = max(params.min_common, math.ceil(params.boilerplate_share * n))
         self._log_norm = math.log(n / 2) if n > 2 else 1.0
         self.mass = {key: sum(self.weight(h) for h in d.hashes) for key, d in self.docs.items()}
 
