@@ -335,14 +335,17 @@ class Check:
         return out
 
     def run(self, min_score: float = 0.0, progress=None) -> Report:
-        """Every pair above ``min_score`` with its regions, best first, and the clusters."""
+        """Every pair above ``min_score`` (or sharing a public source) with its regions, best first,
+        and the clusters."""
         shared = self.candidates()
         pairs = []
         total = len(shared) or 1
         for i, ((a, b), hashes) in enumerate(shared.items()):
             weight = sum(self.weight(h) for h in hashes)
             denom = max(min(self.mass[a], self.mass[b]), self.params.min_evidence)
-            if weight / denom >= min_score and weight > 0:
+            # a pair that shares a public source is listed too (marked as such), whatever its score
+            public = sum(1 for h in hashes if h in self.public_any)
+            if (weight / denom >= min_score and weight > 0) or public >= self.params.min_evidence:
                 pairs.append(self.pair(a, b, hashes))
             if progress and i % 500 == 0:
                 progress(i, total)
