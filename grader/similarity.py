@@ -40,7 +40,7 @@ class Params:
     boilerplate_share: float = 0.2   # a fingerprint in at least this share of the class is common ...
     min_common: int = 5          # ... and in at least this many files (in a small class, a ring of copiers is not "the class")
     min_evidence: float = 6.0    # the smallest denominator: a pair sharing a few lines cannot score 1
-    threshold: float = 0.5       # the report's default: pairs at or above it are flagged
+    threshold: float = 0.6       # the report's default: pairs at or above it are flagged (bench/similarity.py)
 
     @property
     def cache_key(self) -> str:

@@ -9,7 +9,8 @@ parentheses and line breaks do not exist in it. What a copier changes cheaply is
   or name becomes its full dotted path, so ``F.softmax`` and ``torch.nn.functional.softmax`` are
   one token;
 * numbers become ``N`` and strings ``S``; type annotations are dropped;
-* docstrings and other bare constants, ``print(...)`` statements, ``pass`` and imports are removed.
+* docstrings and other bare expressions, ``print(...)`` statements, ``pass``, imports and dead stores
+  (assignments to names the file never reads: padding) are removed.
 
 Each function (each method of a class) is its own *unit*, as are a class's other statements and
 the module's top-level statements; k-grams never cross units, so reordering functions or methods
@@ -76,21 +77,37 @@ def _bound_names(tree: ast.AST) -> tuple[set[str], set[str]]:
     return names, attrs
 
 
-def _is_noise(stmt: ast.stmt) -> bool:
-    """Docstrings and bare constants, print(...) calls, pass, imports."""
+def _is_noise(stmt: ast.stmt, loaded: frozenset | None = None) -> bool:
+    """Docstrings and other bare expressions without a call, print(...) calls, pass, imports, and
+    dead stores: an assignment whose every target is a name the file never reads (padding)."""
     if isinstance(stmt, (ast.Pass, ast.Import, ast.ImportFrom)):
         return True
     if isinstance(stmt, ast.Expr):
         v = stmt.value
-        if isinstance(v, ast.Constant):
+        if not isinstance(v, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom)):
             return True
         if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "print":
             return True
+    if loaded is not None and isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        names = []
+        for t in targets:
+            for node in ast.walk(t):
+                if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)) and node is not t:
+                    return False
+            if isinstance(t, ast.Name):
+                names.append(t.id)
+            elif isinstance(t, (ast.Tuple, ast.List)) and all(isinstance(e, ast.Name) for e in t.elts):
+                names += [e.id for e in t.elts]
+            else:
+                return False
+        return bool(names) and not any(n in loaded for n in names)
     return False
 
 
 class _Emitter:
-    def __init__(self, aliases: dict[str, str], names: set[str], attrs: set[str]):
+    def __init__(self, aliases: dict[str, str], names: set[str], attrs: set[str], loaded: frozenset):
+        self.loaded = loaded
         self.aliases = aliases
         self.names = names
         self.attrs = attrs
@@ -119,7 +136,7 @@ class _Emitter:
 
     def body(self, stmts: list, line: int) -> None:
         for s in stmts:
-            if not _is_noise(s):
+            if not _is_noise(s, self.loaded):
                 self.visit(s, line)
 
     def visit(self, node, line: int) -> None:
@@ -213,7 +230,8 @@ class _Emitter:
 def units_from_ast(tree: ast.Module) -> list[Unit]:
     aliases = _module_aliases(tree)
     names, attrs = _bound_names(tree)
-    em = _Emitter(aliases, names, attrs)
+    loaded = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+    em = _Emitter(aliases, names, attrs, loaded)
     units: list[Unit] = []
     module = Unit("<module>")
 
@@ -225,7 +243,7 @@ def units_from_ast(tree: ast.Module) -> list[Unit]:
             em.visit(node, line)
 
     for stmt in tree.body:
-        if _is_noise(stmt):
+        if _is_noise(stmt, loaded):
             continue
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             u = Unit(stmt.name)
@@ -239,7 +257,7 @@ def units_from_ast(tree: ast.Module) -> list[Unit]:
             em.visit(stmt.keywords, stmt.lineno)
             em.visit(stmt.decorator_list, stmt.lineno)
             for item in stmt.body:
-                if _is_noise(item):
+                if _is_noise(item, loaded):
                     continue
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     u = Unit(f"{stmt.name}.{item.name}")

@@ -20,7 +20,7 @@ class SimilaritySettings(models.Model):
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="similarity_settings")
     run_after_deadline = models.BooleanField(
         default=False, help_text="Run a check once, automatically, when no more submissions are accepted.")
-    threshold = models.FloatField(default=0.5, help_text="Pairs at or above this score are flagged (0–1).")
+    threshold = models.FloatField(default=0.6, help_text="Pairs at or above this score are flagged (0–1).")
     boilerplate_share = models.FloatField(
         default=0.2, help_text="Code found in at least this share of the class is common: shown, never counted (0–1).")
     auto_run_at = models.DateTimeField(null=True, blank=True, help_text="When the automatic check was started.")
@@ -100,7 +100,7 @@ class SimilarityCheck(models.Model):
 
     @property
     def threshold(self) -> float:
-        return float(self.params.get("threshold", 0.5))
+        return float(self.params.get("threshold", 0.6))
 
 
 class SimilarityPair(models.Model):

@@ -33,7 +33,7 @@ def test_progress_then_side_by_side_highlights_the_shared_regions(live_server, p
     for i, name in enumerate(["einsum.py", "loops.py", "nanogpt_style.py", "additive_mask.py"]):
         submit(attention, enrol(f"s{i}"), name, (PACK / "solutions" / name).read_bytes())
     # a check waiting for a worker: the page polls its progress
-    check = SimilarityCheck.objects.create(assignment=attention, params={"threshold": 0.5},
+    check = SimilarityCheck.objects.create(assignment=attention, params={"threshold": 0.6},
                                            stage="Waiting for a worker…")
     login(page, "prof", "pw-prof")
     base = f"{live_server.url}/courses/{attention.course.slug}/similarity/{attention.slug}/"

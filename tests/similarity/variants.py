@@ -107,3 +107,20 @@ def disguise(source: str, seed: int, keep=frozenset()) -> str:
     text = decorate(text, rng)
     ast.parse(text)  # still Python
     return text
+
+
+JUNK = ["_unused = None", "_debug_shape = None", "_counter = 0", "_seen = []", "_tmp = 1.0"]
+
+
+def pad(source: str, rng: random.Random, count: int = 2) -> str:
+    """Dead statements inserted before random statements of function bodies (a copier's padding)."""
+    lines = source.splitlines()
+    spots = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            spots += [(st.lineno - 1, st.col_offset) for st in node.body[1:]]
+    for i, col in sorted(rng.sample(spots, min(count, len(spots))), reverse=True):
+        lines.insert(i, " " * col + rng.choice(JUNK))
+    text = "\n".join(lines) + "\n"
+    ast.parse(text)
+    return text

@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('run_after_deadline', models.BooleanField(default=False, help_text='Run a check once, automatically, when no more submissions are accepted.')),
-                ('threshold', models.FloatField(default=0.5, help_text='Pairs at or above this score are flagged (0–1).')),
+                ('threshold', models.FloatField(default=0.6, help_text='Pairs at or above this score are flagged (0–1).')),
                 ('boilerplate_share', models.FloatField(default=0.2, help_text='Code found in at least this share of the class is common: shown, never counted (0–1).')),
                 ('auto_run_at', models.DateTimeField(blank=True, help_text='When the automatic check was started.', null=True)),
                 ('assignment', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='similarity_settings', to='submissions.assignment')),
