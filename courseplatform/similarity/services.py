@@ -154,6 +154,22 @@ def start_check(assignment: Assignment, user=None) -> SimilarityCheck:
     return check
 
 
+STALE_AFTER = timezone.timedelta(minutes=30)
+
+
+def is_stale(check: SimilarityCheck) -> bool:
+    """A check still unfinished long after it was queued: its worker died and its message is gone
+    (a redelivered task finishes it well within this time, even for a large class)."""
+    return not check.is_final and check.created_at < timezone.now() - STALE_AFTER
+
+
+def give_up(check: SimilarityCheck) -> None:
+    SimilarityCheck.objects.filter(pk=check.pk).exclude(state__in=[SimilarityCheck.State.DONE,
+                                                                   SimilarityCheck.State.ERROR]).update(
+        state=SimilarityCheck.State.ERROR, stage="", finished_at=timezone.now(),
+        message="The check did not finish (its worker was lost). It was started again.")
+
+
 def _progress(check: SimilarityCheck, stage: str, done: int, total: int) -> None:
     SimilarityCheck.objects.filter(pk=check.pk).update(stage=stage, done_items=done, total_items=total)
 

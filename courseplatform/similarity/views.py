@@ -94,6 +94,9 @@ def status(request, course_slug, slug):
 def start(request, course_slug, slug):
     assignment = _assignment(request, slug)
     latest = _latest(assignment)
+    if latest is not None and not latest.is_final and services.is_stale(latest):
+        services.give_up(latest)  # its worker or its message was lost: it will never finish
+        latest.refresh_from_db()
     if latest is not None and not latest.is_final:
         messages.info(request, "A check of this assignment is already running.")
     elif not services.latest_submissions(assignment):

@@ -270,3 +270,15 @@ def test_a_check_with_nothing_submitted_is_not_started(client_for, ta, attention
 
     r = client_for(ta).post(reverse("similarity:start", args=[attention.course.slug, attention.slug]), follow=True)
     assert b"nothing to compare" in r.content and not SimilarityCheck.objects.exists()
+
+
+def test_a_check_whose_worker_was_lost_does_not_block_a_new_one(client_for, ta, attention, klass, eager_celery,
+                                                                django_capture_on_commit_callbacks):
+    from courseplatform.similarity.models import SimilarityCheck
+
+    lost = SimilarityCheck.objects.create(assignment=attention, started_by=ta)
+    SimilarityCheck.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    check = start(client_for(ta), attention, django_capture_on_commit_callbacks)
+    assert check.pk != lost.pk and check.state == "done"
+    lost.refresh_from_db()
+    assert lost.state == "error" and "did not finish" in lost.message
