@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import builtins
 import io
-import keyword
 import random
 import tokenize
 
