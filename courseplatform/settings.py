@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "courseplatform.quizzes",
     "courseplatform.projects",
     "courseplatform.gradebook",
+    "courseplatform.similarity",  # copy detection across an assignment's submissions (staff only)
 ]
 
 MIDDLEWARE = [
@@ -256,6 +257,7 @@ CELERY_TASK_ROUTES = [
         "submissions.sweep_stuck": {"queue": OPS_QUEUE},
         "courseplatform.quizzes.tasks.close_overdue_attempts": {"queue": OPS_QUEUE},
         "courseplatform.projects.tasks.send_milestone_reminders": {"queue": OPS_QUEUE},
+        "similarity.run_due_checks": {"queue": OPS_QUEUE},
     },
     # Fair share: the grading task's priority from the student's recent submissions.
     "courseplatform.submissions.queue.route_task",
@@ -292,6 +294,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "courseplatform.projects.tasks.send_milestone_reminders",
         "schedule": 900.0,  # the 48-hour window and ReminderSent make each group hear once
         "options": {"expires": 900.0},
+    },
+    # Copy detection: each assignment that asks for it is checked once after its deadline (similarity app).
+    "similarity-due-checks": {
+        "task": "similarity.run_due_checks",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule"))

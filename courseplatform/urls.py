@@ -12,6 +12,7 @@ urlpatterns = [
     path("courses/<slug:course_slug>/quizzes/", include("courseplatform.quizzes.urls")),
     path("courses/<slug:course_slug>/projects/", include("courseplatform.projects.urls")),
     path("courses/<slug:course_slug>/gradebook/", include("courseplatform.gradebook.urls")),
+    path("courses/<slug:course_slug>/similarity/", include("courseplatform.similarity.urls")),
     path("api/", include("courseplatform.submissions.api_urls")),
     # Browsers ask for /favicon.ico whatever the page links: the site's icon, not a 404 on every page.
     # Resolved per request (the hashed name from the static manifest), and not permanent: it changes.

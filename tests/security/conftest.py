@@ -188,6 +188,13 @@ def world(db, settings, course, other_course, instructor, ta, student, other_stu
                                                    feedback="Bob's private feedback", graded_by=instructor)
     o["session"] = LectureSession.objects.create(course=course, date=now.date(), title="Lecture 1")
     o["other_session"] = LectureSession.objects.create(course=other_course, date=now.date(), title="Other lecture")
+    from courseplatform.similarity.models import SimilarityCheck, SimilarityPair
+
+    o["sim_check"] = SimilarityCheck.objects.create(assignment=o["assignment"], state="done", params={"threshold": 0.6})
+    o["sim_pair"] = SimilarityPair.objects.create(  # Alice's and Bob's files, as a finished check ranked them
+        check_run=o["sim_check"], rank=1, sub_a=o["alice_sub"], sub_b=o["bob_sub"], score=0.9, share_a=0.9,
+        share_b=0.9, beyond_a=0.9, beyond_b=0.9, shared=5, common=0, public=0, regions=[
+            {"a": [1, 1], "b": [1, 1], "kind": "copy"}])
     o["bob_membership"] = Membership.objects.get(course=course, user=other_student)
     o["alice_membership"] = Membership.objects.get(course=course, user=student)
     return w

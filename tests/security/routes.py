@@ -145,6 +145,8 @@ def kwargs_for(route: Route, w, owner: str = "bob") -> dict:
         table["attempt_id"] = (w.alice_attempt if owner == "alice" else w.bob_attempt).pk
         table["item_id"] = (w.alice_item if owner == "alice" else w.bob_item).pk
         table["check_id"] = (w.alice_check if owner == "alice" else w.bob_check).pk
+    elif ns == "similarity":  # staff only: a pair of the world's similarity check (Alice and Bob)
+        table["pair_id"] = w.sim_pair.pk
     elif ns == "courses":
         table["member_id"] = (w.alice_membership if owner == "alice" else w.bob_membership).pk
         table["session_id"] = w.session.pk
@@ -167,6 +169,7 @@ OWNED_ARGS = {
     "projects": {"group_id", "version_id"},
     "courses": {"user_id", "member_id"},
     "gradebook": set(),
+    "similarity": set(),  # every similarity route is staff-only (tests/similarity/test_views.py)
 }
 
 

@@ -295,3 +295,19 @@ def test_garbage_posts_get_an_answer_not_a_500(world):
     assert not unexpected, f"POSTs that crash: {unexpected}"
     fixed = set(KNOWN_500) - set(crashed)
     assert not fixed, f"fixed now: remove {fixed} from KNOWN_500"
+
+
+SIMILARITY_ROUTES = {"similarity:report", "similarity:status", "similarity:start", "similarity:settings",
+                     "similarity:export", "similarity:sources", "similarity:pair", "similarity:review"}
+
+
+def test_similarity_routes_are_staff_only():
+    """Copy detection (issue 26) is for staff: every route of the app is registered here, and each
+    refuses students (test_refusals checks the 403s; settings are the instructor's alone)."""
+    found = {str(r): r for r in COURSE_ROUTES if r.namespace == "similarity"}
+    assert set(found) == SIMILARITY_ROUTES, f"similarity routes changed: {set(found) ^ SIMILARITY_ROUTES}"
+    for name, route in found.items():
+        assert staff_only(route), f"{name} is not staff-only"
+    assert allowed_roles(found["similarity:settings"].callback) == ("instructor",)
+    for name in ("similarity:start", "similarity:settings", "similarity:review"):
+        assert post_only(found[name].callback), f"{name} must be POST-only"
