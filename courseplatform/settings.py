@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "courseplatform.quizzes",
     "courseplatform.projects",
     "courseplatform.gradebook",
+    "courseplatform.ops",
 ]
 
 MIDDLEWARE = [
@@ -195,6 +196,8 @@ SUBMISSION_MAX_BYTES = int(os.environ.get("SUBMISSION_MAX_BYTES", str(10 * 1024 
 ASSIGNMENTS_DIR = Path(os.environ.get("ASSIGNMENTS_DIR", BASE_DIR / "assignments"))
 # Trusted copies of the packs the workers grade with (never visible to student code).
 PACK_STORE = Path(os.environ.get("PACK_STORE", VAR_DIR / "packs"))
+# Where `manage.py backup` writes its archives unless given --output (README "Backup and restore").
+BACKUP_DIR = Path(os.environ.get("BACKUP_DIR", VAR_DIR / "backups"))
 # Who may upload an assignment pack as a zip in the instructor pages: "superusers", "instructors"
 # or "off". A pack's tests.py runs in the trusted worker (which can reach the database), so by
 # default only site administrators may; a site whose instructors are all trusted opts in.
