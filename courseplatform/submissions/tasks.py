@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from courseplatform.ops import metrics
 from grader.errors import GraderError
 
 from .models import FINAL_STATES, PackUpload, State, Submission
@@ -177,12 +178,21 @@ def _backoff(retries: int) -> int:
 def _infrastructure_fault(task, sub, generation: int, exc: BaseException) -> str:
     logger.warning("infrastructure fault grading submission %s: %s", sub.pk, exc)
     if task.request.retries < task.max_retries and not task.request.is_eager:
-        Submission.objects.filter(pk=sub.pk, generation=generation).update(
-            state=State.QUEUED,
-            retries=task.request.retries + 1,
-            message=f"The grader had a problem and will try again shortly ({type(exc).__name__}).",
-        )
+        with transaction.atomic():
+            Submission.objects.filter(pk=sub.pk, generation=generation).update(
+                state=State.QUEUED,
+                retries=task.request.retries + 1,
+                message=f"The grader had a problem and will try again shortly ({type(exc).__name__}).",
+            )
+            metrics.record_infrastructure_fault(sub.assignment.queue, final=False)
         raise task.retry(exc=exc, countdown=_backoff(task.request.retries))
+    with transaction.atomic():
+        metrics.record_infrastructure_fault(sub.assignment.queue, final=True)
+        _give_up(sub, generation, task, exc)
+    return "infrastructure-error"
+
+
+def _give_up(sub, generation: int, task, exc: BaseException) -> None:
     Submission.objects.filter(pk=sub.pk, generation=generation).update(
         state=State.ERROR,
         finished_at=timezone.now(),
@@ -192,7 +202,6 @@ def _infrastructure_fault(task, sub, generation: int, exc: BaseException) -> str
             f"({type(exc).__name__}: {str(exc)[:300]}). It is not your fault; staff can regrade it."
         ),
     )
-    return "infrastructure-error"
 
 
 def _num(value, default=None):
@@ -234,7 +243,16 @@ def _save_result(sub, generation: int, result: dict) -> str:
     stored = json_safe(dict(result))
     if isinstance(stored.get("output"), str) and len(stored["output"]) > 64 * 1024:
         stored["output"] = stored["output"][: 64 * 1024] + "\n… (truncated)"
-    updated = Submission.objects.filter(pk=sub.pk, generation=generation).update(
+    with transaction.atomic():  # the result and its metrics are committed together
+        updated = _update_result(sub, generation, status, raw, score, max_score, days, penalty, stored, message)
+        if updated:
+            latency = (timezone.now() - sub.queued_at).total_seconds() if sub.queued_at else None
+            metrics.record_result(assignment.queue, "graded" if status == "graded" else "error", stored, latency)
+    return "saved" if updated else "stale"
+
+
+def _update_result(sub, generation, status, raw, score, max_score, days, penalty, stored, message) -> int:
+    return Submission.objects.filter(pk=sub.pk, generation=generation).update(
         state=State.GRADED if status == "graded" else State.ERROR,
         raw_score=raw,
         score=score,
@@ -244,9 +262,8 @@ def _save_result(sub, generation: int, result: dict) -> str:
         result=stored,
         message=message[:5000] or ("Graded." if status == "graded" else "The submission could not be graded."),
         finished_at=timezone.now(),
-        pack_hash=assignment.pack_hash,  # the trusted copy (PACK_STORE/<slug>/<hash>) it was graded with
+        pack_hash=sub.assignment.pack_hash,  # the trusted copy (PACK_STORE/<slug>/<hash>) it was graded with
     )
-    return "saved" if updated else "stale"
 
 
 @shared_task(name="submissions.sweep_stuck", ignore_result=True)
