@@ -69,9 +69,12 @@ INSTALLED_APPS = [
     "courseplatform.projects",
     "courseplatform.gradebook",
     "courseplatform.similarity",  # copy detection across an assignment's submissions (staff only)
+    "courseplatform.ops",  # backup/restore, metrics
+    "django_prometheus",  # request latency and responses per view (PrometheusBefore/AfterMiddleware)
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times the whole request
     "django.middleware.security.SecurityMiddleware",
     "courseplatform.courses.csp.ContentSecurityPolicyMiddleware",  # CSP on every page (courses/csp.py)
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -82,7 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the "too many attempts" page
+    "axes.middleware.AxesMiddleware",  # turns a lockout into the "too many attempts" page
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: the response's status per view
 ]
 
 ROOT_URLCONF = "courseplatform.urls"
@@ -197,6 +201,12 @@ SUBMISSION_MAX_BYTES = int(os.environ.get("SUBMISSION_MAX_BYTES", str(10 * 1024 
 ASSIGNMENTS_DIR = Path(os.environ.get("ASSIGNMENTS_DIR", BASE_DIR / "assignments"))
 # Trusted copies of the packs the workers grade with (never visible to student code).
 PACK_STORE = Path(os.environ.get("PACK_STORE", VAR_DIR / "packs"))
+# /metrics (Prometheus): the scraper sends "Authorization: Bearer <METRICS_TOKEN>"; without a token
+# only a logged-in site administrator sees it. Several gunicorn workers: set PROMETHEUS_MULTIPROC_DIR.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")  # read by prometheus_client itself too
+# Where `manage.py backup` writes its archives unless given --output (README "Backup and restore").
+BACKUP_DIR = Path(os.environ.get("BACKUP_DIR", VAR_DIR / "backups"))
 # Who may upload an assignment pack as a zip in the instructor pages: "superusers", "instructors"
 # or "off". A pack's tests.py runs in the trusted worker (which can reach the database), so by
 # default only site administrators may; a site whose instructors are all trusted opts in.

@@ -3,6 +3,7 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
+from courseplatform.ops import views as ops_views
 from courseplatform.submissions import clientwheel
 
 urlpatterns = [
@@ -18,5 +19,6 @@ urlpatterns = [
     # Resolved per request (the hashed name from the static manifest), and not permanent: it changes.
     path("favicon.ico", lambda request: redirect(static("favicon.svg")), name="favicon"),
     path("client/<str:name>", clientwheel.serve, name="client-wheel"),  # the student client's wheel
+    path("metrics", ops_views.metrics, name="metrics"),  # Prometheus; bearer METRICS_TOKEN or an administrator
     path("", include("courseplatform.courses.urls")),
 ]

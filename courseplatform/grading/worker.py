@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from courseplatform.ops import metrics
 from grader.errors import GraderError
 
 from . import engine
@@ -129,17 +130,29 @@ def _grade_and_save(task, kind: Kind, record, generation: int) -> str:
     except Exception as exc:  # an engine bug: do not blame the student, do not loop forever
         logger.exception("engine failed on %s %s", kind.name, record.pk)
         return _infrastructure_fault(task, kind, record, generation, exc)
-    # 3. Save, unless a requeue started meanwhile.
-    return kind.save(record, generation, result)
+    # 3. Save, unless a requeue started meanwhile; the result's metrics are committed with it.
+    with transaction.atomic():
+        saved = kind.save(record, generation, result)
+        if saved == "saved":
+            metrics.record_result(kind.queue(record), kind.name, "graded" if result.get("status") == "graded" else "error",
+                                  result, _latency(record))
+    return saved
+
+
+def _latency(record) -> float | None:
+    queued = getattr(record, "queued_at", None)
+    return (timezone.now() - queued).total_seconds() if queued else None
 
 
 def _infrastructure_fault(task, kind: Kind, record, generation: int, exc: BaseException) -> str:
     logger.warning("infrastructure fault grading %s %s: %s", kind.name, record.pk, exc)
     if task.request.retries < task.max_retries and not task.request.is_eager:
-        kind.records().filter(pk=record.pk, generation=generation).update(
-            state=State.QUEUED, retries=task.request.retries + 1,
-            message=f"The grader had a problem and will try again shortly ({type(exc).__name__}).",
-        )
+        with transaction.atomic():
+            kind.records().filter(pk=record.pk, generation=generation).update(
+                state=State.QUEUED, retries=task.request.retries + 1,
+                message=f"The grader had a problem and will try again shortly ({type(exc).__name__}).",
+            )
+            metrics.record_infrastructure_fault(kind.queue(record), kind.name, final=False)
         raise task.retry(exc=exc, countdown=backoff(task.request.retries))
     message = kind.infrastructure_message.format(error=f"{type(exc).__name__}: {str(exc)[:300]}")
     with transaction.atomic():
@@ -147,6 +160,7 @@ def _infrastructure_fault(task, kind: Kind, record, generation: int, exc: BaseEx
             state=State.ERROR, finished_at=timezone.now(), retries=task.request.retries, message=message)
         if updated:
             kind.fail(record, message)
+            metrics.record_infrastructure_fault(kind.queue(record), kind.name, final=True)
     return "infrastructure-error"
 
 

@@ -38,6 +38,7 @@ PUBLIC_OR_SELF = {
     "api-profile",  # login_required; the user's own tokens
     "favicon",  # a redirect to the static icon; public, reads nothing
     "client-wheel",  # public by design: the student client's wheel, exact name only (tests/client/test_wheel.py)
+    "metrics",  # the scraper's bearer token or a superuser; refusals in tests/ops/test_metrics.py
 }
 API_PREFIX = "api:"  # django-ninja, token auth: tested in test_api.py
 

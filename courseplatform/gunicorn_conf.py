@@ -1,0 +1,25 @@
+"""gunicorn settings of the production web server (docker/Dockerfile: `-c python:courseplatform.gunicorn_conf`).
+
+Metrics: with several worker processes, each keeps its request metrics in files under
+PROMETHEUS_MULTIPROC_DIR and /metrics sums them (courseplatform/ops/views.py). The folder is emptied
+when the server starts (stale files of an earlier run would be summed too), and a worker's live
+gauges are dropped when it exits."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def on_starting(server):
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
