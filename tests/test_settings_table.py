@@ -42,10 +42,13 @@ def test_every_variable_read_is_in_the_readme_table_and_every_row_is_read():
     read = settings_reads() | engine_reads()
     assert read - set(table) == set(), "read but not documented in README.md's configuration table"
     assert set(table) - read == set(), "documented in README.md's configuration table but read by nothing"
+    engine = engine_reads()
     for name, (setting, default, meaning) in table.items():
         assert default and meaning, f"{name}: a default and a meaning"
         if name.startswith("GRADER_"):
             assert setting == "engine", f"{name} is the engine's own (grader/), not a Django setting"
+        if setting == "engine":
+            assert name in engine, f"{name}: the table says the engine reads it, and grader/ does not"
         else:
             assert setting.strip("()`") and hasattr(settings, setting.strip("()`")), \
                 f"{name}: the table names setting {setting}, which settings.py does not define"

@@ -1,4 +1,5 @@
-"""gunicorn settings of the production web server (docker/Dockerfile: `-c python:courseplatform.gunicorn_conf`).
+"""gunicorn settings of the production web server (docker/Dockerfile: `-c docker/gunicorn.conf.py`).
+Deployment configuration, read by gunicorn's master before Django starts.
 
 Metrics: with several worker processes, each keeps its request metrics in files under
 PROMETHEUS_MULTIPROC_DIR and /metrics sums them (courseplatform/ops/views.py). The folder is emptied
