@@ -80,13 +80,16 @@ def _trusted_threads() -> None:
         torch.set_num_threads(n)
 
 
-def grade(pack_dir, filename: str, data: bytes, *, slug: str | None = None, only_visible: bool = False) -> dict:
+def grade(pack_dir, filename: str, data: bytes, *, slug: str | None = None, only_visible: bool = False,
+          queue: str | None = None) -> dict:
     """Grade one submission. Raises GraderError only for infrastructure faults.
 
     ``slug`` names the pack in the result (``engine.pack``) when its assignment.toml has no
     ``slug`` (e.g. a trusted copy stored as ``PACK_STORE/<slug>/<hash>/``); default: the folder name.
     ``only_visible`` runs the visible cases only (a student's "check"): hidden cases are neither run
-    nor listed, so the result reveals nothing about them."""
+    nor listed, so the result reveals nothing about them. ``queue`` is where this grade runs when
+    it is not the pack's own: a GPU pack's check runs on "cpu", with the CPU device (ctx.device) and
+    so the pack's small CPU settings, and never takes the GPU from a submission."""
     t0 = time.monotonic()
     _trusted_threads()
     try:
@@ -106,7 +109,10 @@ def grade(pack_dir, filename: str, data: bytes, *, slug: str | None = None, only
                            only_visible=only_visible)
         return clean_result(res)
     try:
-        zygote = pool.get(pack.queue, pack.preload)
+        run_on = queue or pack.queue
+        if run_on not in ("cpu", "gpu"):
+            raise GraderError(f"unknown queue {run_on!r}")
+        zygote = pool.get(run_on, pack.preload)
     except pool.SandboxUnavailable as exc:
         raise GraderError(f"sandbox unavailable: {exc}") from exc
     try:

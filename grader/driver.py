@@ -491,7 +491,7 @@ class Runner:
         sb.output_cap = int(self.limits["output_kb"]) * 1024
         self.sandbox = sb
         cfg = {k: self.limits[k] for k in ("memory_mb", "processes", "cpu_s", "file_mb", "scratch_mb", "open_files", "threads")}
-        cfg["gpu"] = self.pack.queue == "gpu"
+        cfg["gpu"] = self.zygote.queue == "gpu"  # the queue this grade runs on (a GPU pack's check: cpu)
         tensors: dict = {}
         header = {"op": "load", "module": self.decoded.module, "main": self.decoded.main, "config": cfg,
                   "required": self.pack.meta["required"], "import_module": self.pack.meta["import_module"],

@@ -93,6 +93,13 @@ def _nbf():
     return _nbformat
 
 
+def notebook_to_source(data: bytes, filename: str, import_module: bool = True) -> tuple[str, list[str], str]:
+    """(module source of the code cells, notes for the student, the notebook JSON to execute): the
+    engine's own conversion, for what compares notebooks as code (grader/similarity.py)."""
+    conv, notes, nb_json = _notebook(data, filename, import_module)
+    return conv.source, notes, nb_json
+
+
 def _notebook(data: bytes, filename: str, import_module: bool = True):
     """(grader.notebook.Converted, notes for the student, the notebook JSON to execute).
 

@@ -34,12 +34,13 @@ class Gone(Exception):
 
 @dataclass
 class EngineCall:
-    """What the engine grades: grader.api.grade(pack_dir, filename, data, only_visible=...)."""
+    """What the engine grades: grader.api.grade(pack_dir, filename, data, only_visible=..., queue=...)."""
 
     pack_dir: Path
     filename: str
     data: bytes
     only_visible: bool = False
+    queue: str | None = None  # where it runs when not the pack's queue (a GPU pack's check: "cpu")
 
 
 class Kind:

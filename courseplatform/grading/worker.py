@@ -118,6 +118,8 @@ def _grade_and_save(task, kind: Kind, record, generation: int) -> str:
     try:
         call = kind.call(record)
         extra = {"only_visible": True} if call.only_visible else {}
+        if call.queue:
+            extra["queue"] = call.queue
         result = engine.grade_function()(call.pack_dir, call.filename, call.data, **extra)
         if not isinstance(result, dict):
             raise InfrastructureError(f"the engine returned {type(result).__name__}, not a result")

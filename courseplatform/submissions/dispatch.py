@@ -14,6 +14,20 @@ from courseplatform.celery import app
 SUBMISSION_KIND = "submission"  # the grading kind (courseplatform/grading) of a Submission
 GRADE_SUBMISSION = "submissions.grade_submission"
 CHECK_PACK_UPLOAD = "submissions.check_pack_upload"
+CHECK_VIA = "check"  # Submission.via of a student's "Check": visible tests only, never for credit
+
+
+def run_queue(sub) -> str:
+    """The queue a submission is graded on: its pack's, except that a Check of a GPU pack runs on a
+    CPU worker, where the engine gives the driver the CPU device and so the pack's small CPU
+    settings: a Check never takes the GPU from a submission, and only submissions reach the GPU
+    queue and its fair share."""
+    return queue_for(sub.assignment.queue, sub.via)
+
+
+def queue_for(pack_queue: str, via: str) -> str:
+    queue = pack_queue or "cpu"
+    return "cpu" if queue == "gpu" and via == CHECK_VIA else queue
 
 
 def send(name: str, args: list, queue: str):

@@ -22,12 +22,12 @@ from django.utils.html import format_html
 from courseplatform.grading import checks
 
 from . import services
+from .dispatch import CHECK_VIA
 from .models import PENDING_STATES, Assignment, Submission
 from .services import accept_upload, standing
 from .validation import UploadRejected
 from .views import upload_view
 
-CHECK_VIA = "check"
 
 
 def check_refusal(assignment: Assignment, user, is_staff: bool, now=None) -> tuple[str, str] | None:

@@ -45,11 +45,11 @@ class SubmissionJob(Kind):
         return Submission.objects.select_related("assignment")
 
     def queue(self, record) -> str:
-        return record.assignment.queue or "cpu"
+        return dispatch.run_queue(record)
 
     def queues(self) -> list[str]:
-        return sorted({q or "cpu" for q in Submission.objects.filter(state=State.QUEUED)
-                       .values_list("assignment__queue", flat=True).distinct()} or {"cpu"})
+        return sorted({dispatch.queue_for(q, via) for q, via in Submission.objects.filter(state=State.QUEUED)
+                       .values_list("assignment__queue", "via").distinct()} or {"cpu"})
 
     def call(self, sub) -> EngineCall:
         assignment = sub.assignment
@@ -61,7 +61,8 @@ class SubmissionJob(Kind):
         except OSError as exc:
             raise InfrastructureError(f"cannot read the submitted file: {exc}") from exc
         # A student's "check" (via="check", never for credit) runs the visible cases only.
-        return EngineCall(pack_dir, sub.original_name, data, only_visible=sub.via == "check")
+        return EngineCall(pack_dir, sub.original_name, data, only_visible=sub.via == dispatch.CHECK_VIA,
+                          queue=dispatch.run_queue(sub))
 
     def save(self, sub, generation: int, result: dict) -> str:
         return _save_result(sub, generation, result)
