@@ -384,8 +384,13 @@ def sanity_checks(source: str, forbid: dict, local_modules=()) -> tuple[set[str]
     if tainted:  # a function that reads what a check bound reaches the library through it: that counts
         for node in ast.walk(tree):
             if isinstance(node, _SCOPES):
-                for n in ast.walk(node):
-                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in tainted:
+                inner = list(ast.walk(node))
+                mine = {a.arg for n in inner if isinstance(n, ast.arguments)
+                        for a in n.posonlyargs + n.args + n.kwonlyargs + [n.vararg, n.kwarg] if a is not None}
+                mine |= {n.id for n in inner if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+                mine -= {g for n in inner if isinstance(n, ast.Global) for g in n.names}
+                for n in inner:  # a name the function binds itself (a parameter, a local) is its own
+                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in tainted and n.id not in mine:
                         counted |= tainted[n.id]
     return counted, checks
 

@@ -296,6 +296,30 @@ def test_a_sanity_check_cell_gets_full_marks_with_a_note(grade_src):
     assert "review" not in res
 
 
+def test_sanity_split_rules():
+    from grader import forbid
+    from grader.pack import load_pack
+
+    cfg = load_pack(ATTENTION).meta["forbid"]
+    own = "import torch\nimport torch.nn.functional as F\n\ndef attn(q, ref=None):\n    return q\n\n"
+    # a check, and the statement that prints what it bound: set aside (lines 7-8)
+    counted, checks = forbid.sanity_checks(own + "ref = F.scaled_dot_product_attention(q, q, q)\nprint(ref)\n", cfg)
+    assert counted == set() and [(c["first"], c["last"]) for c in checks] == [(7, 7), (8, 8)]
+    # a function's own parameter named like the check's result is not the library
+    assert forbid.sanity_checks(own + "ref = F.scaled_dot_product_attention(q, q, q)\n", cfg)[0] == set()
+    # a function reading the check's global is: it counts
+    counted, _ = forbid.sanity_checks(own + "lib = F.scaled_dot_product_attention\ndef f(q):\n    return lib(q, q, q)\n", cfg)
+    assert counted == {"scaled_dot_product_attention"}
+    # an import of the name, a def or a lambda at the top level, a line shared with another statement: they count
+    for tail in ("from torch.nn.functional import scaled_dot_product_attention\n",
+                 "g = lambda q: F.scaled_dot_product_attention(q, q, q)\n",
+                 "x = 1; y = F.scaled_dot_product_attention(q, q, q)\n"):
+        assert forbid.sanity_checks(own + tail, cfg)[0] == {"scaled_dot_product_attention"}, tail
+    data = (own + "ref = F.scaled_dot_product_attention(\n    q, q, q)\nprint(ref)\r\nz = 1\n").encode()
+    out = forbid.without_lines(data, forbid.sanity_checks(data.decode(), cfg)[1]).decode()
+    assert out.splitlines()[6:] == ["pass", "pass", "pass", "z = 1"] and out.count("\n") == data.decode().count("\n")
+
+
 def test_a_function_that_calls_the_library_fails(grade_src):
     cheat = SANITY_CELLS[:2] + (
         "def scaled_dot_product_attention(q, k, v, mask=None):\n"
