@@ -17,5 +17,6 @@ urlpatterns = [
     # Resolved per request (the hashed name from the static manifest), and not permanent: it changes.
     path("favicon.ico", lambda request: redirect(static("favicon.svg")), name="favicon"),
     path("client/<str:name>", clientwheel.serve, name="client-wheel"),  # the student client's wheel
+    path("", include("courseplatform.lti.urls")),  # LTI 1.3: lti/... and courses/<slug>/lti/...
     path("", include("courseplatform.courses.urls")),
 ]
