@@ -162,19 +162,24 @@ def test_late_penalty_and_best_rule_are_what_is_sent(platform, do_launch, assign
     assert platform.scores[-1]["scoreGiven"] == pytest.approx(9.0)
 
 
-def test_unreleased_assignment_sends_nothing(platform, do_launch, assignment, eager, on_commit_now):
+def test_scores_wait_until_the_assignment_is_released(platform, do_launch, assignment, on_commit_now, eager):
+    """Unreleased: nothing is sent; the periodic reconcile sends it once it is released."""
+    from courseplatform.lti.passback import reconcile
+    from courseplatform.submissions.models import Submission
+
     link_course(platform, do_launch, assignment.course)
-    ada = Client()
-    do_launch(ada, platform, platform.login_params(platform.user("stu-1")))
+    do_launch(Client(), platform, platform.login_params(platform.user("stu-1")))
     assignment.released = False
     assignment.save()
-    from courseplatform.submissions.models import Submission
-    from courseplatform.submissions import services
-
-    services.submit(assignment, get_user_model().objects.get(lti_users__sub="stu-1"),
-                    __import__("cp_helpers").py(), is_staff=False)
-    assert Submission.objects.get().state == "graded"
-    assert platform.scores == []
+    Submission.objects.create(assignment=assignment, student=get_user_model().objects.get(lti_users__sub="stu-1"),
+                              sha256="0" * 64, blob="x", original_name="a.py", kind="py", size=1, state="graded",
+                              raw_score=6, score=6, max_score=10)
+    assert reconcile() == 0 and platform.scores == []
+    assignment.released = True
+    assignment.save()
+    assert reconcile() == 1
+    assert [s["scoreGiven"] for s in platform.scores] == [6]
+    assert reconcile() == 0 and len(platform.scores) == 1
 
 
 def test_nrps_sync_enrols_new_students_and_marks_dropped_ones_inactive(platform, do_launch, course, client_for):
