@@ -352,8 +352,8 @@ def course_page(request, course_slug):
     })
 
 
-@course_role_required(Role.INSTRUCTOR)
 @require_POST
+@course_role_required(Role.INSTRUCTOR)
 def sync_roster(request, course_slug):
     from .roster import sync_roster as do_sync
 
@@ -366,8 +366,8 @@ def sync_roster(request, course_slug):
     return redirect("lti:course", course_slug=request.course.slug)
 
 
-@course_role_required(Role.INSTRUCTOR, Role.TA)
 @require_POST
+@course_role_required(Role.INSTRUCTOR, Role.TA)
 def resend(request, course_slug):
     """Send every failed (and still pending) score again now."""
     n = passback.resend_course(request.course)

@@ -186,3 +186,13 @@ def test_lms_rejecting_a_score_is_shown_retried_with_backoff_and_keeps_the_grade
     finally:
         app.conf.task_always_eager = old[0]
     assert Passback.objects.get().state == "sent" and platform.scores[-1]["scoreGiven"] == 8
+
+
+def test_lti_admin_pages_refuse_others(client_for, instructor):
+    """Registrations and key rotation: superusers only; an LTI page with no launch in the session: 404."""
+    c = client_for(instructor)
+    assert c.get("/lti/registrations/").status_code == 302
+    assert c.post("/lti/registrations/rotate-key/").status_code == 302
+    assert c.get("/lti/link/").status_code == 404
+    assert c.get("/lti/deep-link/").status_code == 404
+    assert Client().get("/lti/link/").status_code == 404
