@@ -48,7 +48,18 @@ def refuse(request, refusal: Refusal, detail: str = "", **fields):
     logout(request)
     extra = " ".join(f"{k}={v!r}" for k, v in fields.items() if v)
     log.warning("LTI launch refused: %s (%s) %s", refusal.code, detail or refusal.title, extra)
-    return render(request, "lti/refused.html", {"refusal": refusal}, status=refusal.status)
+    return frameable(render(request, "lti/refused.html", {"refusal": refusal}, status=refusal.status), request)
+
+
+def frameable(response, request):
+    """The refusal and cookie-check pages show inside whatever LMS frames them (before a launch is
+    validated, nothing says which LMS that is); they hold no data of anyone's."""
+    from courseplatform.courses.csp import POLICY
+
+    response["Content-Security-Policy"] = POLICY.format(nonce=request.csp_nonce).replace(
+        "frame-ancestors 'self'", "frame-ancestors *")
+    response.xframe_options_exempt = True
+    return response
 
 
 def tool_values(request) -> dict:
@@ -85,7 +96,7 @@ def oidc_login(request):
         keep = {k: params[k] for k in ("iss", "login_hint", "target_link_uri", "lti_message_hint",
                                        "lti_deployment_id", "client_id") if params.get(k)}
         here = reverse("lti:login") + "?" + urlencode({**keep, "lti1p3_new_window": "1"})
-        return render(request, "lti/cookie_check.html", {"continue_url": here})
+        return frameable(render(request, "lti/cookie_check.html", {"continue_url": here}), request)
     try:
         oidc = DjangoOIDCLogin(request, StrictToolConfig(), launch_data_storage=storage())
         ensure_key()

@@ -157,6 +157,11 @@ class Platform:
                 parts = urlsplit(self.path)
                 q = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 platform.received.append(("GET", parts.path, q))
+                if parts.path == "/lms":  # an LMS course page that launches the tool in an iframe
+                    page = ('<!doctype html><html><body><h1>LMS course page</h1>'
+                            f'<iframe id="tool" title="tool" src="{html.escape(q["src"])}" width="1200" height="800">'
+                            '</iframe></body></html>')
+                    return self._send(200, page, "text/html")
                 if parts.path == "/jwks":
                     return self._send(200, platform.jwks())
                 if parts.path == "/auth":
@@ -216,6 +221,8 @@ class Platform:
                                         audience=platform.issuer)
                     platform.deep_link_answers.append(claims)
                     return self._send(200, "<!doctype html><p id='dl-done'>Activity added to the LMS.</p>", "text/html")
+                if parts.path == "/return":
+                    return self._send(200, "<!doctype html><p>Back in the LMS.</p>", "text/html")
                 return self._send(404, {"error": "not found"})
 
         platform.tokens = {}
