@@ -47,7 +47,7 @@ def refuse(request, refusal: Refusal, detail: str = "", **fields):
     """The refusal page; signs nobody in and logs one line."""
     logout(request)
     extra = " ".join(f"{k}={v!r}" for k, v in fields.items() if v)
-    log.warning("LTI launch refused: %s (%s) %s", refusal.code, detail or refusal.title, extra)
+    log.warning("LTI launch refused: %s (%r) %s", refusal.code, detail or refusal.title, extra)
     return frameable(render(request, "lti/refused.html", {"refusal": refusal}, status=refusal.status), request)
 
 
