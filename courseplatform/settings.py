@@ -71,11 +71,14 @@ INSTALLED_APPS = [
     "courseplatform.similarity",  # copy detection across an assignment's submissions (staff only)
     "courseplatform.ops",  # backup/restore, metrics
     "django_prometheus",  # request latency and responses per view (PrometheusBefore/AfterMiddleware)
+    "lti_tool",  # django-lti: LMS registrations, deployments, keys, LTI users/contexts (courseplatform/lti)
+    "courseplatform.lti",
 ]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times the whole request
     "django.middleware.security.SecurityMiddleware",
+    "courseplatform.lti.middleware.LtiFrameMiddleware",  # an LTI session may be framed by its LMS (lti/middleware.py)
     "courseplatform.courses.csp.ContentSecurityPolicyMiddleware",  # CSP on every page (courses/csp.py)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -326,6 +329,32 @@ DEVSERVER_BEAT = env_bool("BEAT", True)  # off where another process runs beat f
 DEVSERVER_STOP_GRACE_S = float(os.environ.get("STOP_GRACE_S", "20"))  # seconds before what is left is killed
 GPU_RESERVE_MB = int(os.environ.get("GPU_RESERVE_MB", "2048"))  # GPU memory left free beside the sandboxes
 GPU_WORKER_CONCURRENCY = os.environ.get("GPU_WORKER_CONCURRENCY", "auto")  # sandboxes per GPU worker, or "auto"
+# --- LTI 1.3 (courseplatform/lti) ---------------------------------------------
+# OIDC state, nonces and validated launches must be seen by every web process: Redis where the site
+# has one (LTI_CACHE_URL, else a redis:// broker), else a file cache under VAR_DIR.
+_lti_cache_url = os.environ.get("LTI_CACHE_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "lti": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _lti_cache_url,
+         "KEY_PREFIX": "lti" + os.environ.get("CELERY_BROKER_KEYPREFIX", "")}
+        if _lti_cache_url else
+        {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "lti-cache")}
+    ),
+}
+LTI_CACHE = "lti"
+LTI_HTTP_TIMEOUT_S = float(os.environ.get("LTI_HTTP_TIMEOUT_S", "10"))
+LTI_JWKS_CACHE_S = int(os.environ.get("LTI_JWKS_CACHE_S", "600"))
+LTI_NONCE_TTL_S = 24 * 3600  # longer than any id_token's lifetime
+LTI_KEY_GRACE_DAYS = int(os.environ.get("LTI_KEY_GRACE_DAYS", "7"))
+LTI_PASSBACK_MAX_RETRIES = int(os.environ.get("LTI_PASSBACK_MAX_RETRIES", "8"))
+LTI_PASSBACK_BACKOFF_S = float(os.environ.get("LTI_PASSBACK_BACKOFF_S", "30"))
+LTI_RECONCILE_S = float(os.environ.get("LTI_RECONCILE_S", "300"))
+CELERY_TASK_ROUTES[0].update({"lti.send_score": {"queue": OPS_QUEUE}, "lti.reconcile_passback": {"queue": OPS_QUEUE}})
+CELERY_BEAT_SCHEDULE["lti-reconcile-passback"] = {
+    "task": "lti.reconcile_passback", "schedule": LTI_RECONCILE_S, "options": {"expires": LTI_RECONCILE_S},
+}
 
 # --- E-mail -----------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

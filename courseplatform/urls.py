@@ -20,5 +20,6 @@ urlpatterns = [
     path("favicon.ico", lambda request: redirect(static("favicon.svg")), name="favicon"),
     path("client/<str:name>", clientwheel.serve, name="client-wheel"),  # the student client's wheel
     path("metrics", ops_views.metrics, name="metrics"),  # Prometheus; bearer METRICS_TOKEN or an administrator
+    path("", include("courseplatform.lti.urls")),  # LTI 1.3: lti/... and courses/<slug>/lti/...
     path("", include("courseplatform.courses.urls")),
 ]

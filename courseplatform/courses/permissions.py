@@ -48,6 +48,8 @@ def course_membership(user, course_slug: str) -> tuple[Course, Membership]:
 def require_course_role(request, course_slug: str, roles=ANY_ROLE) -> Membership:
     """Resolve the course, check the role, set request.course/request.membership."""
     course, membership = course_membership(request.user, course_slug)
+    if not membership.is_active:  # dropped in the LMS (courseplatform/lti roster sync): work kept, no access
+        raise PermissionDenied("You are no longer enrolled in this course.")
     if membership.role not in roles:
         raise PermissionDenied("Your role in this course does not allow this page.")
     request.course = course

@@ -195,6 +195,6 @@ def test_system_check_refuses_a_hook_without_its_function_or_with_other_paramete
 def test_registry_is_discovered_once_per_app():
     from courseplatform.courses import hooks
 
-    assert [h.app for h in hooks.hooks("dashboard")] == ["courses", "submissions", "quizzes", "projects", "gradebook"]
+    assert [h.app for h in hooks.hooks("dashboard")] == ["courses", "submissions", "quizzes", "projects", "gradebook", "lti"]
     assert [h.app for h in hooks.hooks("sync")] == ["submissions", "quizzes", "projects"]
     assert hooks.check_hooks() == []

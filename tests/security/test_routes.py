@@ -39,6 +39,11 @@ PUBLIC_OR_SELF = {
     "favicon",  # a redirect to the static icon; public, reads nothing
     "client-wheel",  # public by design: the student client's wheel, exact name only (tests/client/test_wheel.py)
     "metrics",  # the scraper's bearer token or a superuser; refusals in tests/ops/test_metrics.py
+    # LTI 1.3 (courseplatform/lti): protocol endpoints, each refusal tested in tests/lti/test_refusals.py
+    "lti:jwks",  # public by design: the tool's public keys
+    "lti:login", "lti:launch",  # OIDC login / id_token launch: the signed launch is the credential
+    "lti:link_course", "lti:deep_link",  # the session's validated LTI launch and its instructor role (tests/lti)
+    "lti:registrations", "lti:rotate_key",  # superusers only (tests/lti/test_flow.py, test_lti_admin_pages_refuse_others)
 }
 API_PREFIX = "api:"  # django-ninja, token auth: tested in test_api.py
 
