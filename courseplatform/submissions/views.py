@@ -382,9 +382,14 @@ def extensions(request, course_slug, slug):
 # --- personal API tokens ----------------------------------------------------------------------
 
 
+NEW_TOKEN_SESSION_KEY = "api_new_token"
+
+
 @login_required
 def profile(request):
-    new_key = None
+    # POST/redirect/GET: the new key travels once through the session, so a reload shows the page
+    # again instead of sending the form (and creating a second token) again.
+    new_key = request.session.pop(NEW_TOKEN_SESSION_KEY, None) if request.method == "GET" else None
     form = TokenForm(request.POST or None)
     if request.method == "POST":
         if request.POST.get("revoke"):
@@ -396,9 +401,10 @@ def profile(request):
             messages.success(request, "Token revoked." if n else "No such active token.")
             return redirect("api-profile")
         if form.is_valid():
-            token, new_key = ApiToken.issue(request.user, form.cleaned_data["name"])
+            token, key = ApiToken.issue(request.user, form.cleaned_data["name"])
+            request.session[NEW_TOKEN_SESSION_KEY] = key
             messages.success(request, "Token created. Copy it now: it is shown only once.")
-            form = TokenForm()
+            return redirect("api-profile")
     return render(request, "submissions/profile.html", {
         "form": form,
         "new_key": new_key,

@@ -60,6 +60,16 @@
   });
   document.addEventListener("click", function (evt) {
     if (evt.target.matches && evt.target.matches("[data-select-all]")) evt.target.select();
+    // data-copy="#field": copy that field's value (a new API token) and say so on the button.
+    var copier = evt.target.closest && evt.target.closest("[data-copy]");
+    if (copier) {
+      var field = document.querySelector(copier.getAttribute("data-copy"));
+      if (!field) return;
+      field.select();
+      var done = function () { copier.textContent = "Copied"; };
+      if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(field.value).then(done, function () {});
+      else if (document.execCommand && document.execCommand("copy")) done();
+    }
   });
   document.addEventListener("DOMContentLoaded", function () {
     measure();
