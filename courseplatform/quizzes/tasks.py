@@ -94,8 +94,13 @@ def _mark_error(item_id: int, message: str) -> None:
     with transaction.atomic():
         item = AttemptQuestion.objects.select_related("attempt").get(pk=item_id)
         attempt = Attempt.objects.select_for_update().get(pk=item.attempt_id)
-        item.grading_state, item.score, item.feedback = "error", 0.0, message
-        item.save(update_fields=["grading_state", "score", "feedback"])
+        if item.grading_state == "pending" and item.score is not None:
+            # A regrade the engine could not run: the previous score and feedback stand.
+            item.grading_state = "graded"
+            item.save(update_fields=["grading_state"])
+        else:
+            item.grading_state, item.score, item.feedback = "error", 0.0, message
+            item.save(update_fields=["grading_state", "score", "feedback"])
         update_total(attempt)
 
 

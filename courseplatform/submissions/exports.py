@@ -29,7 +29,7 @@ def student_rows(assignment: Assignment):
     rows = []
     for m in members:
         subs = by_student.get(m.user_id, [])
-        graded = [s for s in subs if s.state == State.GRADED and s.score is not None]
+        graded = [s for s in subs if s.has_score]
         rows.append({
             "user": m.user,
             "latest": subs[0] if subs else None,
@@ -38,6 +38,7 @@ def student_rows(assignment: Assignment):
             "attempts": len(subs),
             "late": sum(1 for s in subs if s.late_days),
             "pending": sum(1 for s in subs if s.state in (State.QUEUED, State.RUNNING)),
+            "regrading": sum(1 for s in subs if s.regrading),
             "errors": sum(1 for s in subs if s.state == State.ERROR),
             "extension": extensions.get(m.user_id),
         })

@@ -185,11 +185,15 @@ def on_commit(fn) -> None:
 
 def regrade(queryset, reset_deliveries: bool = True) -> int:
     """Put the given submissions back in the queue (with the assignment's current pack).
-    The sweeper keeps the delivery count, so a submission that kills workers is stopped."""
+    The sweeper keeps the delivery count, so a submission that kills workers is stopped.
+    A graded submission keeps its score and feedback until the new result replaces them (it counts
+    meanwhile, shown as "regrading"); one that had ended in an error has no score to keep."""
     count = 0
     with transaction.atomic():
         for sub in queryset.select_related("assignment").select_for_update(of=("self",)):
+            forget = {"score": None, "raw_score": None} if sub.state == State.ERROR else {}
             Submission.objects.filter(pk=sub.pk).update(
+                **forget,
                 state=State.QUEUED,
                 queued_at=timezone.now(),
                 generation=F("generation") + 1,
@@ -207,7 +211,7 @@ def regrade(queryset, reset_deliveries: bool = True) -> int:
 
 def counted_score(assignment: Assignment, subs: list[Submission]) -> Submission | None:
     """The submission that counts for the gradebook under the assignment's rule."""
-    graded = [s for s in subs if s.state == State.GRADED and s.score is not None and not s.is_test_run]
+    graded = [s for s in subs if s.has_score and not s.is_test_run]
     if not graded:
         return None
     if assignment.score_rule == "latest":

@@ -183,6 +183,14 @@ def _infrastructure_fault(task, sub, generation: int, exc: BaseException) -> str
             message=f"The grader had a problem and will try again shortly ({type(exc).__name__}).",
         )
         raise task.retry(exc=exc, countdown=_backoff(task.request.retries))
+    if sub.regrading:
+        # A regrade that cannot run leaves the previous result standing (score, feedback, pack).
+        Submission.objects.filter(pk=sub.pk, generation=generation).update(
+            state=State.GRADED, finished_at=timezone.now(), retries=task.request.retries,
+            message=(f"The regrade could not run because of a problem on our side ({type(exc).__name__}); "
+                     "the previous result stands. Staff can regrade it again."),
+        )
+        return "regrade-failed"
     Submission.objects.filter(pk=sub.pk, generation=generation).update(
         state=State.ERROR,
         finished_at=timezone.now(),
