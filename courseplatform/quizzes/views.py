@@ -26,6 +26,7 @@ from .gift import GiftImportErrors
 from .importing import import_gift
 from .models import Attempt, AttemptQuestion, CodeCheck, Extension, Question, Quiz, compute_deadline
 from .statistics import quiz_statistics
+from courseplatform.submissions.charts import histogram_svg
 from .sync import sync
 from .tomlwrite import question_to_toml
 
@@ -270,7 +271,9 @@ def stats(request, course_slug, quiz_slug):
     return render(request, "quizzes/stats.html", {
         "quiz": quiz, "rows": st.rows, "n_attempts": st.n_attempts, "max_points": quiz.max_points,
         "mean": st.mean, "median": st.median, "in_progress": st.in_progress,
-        "is_instructor": request.membership.is_instructor,
+        "is_instructor": request.membership.is_instructor, "regrading": st.regrading,
+        "histogram": histogram_svg(st.grades, quiz.max_points,
+                                   title=f"Quiz scores of {len(st.grades)} student(s) for {quiz.title}") if st.grades else None,
     })
 
 
