@@ -91,18 +91,21 @@ def test_jump_to_a_submission_keeps_its_header_below_the_sticky_bar(assignment_w
 
     server, course, assignment, student, sent = assignment_world
     subs = []
-    for n in range(1, 5):
+    for n in range(1, 11):
         subs.append(Submission.objects.create(assignment=assignment, student=student, attempt=n, sha256="0" * 64,
                                               blob="x", original_name="attention.py", kind="py", size=10))
         _graded(subs[-1].pk)
     login(page, "alice", "pw-alice")
-    oldest = subs[0]
-    page.goto(f"{server.url}/courses/llms/assignments/{assignment.slug}/#submission-{oldest.pk}")
-    header = page.locator(f"#submission-{oldest.pk} .submission-head")
+    # The third card from the top (newest first): enough page below it for the jump to bring it to the top.
+    target = subs[-3]
+    page.goto(f"{server.url}/courses/llms/assignments/{assignment.slug}/#submission-{target.pk}")
+    header = page.locator(f"#submission-{target.pk} .submission-head")
     header.wait_for()
     bar = page.locator(".topbar").bounding_box()
     head = header.bounding_box()
     assert page.evaluate("() => window.scrollY") > 0
+    card = page.locator(f"#submission-{target.pk}").bounding_box()
+    assert card["y"] < 200, card  # the jump brought the card up to the top of the window
     assert head["y"] >= bar["y"] + bar["height"] - 1, (head, bar)
 
 
