@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from courseplatform.courses.models import STAFF_ROLES, Membership, Role
 from courseplatform.courses.permissions import course_role_required
+from courseplatform.submissions.charts import histogram_svg
 
 from . import bank, services
 from .forms import ExtensionForm, GiftImportForm, QuestionEditForm, QuizSettingsForm
@@ -26,7 +27,6 @@ from .gift import GiftImportErrors
 from .importing import import_gift
 from .models import Attempt, AttemptQuestion, CodeCheck, Extension, Question, Quiz, compute_deadline
 from .statistics import quiz_statistics
-from courseplatform.submissions.charts import histogram_svg
 from .sync import sync
 from .tomlwrite import question_to_toml
 

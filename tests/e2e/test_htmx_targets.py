@@ -59,7 +59,7 @@ def htmx_problems(html: str, where: str, page_soup=None) -> tuple[list[str], lis
     problems, polled = [], []
     if page_soup is None and soup.find("html"):
         meta = soup.find("meta", attrs={"name": "htmx-config"})
-        if soup.find(attrs={v: True for v in VERBS[:1]}) or soup.select("[hx-get], [hx-post]"):
+        if soup.select(", ".join(f"[{v}]" for v in VERBS)):
             config = json.loads(meta["content"]) if meta else {}
             if not config.get("disableInheritance"):
                 problems.append(f"{where}: htmx inheritance is on (htmx-config lacks disableInheritance)")

@@ -41,7 +41,7 @@
       elt.appendChild(note);
     }
     var status = evt.detail.xhr && evt.detail.xhr.status;
-    note.textContent = (status ? "The server answered " + status + "" : "No connection to the server")
+    note.textContent = (status ? "The server answered " + status : "No connection to the server")
       + " at " + new Date().toLocaleTimeString() + "; trying again…";
   }
   ["htmx:sendError", "htmx:responseError", "htmx:timeout"].forEach(function (name) {
