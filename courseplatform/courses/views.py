@@ -276,6 +276,14 @@ def sessions_weekly(request, course_slug):
     return render(request, "courses/sessions_weekly.html", {"form": form})
 
 
+def _session_in_future(session, now=None) -> bool:
+    """The session has not started yet (its day is ahead, or it is today and its start time is)."""
+    now = timezone.localtime(now)
+    if session.date != now.date():
+        return session.date > now.date()
+    return session.starts_at is not None and session.starts_at > now.time()
+
+
 @course_role_required(*STAFF_ROLES)
 def session_attendance(request, course_slug, session_id):
     """Mark every student of one session on one page, one submit."""
@@ -284,9 +292,13 @@ def session_attendance(request, course_slug, session_id):
     students = [m.user for m in att.student_memberships(course)]
     current = {a.user_id: a.status for a in session.attendance.all()}
     errors = []
+    future = _session_in_future(session)
     if request.method == "POST":
         form = SessionAttendanceForm(students, current, request.POST)
         valid = form.is_valid()
+        if valid and future and request.POST.get("confirm_future") != "1":
+            valid = False  # marks for a session that has not taken place: only when confirmed
+            form.future_refused = True
         chosen = form.marks()
         if valid:
             counts = att.mark_session(session, students, chosen, request.user)
@@ -297,13 +309,15 @@ def session_attendance(request, course_slug, session_id):
             )
             return redirect("courses:sessions", course_slug=course_slug)
         errors = form.error_lines()
+        if getattr(form, "future_refused", False):
+            errors.append(f"Not saved: {session} has not taken place yet. Tick the confirmation to mark it anyway.")
         current.update(chosen)
     summary = {row.user.id: row for row in att.summary(course, users=students)}
     rows = [{"user": u, "status": current.get(u.id, ""), "summary": summary[u.id]} for u in students]
     return render(
         request,
         "courses/session_attendance.html",
-        {"session": session, "rows": rows, "statuses": AttendanceStatus.choices, "errors": errors},
+        {"session": session, "rows": rows, "statuses": AttendanceStatus.choices, "errors": errors, "future": future},
         status=400 if errors else 200,
     )
 

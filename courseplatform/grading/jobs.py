@@ -78,6 +78,11 @@ class Kind:
         """Store the engine's result unless the generation moved on; "saved" or "stale"."""
         raise NotImplementedError
 
+    def previous_result_stands(self, record) -> bool:
+        """After an infrastructure fault that ends a job's retries: True when the record had a result
+        before (a regrade), which then stands (state graded again) instead of becoming an error."""
+        return False
+
     def fail(self, record, message: str) -> None:
         """Grading stopped for good with ``message`` (the lease record is already marked error)."""
 

@@ -156,6 +156,14 @@ def _infrastructure_fault(task, kind: Kind, record, generation: int, exc: BaseEx
             )
             metrics.record_infrastructure_fault(kind.queue(record), kind.name, final=False)
         raise task.retry(exc=exc, countdown=backoff(task.request.retries))
+    if kind.previous_result_stands(record):
+        message = (f"The regrade could not run because of a problem on our side ({type(exc).__name__}); "
+                   "the previous result stands. Staff can regrade it again.")
+        with transaction.atomic():
+            if kind.records().filter(pk=record.pk, generation=generation).update(
+                    state=State.GRADED, finished_at=timezone.now(), retries=task.request.retries, message=message):
+                metrics.record_infrastructure_fault(kind.queue(record), kind.name, final=True)
+        return "regrade-failed"
     message = kind.infrastructure_message.format(error=f"{type(exc).__name__}: {str(exc)[:300]}")
     with transaction.atomic():
         updated = kind.records().filter(pk=record.pk, generation=generation).update(

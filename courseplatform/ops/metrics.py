@@ -151,7 +151,7 @@ class DatabaseCollector:
         from courseplatform.submissions.queue import staff_overview
 
         now = timezone.now()
-        overview = staff_overview(now=now, ping=False)
+        overview = staff_overview(now=now)
         depth = GaugeMetricFamily(f"{PREFIX}_queue_depth", "Submissions waiting in the queue", labels=["queue"])
         age = GaugeMetricFamily(f"{PREFIX}_queue_oldest_age_seconds",
                                 "Seconds the oldest waiting submission has waited (0: none waiting)", labels=["queue"])

@@ -20,4 +20,6 @@ urlpatterns = [
     path("milestones/<int:pk>/groups/<int:group_id>/grade/", views.grade, name="grade"),
     path("milestones/<int:pk>/groups/<int:group_id>/grade/delete/", views.grade_delete, name="grade_delete"),
     path("versions/<int:version_id>/download/", views.version_download, name="download"),
+    path("versions/<int:version_id>/view/", views.version_view, name="version_view"),
+    path("versions/<int:version_id>/inline/", views.version_inline, name="version_inline"),
 ]

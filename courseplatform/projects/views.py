@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from courseplatform.courses.models import ANY_ROLE, STAFF_ROLES, Role
 from courseplatform.courses.permissions import course_role_required
 
-from . import litreview, services
+from . import inline_view, litreview, services
 from .forms import DeliveryForm, GroupNameForm, JoinForm, MilestoneForm, MoveForm, RubricFormSet, SettingsForm
 from .models import (
     Delivery,
@@ -352,15 +352,54 @@ def delivery_check(request, course_slug, pk, group_id):
     })
 
 
-@require_GET
-@course_role_required(*ANY_ROLE)
-def version_download(request, course_slug, version_id):
+def _version(request, version_id) -> DeliveryVersion:
+    """A delivery version of this course: staff see every group's, a student only their group's (404)."""
     version = get_object_or_404(
         DeliveryVersion.objects.select_related("delivery__group", "delivery__milestone"),
         pk=version_id, delivery__milestone__course=request.course,
     )
     if not request.membership.is_staff_role and not version.delivery.group.has_member(request.user):
         raise Http404("No such file.")
+    return version
+
+
+@require_GET
+@course_role_required(*ANY_ROLE)
+def version_view(request, course_slug, version_id):
+    """A delivered file shown in the page: text, Markdown and notebooks rendered safely in a sandboxed
+    frame, PDFs in the browser's viewer, images inline; anything else can only be downloaded."""
+    version = _version(request, version_id)
+    if not version.file:
+        raise Http404("This version has no file.")
+    kind = inline_view.kind_of(version.filename)
+    return render(request, "projects/version_view.html", {
+        "version": version, "kind": kind, "milestone": version.delivery.milestone, "group": version.delivery.group,
+        "is_staff": request.membership.is_staff_role,
+    })
+
+
+@require_GET
+@course_role_required(*ANY_ROLE)
+def version_inline(request, course_slug, version_id):
+    """The content of a delivered file for the view page's frame, under a CSP that runs no script."""
+    version = _version(request, version_id)
+    if not version.file:
+        raise Http404("This version has no file.")
+    try:
+        with version.file.open("rb") as fh:
+            data = fh.read(inline_view.MAX_INLINE_BYTES + 1)
+    except FileNotFoundError:
+        raise Http404("The file is missing from storage.")
+    response = inline_view.response_for(version.filename, data, title=f"{version.delivery} v{version.number}")
+    if response is None:
+        raise Http404("This file cannot be shown in the page; download it instead.")
+    return response
+
+
+@require_GET
+@course_role_required(*ANY_ROLE)
+def version_download(request, course_slug, version_id):
+    version = _version(request, version_id)
     if not version.file:
         raise Http404("This version has no file.")
     try:

@@ -238,14 +238,19 @@ def _finish(attempt: Attempt, state: str, when) -> None:
     grade_attempt(attempt)
 
 
-def grade_attempt(attempt: Attempt) -> None:
-    """Grade every non-code item now; queue code items for the engine."""
+def grade_attempt(attempt: Attempt, *, regrade: bool = False) -> None:
+    """Grade every non-code item now; queue code items for the engine. In a regrade, a code answer
+    keeps its previous score and feedback while the engine grades it again (the attempt's total,
+    the quiz mean and the gradebook do not dip meanwhile); the new result replaces them."""
     code_items = []
     items = list(attempt.items.all())
     for item in items:
         if item.snapshot["type"] == "code":
             if item.response is None:
                 item.score, item.feedback, item.grading_state, item.result = 0.0, "No answer.", "graded", None
+            elif regrade and item.score is not None:
+                item.grading_state = "pending"
+                code_items.append((item.pk, item.snapshot["pack"]))
             else:
                 item.score, item.feedback, item.grading_state = None, "", CODE_PENDING
                 code_items.append((item.pk, item.snapshot["pack"]))
@@ -292,7 +297,7 @@ def regrade_quiz(quiz: Quiz, *, update_versions: bool = True) -> int:
                     item.save(update_fields=["snapshot", "version", "max_score", "response"])
             attempt.regraded_at = timezone.now()
             attempt.save(update_fields=["regraded_at"])
-            grade_attempt(attempt)
+            grade_attempt(attempt, regrade=True)
         count += 1
     return count
 

@@ -3,14 +3,16 @@ mean, the most common wrong answer, and how the choices were picked. A service o
 view only renders it)."""
 from __future__ import annotations
 
+import json
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.utils.html import escape
 
 from . import bank
 from .models import Attempt, AttemptQuestion
+from .services import quiz_grade
 
 
 def matching_pair_stats(spec: dict, items) -> list[dict]:
@@ -46,12 +48,23 @@ class QuizStatistics:
     mean: float | None
     median: float | None
     in_progress: int
+    grades: list[float] = field(default_factory=list)  # per student, by the quiz's rule (the histogram)
+    regrading: int = 0  # finished attempts whose code answers are being graded again
+
+
+def _draw(snapshot: dict) -> str:
+    """What identifies one student's draw of a parameterised question: its drawn values."""
+    return json.dumps(snapshot.get("params") or {}, sort_keys=True, default=str)
 
 
 def quiz_statistics(quiz) -> QuizStatistics:
     """The statistics of every finished attempt of ``quiz`` (overdue attempts are closed first by the caller)."""
-    finished = Attempt.objects.filter(quiz=quiz).exclude(state=Attempt.State.OPEN)
+    finished = list(Attempt.objects.filter(quiz=quiz).exclude(state=Attempt.State.OPEN))
     scores = [a.score for a in finished if a.score is not None]
+    per_student = defaultdict(list)
+    for a in finished:
+        per_student[a.student_id].append(a)
+    grades = [g for g in (quiz_grade(quiz, attempts) for attempts in per_student.values()) if g is not None]
     items_by_q = defaultdict(list)
     for item in AttemptQuestion.objects.filter(attempt__in=finished).only(
             "question_id", "score", "max_score", "response", "snapshot", "version"):
@@ -83,7 +96,8 @@ def quiz_statistics(quiz) -> QuizStatistics:
                 labels.setdefault(c["id"], bank.render_inline(c["text"]))
                 correct[c["id"]] = c["correct"]
             row["choices"] = [{"id": cid, "html": labels[cid], "correct": correct.get(cid), "count": counter[cid],
-                               "pct": 100.0 * counter[cid] / n if n else 0} for cid in labels]
+                               "pct": 100.0 * counter[cid] / n if n else 0,
+                               "bar": f"{100.0 * counter[cid] / n if n else 0:.1f}"} for cid in labels]
             wrong = [(counter[cid], cid) for cid in labels if not correct.get(cid) and counter[cid]]
             if wrong:
                 count, cid = max(wrong)
@@ -91,18 +105,30 @@ def quiz_statistics(quiz) -> QuizStatistics:
         elif q.kind == "matching":
             row["pairs"] = matching_pair_stats(q.spec, items)
         elif q.kind in ("numeric", "short", "truefalse"):
-            wrong_answers = Counter()
+            # Per-student numbers: an answer is only the same mistake as another on the same draw
+            # (0.42 may be right for one student and wrong for the next), so wrong answers are
+            # counted per (draw, answer) and the top one is shown with its draw's correct answer.
+            per_draw = row["parameterised"] and q.kind == "numeric"
+            wrong_answers, snapshots = Counter(), {}
             for i in graded:
                 if abs(i.score - i.max_score) > 1e-9 and i.response:
                     r = i.response
-                    wrong_answers[str(r.get("raw", r.get("text", r.get("value"))))[:40]] += 1
+                    text = str(r.get("raw", r.get("text", r.get("value"))))[:40]
+                    key = (_draw(i.snapshot) if per_draw else "", text)
+                    wrong_answers[key] += 1
+                    snapshots.setdefault(key, i.snapshot)
             if wrong_answers:
-                text, count = wrong_answers.most_common(1)[0]
+                (draw, text), count = wrong_answers.most_common(1)[0]
                 row["wrong_top"] = {"html": escape(text), "count": count}  # student input: escaped
+                if per_draw:
+                    row["wrong_top"]["same_draw"] = True
+                    row["wrong_top"]["correct_html"] = bank.correct_answer_text(snapshots[(draw, text)])
         rows.append(row)
     return QuizStatistics(
         rows=rows, n_attempts=len(scores),
         mean=statistics.fmean(scores) if scores else None,
         median=statistics.median(scores) if scores else None,
         in_progress=Attempt.objects.filter(quiz=quiz, state=Attempt.State.OPEN).count(),
+        grades=grades,
+        regrading=sum(1 for a in finished if a.pending and a.regraded_at),
     )

@@ -95,8 +95,14 @@ class QuizAnswerJob(Kind):
             if item is None:
                 return
             attempt = Attempt.objects.select_for_update().get(pk=item.attempt_id)
-            item.grading_state, item.score, item.feedback = "error", 0.0, message
-            item.save(update_fields=["grading_state", "score", "feedback"])
+            item = AttemptQuestion.objects.get(pk=item.pk)
+            if item.grading_state == CODE_PENDING and item.score is not None:
+                # A regrade the engine could not run: the previous score and feedback stand.
+                item.grading_state = "graded"
+                item.save(update_fields=["grading_state"])
+            else:
+                item.grading_state, item.score, item.feedback = "error", 0.0, message
+                item.save(update_fields=["grading_state", "score", "feedback"])
             update_total(attempt)
 
 

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from courseplatform.courses.hooks import PartsFailed
 from courseplatform.courses.models import STAFF_ROLES, Membership, Role
 from courseplatform.courses.permissions import course_role_required
+from courseplatform.submissions.charts import histogram_svg
 
 from . import bank, services
 from .forms import ExtensionForm, GiftImportForm, QuestionEditForm, QuizSettingsForm
@@ -276,7 +277,9 @@ def stats(request, course_slug, quiz_slug):
     return render(request, "quizzes/stats.html", {
         "quiz": quiz, "rows": st.rows, "n_attempts": st.n_attempts, "max_points": quiz.max_points,
         "mean": st.mean, "median": st.median, "in_progress": st.in_progress,
-        "is_instructor": request.membership.is_instructor,
+        "is_instructor": request.membership.is_instructor, "regrading": st.regrading,
+        "histogram": histogram_svg(st.grades, quiz.max_points,
+                                   title=f"Quiz scores of {len(st.grades)} student(s) for {quiz.title}") if st.grades else None,
     })
 
 

@@ -9,6 +9,8 @@ imports ``tasks.py``, so the registry holds these tasks in every process.
 """
 from __future__ import annotations
 
+from django.db.models import Q
+
 from courseplatform.celery import app
 
 SUBMISSION_KIND = "submission"  # the grading kind (courseplatform/grading) of a Submission
@@ -23,6 +25,14 @@ def run_queue(sub) -> str:
     settings: a Check never takes the GPU from a submission, and only submissions reach the GPU
     queue and its fair share."""
     return queue_for(sub.assignment.queue, sub.via)
+
+
+def on_queue(queue: str) -> Q:
+    """The submissions graded on ``queue`` (queue_for as a query: a GPU pack's checks are on cpu)."""
+    check_of_gpu_pack = Q(assignment__queue="gpu", via=CHECK_VIA)
+    if queue == "cpu":
+        return Q(assignment__queue="cpu") | check_of_gpu_pack
+    return Q(assignment__queue=queue) & ~check_of_gpu_pack
 
 
 def queue_for(pack_queue: str, via: str) -> str:

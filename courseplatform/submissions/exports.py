@@ -30,7 +30,7 @@ def student_rows(assignment: Assignment):
     rows = []
     for m in members:
         subs = by_student.get(m.user_id, [])
-        graded = [s for s in subs if s.state == State.GRADED and s.score is not None]
+        graded = [s for s in subs if s.has_score]
         rows.append({
             "user": m.user,
             "latest": subs[0] if subs else None,
@@ -39,6 +39,7 @@ def student_rows(assignment: Assignment):
             "attempts": len(subs),
             "late": sum(1 for s in subs if s.late_days),
             "pending": sum(1 for s in subs if s.state in PENDING_STATES),
+            "regrading": sum(1 for s in subs if s.regrading),
             "errors": sum(1 for s in subs if s.state == State.ERROR),
             "extension": extensions.get(m.user_id),
         })
@@ -106,4 +107,7 @@ def staff_statistics(assignment: Assignment) -> dict:
         "mean": (sum(counted) / len(counted)) if counted else None,
         "states": dict(subs.values_list("state").annotate(n=Count("id")).values_list("state", "n")),
         "outdated": subs.filter(state=State.GRADED).exclude(pack_hash=assignment.pack_hash).count(),
+        # regraded submissions that still count with their previous score until the new one arrives
+        "regrading_n": subs.filter(is_test_run=False, state__in=PENDING_STATES, score__isnull=False,
+                                   generation__gt=1).count(),
     }

@@ -22,7 +22,9 @@ def items(course) -> list[GradeItem]:
         for user_id, subs in by_student.items():
             counted = services.counted_score(a, subs)
             scores[user_id] = counted.score if counted else None
-            if counted and counted.late_days:
+            if counted and counted.regrading:
+                notes[user_id] = "regrading: this score stands until the new result"
+            elif counted and counted.late_days:
                 notes[user_id] = f"late {counted.late_days}d −{counted.penalty_percent:g}%"
             elif counted is None:
                 notes[user_id] = "not graded yet" if any(not s.is_final for s in subs) else "no graded attempt"

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db.models import Q
 
 from courseplatform.courses.models import Membership
 
@@ -72,7 +73,10 @@ def board(assignment: Assignment, viewer, viewer_is_staff: bool) -> tuple[list[R
         Membership.objects.filter(course=assignment.course).students().values_list("user_id", flat=True)
     )
     subs = (
-        Submission.objects.filter(assignment=assignment, state=State.GRADED, is_test_run=False, student_id__in=students)
+        # Graded, or being regraded (the previous result stands until the new one arrives).
+        Submission.objects.filter(Q(state=State.GRADED) | Q(state__in=[State.QUEUED, State.RUNNING],
+                                                            score__isnull=False, generation__gt=1),
+                                  assignment=assignment, is_test_run=False, student_id__in=students)
         .select_related("student")
         .order_by("created_at", "id")
     )

@@ -222,6 +222,17 @@ class Submission(models.Model):
         return self.late_days > 0
 
     @property
+    def regrading(self) -> bool:
+        """Queued or running again after it was graded: its previous score (kept in score, result)
+        stands until the new result replaces it (services.regrade keeps it; README, Regrading)."""
+        return self.state in PENDING_STATES and self.score is not None and self.generation > 1
+
+    @property
+    def has_score(self) -> bool:
+        """A score that counts: graded, or graded before and being regraded now."""
+        return self.score is not None and (self.state == State.GRADED or self.regrading)
+
+    @property
     def grading_seconds(self) -> float | None:
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()

@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from courseplatform.celery import app
 from courseplatform.grading.sweeper import is_redis
 
 from . import dispatch
@@ -171,22 +170,49 @@ def queue_info(sub, now: datetime | None = None) -> QueueInfo | None:
 # --- staff view -----------------------------------------------------------------------------------
 
 
-def workers_alive(timeout: float = 1.0) -> list[str] | None:
-    """Names of the workers that answer a ping (None when the broker cannot be asked)."""
-    try:
-        replies = app.control.ping(timeout=timeout) or []
-    except Exception as exc:
-        logger.info("cannot ping the workers: %s", exc)
-        return None
-    return sorted(name for reply in replies for name in reply)
+WORKERS_SEEN_WINDOW = timedelta(minutes=30)
 
 
-def staff_overview(now: datetime | None = None, ping: bool = True) -> dict:
-    """Per queue: waiting, running, oldest waiting; workers alive; grading time percentiles per pack."""
+def workers_from_heartbeats(now: datetime | None = None) -> list[dict]:
+    """The grading workers as the database knows them, without asking the broker (a control ping
+    blocks for its whole timeout on every page load): each running submission's lease is touched by
+    its worker every GRADING_HEARTBEAT_S (Submission.heartbeat_at, tasks.Lease), and every result
+    names the worker that made it. Per worker, newest first:
+      * "grading": it holds a lease renewed within GRADING_LEASE_S (alive);
+      * "stale": its lease lapsed (killed, host or network gone; the sweeper requeues its work);
+      * "idle": nothing running, its last result came within WORKERS_SEEN_WINDOW."""
+    now = now or timezone.now()
+    lease = timedelta(seconds=float(settings.GRADING_LEASE_S))
+    workers: dict[str, dict] = {}
+    running = (Submission.objects.filter(state=State.RUNNING).exclude(worker="")
+               .values("worker").annotate(beat=Max("heartbeat_at"), started=Max("started_at"), n=Count("id")))
+    for row in running:
+        beat = row["beat"] or row["started"]
+        alive = beat is not None and now - beat <= lease
+        workers[row["worker"]] = {"name": row["worker"], "status": "grading" if alive else "stale", "alive": alive,
+                                  "last_seen": beat, "running": row["n"]}
+    recent = (Submission.objects.filter(finished_at__gte=now - WORKERS_SEEN_WINDOW).exclude(worker="")
+              .values("worker").annotate(last=Max("finished_at")))
+    for row in recent:
+        w = workers.get(row["worker"])
+        if w is None:
+            workers[row["worker"]] = {"name": row["worker"], "status": "idle", "alive": now - row["last"] <= lease,
+                                      "last_seen": row["last"], "running": 0}
+        elif w["last_seen"] is None or row["last"] > w["last_seen"]:
+            w["last_seen"] = row["last"]
+    out = sorted(workers.values(), key=lambda w: (w["status"] != "grading", w["status"] != "stale", w["name"]))
+    for w in out:
+        w["seconds_ago"] = round((now - w["last_seen"]).total_seconds()) if w["last_seen"] else None
+    return out
+
+
+def staff_overview(now: datetime | None = None) -> dict:
+    """Per queue: waiting, running, oldest waiting; workers (from their stored heartbeats, never a
+    broker ping); grading time percentiles per pack."""
     now = now or timezone.now()
     queues = []
     for queue in ("cpu", "gpu"):
-        waiting = Submission.objects.filter(state=State.QUEUED, assignment__queue=queue)
+        waiting = Submission.objects.filter(dispatch.on_queue(queue), state=State.QUEUED)
         oldest = waiting.order_by("queued_at").values_list("queued_at", flat=True).first()
         by_tier = {t: waiting.filter(fair_tier=t).count() for t in range(MAX_TIER + 1)}
         queues.append({
@@ -195,7 +221,7 @@ def staff_overview(now: datetime | None = None, ping: bool = True) -> dict:
             "waiting_by_tier": by_tier,
             "first_attempts": by_tier[0],
             "resubmissions": sum(by_tier.values()) - by_tier[0],
-            "running": Submission.objects.filter(state=State.RUNNING, assignment__queue=queue).count(),
+            "running": Submission.objects.filter(dispatch.on_queue(queue), state=State.RUNNING).count(),
             "oldest_wait_s": round((now - oldest).total_seconds()) if oldest else None,
         })
     times = grading_times(since=now - timedelta(days=1), limit=500)
@@ -206,7 +232,11 @@ def staff_overview(now: datetime | None = None, ping: bool = True) -> dict:
             "assignment": a, "course": a.course.slug, "slug": a.slug, "queue": a.queue, "count": len(t),
             "p50": percentile(t, 0.5), "p90": percentile(t, 0.9), "p95": percentile(t, 0.95), "max": max(t),
         })
-    return {"queues": queues, "packs": packs, "workers": workers_alive() if ping else None, "now": now}
+    workers = workers_from_heartbeats(now)
+    return {"queues": queues, "packs": packs, "workers": workers, "now": now,
+            "workers_grading": sum(1 for w in workers if w["status"] == "grading"),
+            "workers_stale": sum(1 for w in workers if w["status"] == "stale"),
+            "lease_s": float(settings.GRADING_LEASE_S), "seen_window_min": int(WORKERS_SEEN_WINDOW.total_seconds() // 60)}
 
 
 def queue_text(info: QueueInfo | None, now: datetime | None = None) -> str:

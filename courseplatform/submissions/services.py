@@ -179,10 +179,14 @@ def enqueue_on_commit(sub: Submission) -> None:
 def regrade(queryset, reset_deliveries: bool = True) -> int:
     """Put the given submissions back in the queue (with the assignment's current pack), through the
     one requeue (grading.jobs.requeue). The sweeper keeps the delivery count, so a submission that
-    kills workers is stopped."""
+    kills workers is stopped. A graded submission keeps its score and feedback until the new result
+    replaces them (it counts meanwhile, shown as "regrading"); one that had ended in an error has no
+    score to keep."""
     ids = list(queryset.values_list("pk", flat=True))
-    return jobs.requeue(jobs.KINDS[dispatch.SUBMISSION_KIND], ids, "Queued for regrading.", fresh=True,
-                        reset_deliveries=reset_deliveries)
+    with transaction.atomic():
+        Submission.objects.filter(pk__in=ids, state=State.ERROR).update(score=None, raw_score=None)
+        return jobs.requeue(jobs.KINDS[dispatch.SUBMISSION_KIND], ids, "Queued for regrading.", fresh=True,
+                            reset_deliveries=reset_deliveries)
 
 
 @dataclass
@@ -231,7 +235,7 @@ def assignment_stats(assignments) -> dict[int, dict]:
 
 def counted_score(assignment: Assignment, subs: list[Submission]) -> Submission | None:
     """The submission that counts for the gradebook under the assignment's rule."""
-    graded = [s for s in subs if s.state == State.GRADED and s.score is not None and not s.is_test_run]
+    graded = [s for s in subs if s.has_score and not s.is_test_run]
     if not graded:
         return None
     if assignment.score_rule == "latest":

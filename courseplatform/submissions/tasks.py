@@ -67,6 +67,9 @@ class SubmissionJob(Kind):
     def save(self, sub, generation: int, result: dict) -> str:
         return _save_result(sub, generation, result)
 
+    def previous_result_stands(self, sub) -> bool:
+        return sub.regrading  # a regrade that cannot run leaves the previous result (score, feedback, pack)
+
     def stuck(self, now, margin_s, queued_after_s) -> list[int]:
         return list(find_stuck(now, margin_s=margin_s, queued_after_s=queued_after_s).values_list("pk", flat=True))
 

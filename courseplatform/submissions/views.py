@@ -33,7 +33,7 @@ from .charts import histogram_svg
 from .exports import export_stream, staff_statistics
 from .forms import AssignmentSettingsForm, ExtensionForm, PackUploadForm, TokenForm, UploadForm
 from .leaderboard import board
-from .models import ApiToken, Assignment, Extension, PackUpload, State, Submission
+from .models import ApiToken, Assignment, Extension, PackUpload, Submission
 from .packs import UPLOAD_SOURCE, PackRejected, max_pack_bytes, receive, uploads_allowed
 from .sync import PackInvalid
 from .uploads import install_limit
@@ -359,9 +359,14 @@ def extensions(request, course_slug, slug):
 # --- personal API tokens ----------------------------------------------------------------------
 
 
+NEW_TOKEN_SESSION_KEY = "api_new_token"
+
+
 @login_required
 def profile(request):
-    new_key = None
+    # POST/redirect/GET: the new key travels once through the session, so a reload shows the page
+    # again instead of sending the form (and creating a second token) again.
+    new_key = request.session.pop(NEW_TOKEN_SESSION_KEY, None) if request.method == "GET" else None
     form = TokenForm(request.POST or None)
     if request.method == "POST":
         if request.POST.get("revoke"):
@@ -373,9 +378,10 @@ def profile(request):
             messages.success(request, "Token revoked." if n else "No such active token.")
             return redirect("api-profile")
         if form.is_valid():
-            token, new_key = ApiToken.issue(request.user, form.cleaned_data["name"])
+            token, key = ApiToken.issue(request.user, form.cleaned_data["name"])
+            request.session[NEW_TOKEN_SESSION_KEY] = key
             messages.success(request, "Token created. Copy it now: it is shown only once.")
-            form = TokenForm()
+            return redirect("api-profile")
     return render(request, "submissions/profile.html", {
         "form": form,
         "new_key": new_key,

@@ -126,7 +126,7 @@ def test_page_api_and_staff_queue_show_it(assignment, student, other_student, in
     assert staff.status_code == 200
     body = staff.content.decode()
     assert "Grading queue" in body and "tiny" in body
-    data = queue.staff_overview(ping=False)
+    data = queue.staff_overview()
     cpu = next(q for q in data["queues"] if q["queue"] == "cpu")
     assert cpu["waiting"] == 2 and cpu["first_attempts"] == 2 and cpu["oldest_wait_s"] >= 5
     pack = next(p for p in data["packs"] if p["slug"] == "tiny")

@@ -30,7 +30,8 @@ def api(client, method, path, token, **kw):
 
 def test_profile_creates_a_token_shown_once_and_stores_only_its_hash(client_for, student):
     c = client_for(student)
-    r = c.post(reverse("api-profile"), {"name": "laptop", "create": "1"})
+    r = c.post(reverse("api-profile"), {"name": "laptop", "create": "1"}, follow=True)
+    assert r.redirect_chain == [(reverse("api-profile"), 302)]  # POST/redirect/GET: a reload sends no form
     key = r.context["new_key"]
     assert key.startswith("cp_") and key in r.content.decode()
     t = ApiToken.objects.get(user=student)

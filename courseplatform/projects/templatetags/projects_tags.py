@@ -22,3 +22,11 @@ def markdown_inline_filter(text):
 
 register.filter("points", points)
 register.filter("get_item", get_item)
+
+
+@register.filter(name="viewable_inline")
+def viewable_inline(filename) -> bool:
+    """A delivered file the view page can show (projects/inline_view.py), not only download."""
+    from courseplatform.projects.inline_view import kind_of
+
+    return kind_of(str(filename or "")) is not None

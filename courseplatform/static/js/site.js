@@ -26,6 +26,31 @@
     });
   }
   document.addEventListener("htmx:afterSwap", function (evt) { keyboardScroll(evt.detail.target); });
+  // htmx: inheritance of hx-* attributes is off (base.html's htmx-config), so every element names
+  // its own target. A poller (data-poll: hx-trigger="every …") keeps its timer when a request
+  // fails; the failure is shown in the poller itself until an answer replaces it.
+  function pollFailed(evt) {
+    var elt = evt.detail && evt.detail.elt;
+    if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-poll")) return;
+    var note = elt.querySelector(":scope > .poll-error");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "poll-error flag warn small";
+      note.setAttribute("role", "status");
+      note.setAttribute("data-testid", "poll-error");
+      elt.appendChild(note);
+    }
+    var status = evt.detail.xhr && evt.detail.xhr.status;
+    note.textContent = (status ? "The server answered " + status : "No connection to the server")
+      + " at " + new Date().toLocaleTimeString() + "; trying again…";
+  }
+  ["htmx:sendError", "htmx:responseError", "htmx:timeout"].forEach(function (name) {
+    document.addEventListener(name, pollFailed);
+  });
+  document.addEventListener("htmx:targetError", function (evt) {
+    // A page bug, never silent: htmx logs it too; the browser tests fail on it.
+    window.console.error("htmx:targetError: no element matches hx-target " + (evt.detail && evt.detail.target));
+  });
   document.addEventListener("submit", function (evt) {
     var asker = (evt.submitter && evt.submitter.closest("[data-confirm]")) || evt.target.closest("[data-confirm]");
     if (asker && !window.confirm(asker.getAttribute("data-confirm"))) evt.preventDefault();
@@ -35,6 +60,16 @@
   });
   document.addEventListener("click", function (evt) {
     if (evt.target.matches && evt.target.matches("[data-select-all]")) evt.target.select();
+    // data-copy="#field": copy that field's value (a new API token) and say so on the button.
+    var copier = evt.target.closest && evt.target.closest("[data-copy]");
+    if (copier) {
+      var field = document.querySelector(copier.getAttribute("data-copy"));
+      if (!field) return;
+      field.select();
+      var done = function () { copier.textContent = "Copied"; };
+      if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(field.value).then(done, function () {});
+      else if (document.execCommand && document.execCommand("copy")) done();
+    }
   });
   document.addEventListener("DOMContentLoaded", function () {
     measure();

@@ -46,11 +46,32 @@
         target.innerHTML = '<span class="save-status saving">Saving…</span>';
       }
     });
-    document.body.addEventListener("htmx:sendError", function (evt) {
-      var target = evt.detail.target;
-      if (target && target.classList.contains("save-slot")) {
-        target.innerHTML = '<span class="save-status bad">Not saved: no connection. It will be sent again with your next change or on submit.</span>';
-      }
+    // Autosave that did not reach the server (no connection, a server error, a timeout) is shown
+    // and sent again by itself, with a growing pause, until one succeeds or the answer changes.
+    var retries = new WeakMap();
+    function saveFailed(evt) {
+      var target = evt.detail.target, elt = evt.detail.elt;
+      if (!target || !target.classList.contains("save-slot") || !elt || !elt.hasAttribute("data-autosave")) return;
+      var n = (retries.get(elt) || 0) + 1;
+      retries.set(elt, n);
+      var wait = Math.min(30, 2 * n);
+      var status = evt.detail.xhr && evt.detail.xhr.status;
+      target.innerHTML = "";
+      var span = document.createElement("span");
+      span.className = "save-status bad";
+      span.setAttribute("role", "status");
+      span.textContent = "Not saved (" + (status ? "server error " + status : "no connection") + "): trying again in "
+        + wait + " s; your answer is also sent when you submit.";
+      target.appendChild(span);
+      window.setTimeout(function () {
+        if (document.body.contains(elt) && retries.get(elt) === n) htmx.trigger(elt, "change");
+      }, wait * 1000);
+    }
+    ["htmx:sendError", "htmx:responseError", "htmx:timeout"].forEach(function (name) {
+      document.body.addEventListener(name, saveFailed);
+    });
+    document.body.addEventListener("htmx:afterRequest", function (evt) {
+      if (evt.detail.successful && evt.detail.elt && evt.detail.elt.hasAttribute("data-autosave")) retries.delete(evt.detail.elt);
     });
     document.body.addEventListener("htmx:afterSwap", function (evt) {
       if (evt.detail.target && evt.detail.target.id === "result-body") renderMath(evt.detail.target);
