@@ -61,8 +61,9 @@ class SubmissionJob(Kind):
         except OSError as exc:
             raise InfrastructureError(f"cannot read the submitted file: {exc}") from exc
         # A student's "check" (via="check", never for credit) runs the visible cases only.
+        run_on = dispatch.run_queue(sub)  # the pack's queue, or cpu for a GPU pack's check
         return EngineCall(pack_dir, sub.original_name, data, only_visible=sub.via == dispatch.CHECK_VIA,
-                          queue=dispatch.run_queue(sub))
+                          queue=run_on if run_on != (assignment.queue or "cpu") else None)
 
     def save(self, sub, generation: int, result: dict) -> str:
         return _save_result(sub, generation, result)
