@@ -97,6 +97,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "courseplatform.courses.context_processors.course_context",
             ],
+            # |when, |zoned, |duration_words in every template (times shown with their zone).
+            "builtins": ["courseplatform.courses.templatetags.cp_time"],
         },
     },
 ]

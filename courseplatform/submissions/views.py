@@ -252,7 +252,11 @@ def staff_overview(request, course_slug, slug):
     states = dict(
         Submission.objects.filter(assignment=assignment).values_list("state").annotate(n=Count("id")).values_list("state", "n")
     )
-    test_runs = Submission.objects.filter(assignment=assignment, is_test_run=True).select_related("student")[:10]
+    # Not counted runs: the staff's test runs, and the students' checks (stored alike, is_test_run).
+    staff_ids = Membership.objects.filter(course=request.course, role__in=STAFF_ROLES).values_list("user_id", flat=True)
+    not_counted = Submission.objects.filter(assignment=assignment, is_test_run=True).select_related("student")
+    test_runs = not_counted.filter(student_id__in=staff_ids)[:10]
+    student_checks = not_counted.exclude(student_id__in=staff_ids)[:10]
     return render(request, "submissions/staff_overview.html", {
         "assignment": assignment,
         "rows": rows,
@@ -261,6 +265,7 @@ def staff_overview(request, course_slug, slug):
         "mean": (sum(counted) / len(counted)) if counted else None,
         "states": states,
         "test_runs": test_runs,
+        "student_checks": student_checks,
         "is_instructor": request.membership.role == Role.INSTRUCTOR,
         "can_upload_packs": request.membership.role == Role.INSTRUCTOR and uploads_allowed(request.user),
         "outdated": Submission.objects.filter(assignment=assignment, state=State.GRADED).exclude(pack_hash=assignment.pack_hash).count(),
@@ -370,7 +375,7 @@ def extensions(request, course_slug, slug):
     form = ExtensionForm(request.POST or None, course=request.course, assignment=assignment)
     if request.method == "POST" and form.is_valid():
         ext = form.save(request.user)
-        messages.success(request, f"{ext.student.username} may submit until {timezone.localtime(ext.due_at):%d.%m.%Y %H:%M}.")
+        messages.success(request, f"{ext.student.username} may submit until {timezone.localtime(ext.due_at):%d.%m.%Y %H:%M %Z}.")
         return redirect("submissions:extensions", course_slug, slug)
     return render(request, "submissions/extensions.html", {
         "assignment": assignment,
