@@ -283,8 +283,8 @@ def test_walk_every_page_as_each_role_at_390_and_1280_px(demo, browser, login, r
         context.close()
     report = report_dir() / f"widths-{role}.txt"
     report.write_text("".join(f"{w}\t{name}\t{px}\n" for w, pages in widths.items() for name, px in pages.items()))
-    assert visited[390] >= (15 if role == "student" else 30), visited
-    assert visited[390] == visited[1280]
+    if visited[390] < (15 if role == "student" else 30) or visited[390] != visited[1280]:
+        problems.append(f"pages walked per width: {visited}")
     assert not problems, "\n".join(problems)
 
 
