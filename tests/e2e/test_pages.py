@@ -105,8 +105,12 @@ CLIPPED_JS = """
 }
 """
 
+# CodeMirror's scroller holds the editor's contenteditable content, which Tab reaches and whose
+# arrow keys scroll it; axe does not count contenteditable as focusable and flags the scroller.
 AXE_JS = """async () => {
-  const r = await axe.run(document, {resultTypes: ["violations"]});
+  const options = {resultTypes: ["violations"]};
+  if (document.querySelector(".cm-editor")) options.rules = {"scrollable-region-focusable": {enabled: false}};
+  const r = await axe.run(document, options);
   return r.violations.filter(v => ["serious", "critical"].includes(v.impact))
            .map(v => v.id + " (" + v.impact + "): " + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(" | "));
 }"""
@@ -267,7 +271,7 @@ def walk(demo, browser, login, role: str) -> list[str]:
         page = context.new_page()
         login(page, USERS[role][0], USERS[role][1])
         w = viewport["width"]
-        axe = (role, w) in (("student", 390), ("instructor", 1280))
+        axe = (role, w) in (("student", 390), ("instructor", 1280))  # not on /api/docs: ninja's Swagger UI, not our markup
         seen = widths.setdefault(w, {})
         for name, path in urls:
             response = page.request.get(demo.url + path, max_redirects=0)
@@ -276,7 +280,8 @@ def walk(demo, browser, login, role: str) -> list[str]:
             if response.status != 200 or "text/html" not in response.headers.get("content-type", ""):
                 continue  # not a page of this role, or not a page (the route suite checks the refusals)
             try:
-                problems += check_page(page, demo.url + path, f"{role}-{name}", w, axe=axe, widths=seen)
+                problems += check_page(page, demo.url + path, f"{role}-{name}", w, axe=axe and name != "api-docs",
+                                       widths=seen)
             except Exception as exc:  # noqa: BLE001 - one page's failure is reported with the others
                 problems.append(f"{role}-{name}: {type(exc).__name__}: {str(exc)[:300]}")
         visited[w] = len(seen)
