@@ -103,3 +103,14 @@ answer = 64
     assert layout["width"] <= PHONE["width"] and not layout["overflow"], layout
     assert not errors, errors
     context.close()
+
+
+def test_phone_milestone_editor_is_not_wider_than_the_phone(browser, live_server, login, instructor, course):
+    """The rubric table's screen-reader labels stay inside the card's scroll box (they widened the page)."""
+    context, page, errors = _open(browser, live_server, login, instructor, f"/courses/{course.slug}/projects/milestones/new/",
+                                  viewport=PHONE, is_mobile=True, has_touch=True)
+    page.wait_for_load_state("load")
+    layout = page.evaluate(LAYOUT_JS)
+    assert layout["width"] <= PHONE["width"] and not layout["overflow"], layout
+    assert not errors, errors
+    context.close()
