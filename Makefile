@@ -36,9 +36,12 @@ $(FRONTEND_STAMP): frontend/package.json frontend/package-lock.json
 	touch $(FRONTEND_STAMP)
 
 # Embedded mode: SQLite and Celery's file-system broker under var/, nothing else to install.
+# A development server: it listens on 127.0.0.1 unless asked (`make run HOST=0.0.0.0 PORT=8080`).
+HOST ?= 127.0.0.1
+PORT ?= 8000
 run: install migrate demo
 	@echo "==> Starting the web server, a Celery worker and Celery beat (the logins follow once they run)"
-	DEBUG=$${DEBUG:-1} $(PY) -m courseplatform.devserver
+	HOST=$(HOST) PORT=$(PORT) DEBUG=$${DEBUG:-1} $(PY) -m courseplatform.devserver
 
 migrate: install
 	@echo "==> Creating/updating the database tables (manage.py migrate)"

@@ -2,14 +2,21 @@
 and Celery beat (the one schedule in settings.CELERY_BEAT_SCHEDULE: the sweeper that requeues
 submissions whose worker died or whose message the broker lost, quiz attempts closed, reminders).
 
-All run as children in their own process groups; Ctrl-C or SIGTERM here stops them gracefully
-(SIGTERM: gunicorn finishes its requests, Celery a warm shutdown), waits for them, and kills what
-is left after a grace period, so no process outlives this one. If any child dies, the others are
-stopped too and the exit status is non-zero.
+A development server: it listens on 127.0.0.1 only, unless HOST says otherwise (HOST=0.0.0.0
+makes the demo logins reachable from the network; it says so when it starts).
 
-Environment (read in settings.py, the DEVSERVER_* settings): HOST (0.0.0.0), PORT (8000),
+All run as children in their own process groups; Ctrl-C or SIGTERM here stops them within a few
+seconds: gunicorn quickly (SIGINT), beat (SIGTERM), and the Celery worker with a cold shutdown
+(SIGQUIT): a grade in progress is cancelled and its message, never acknowledged (the tasks are
+acks_late), stays with the broker, so queued work is graded at the next start (Redis restores the
+unacknowledged message when the worker disconnects; otherwise the next start's sweeper requeues a
+submission whose lease lapsed). What is left after STOP_GRACE_S is killed, so no process outlives
+this one. If any child dies, the others are stopped too and the exit status is non-zero; a clean
+stop exits 0.
+
+Environment (read in settings.py, the DEVSERVER_* settings): HOST (127.0.0.1), PORT (8000),
 WEB_WORKERS (2), WORKER_CONCURRENCY (2), WORKER_QUEUES (cpu,gpu,ops), WORKER_NAME (embedded), BEAT
-(1; 0 when another process runs beat for this database: there must be exactly one), STOP_GRACE_S (20).
+(1; 0 when another process runs beat for this database: there must be exactly one), STOP_GRACE_S (10).
 """
 from __future__ import annotations
 
@@ -27,8 +34,18 @@ from django.conf import settings  # noqa: E402  (the settings module is chosen a
 from courseplatform.courses.demo_data import logins_text  # noqa: E402
 
 
+DEFAULT_HOST = "127.0.0.1"
+# How each child is asked to stop: gunicorn's quick shutdown, Celery's cold shutdown (a running
+# grade is cancelled, its unacknowledged message left to the next start), beat's normal stop.
+STOP_SIGNALS = {"web": signal.SIGINT, "worker": signal.SIGQUIT, "beat": signal.SIGTERM}
+
+
+def _host() -> str:
+    return settings.DEVSERVER_HOST.strip() or DEFAULT_HOST
+
+
 def _commands() -> dict[str, list[str]]:
-    host, port = settings.DEVSERVER_HOST, settings.DEVSERVER_PORT
+    host, port = _host(), settings.DEVSERVER_PORT
     py = sys.executable
     commands = {
         "web": [
@@ -90,10 +107,15 @@ def main() -> int:
             print(f"\n{', '.join(dead)} exited (status {children[dead[0]].returncode}); stopping the rest.", flush=True)
             status = 1
             break
-        if not announced and _accepts(settings.DEVSERVER_HOST, port):
+        if not announced and _accepts(_host(), port):
             # Once, when the site answers: the address and the logins, where the user is looking.
             announced = True
-            print(f"\ncourseplatform is up: http://localhost:{port}/  ({pids})\n{logins_text()}\n"
+            host = _host()
+            where = f"http://localhost:{port}/" if host in ("127.0.0.1", "localhost") else f"http://{host}:{port}/"
+            exposed = ("" if host in ("127.0.0.1", "localhost", "::1") else
+                       f"\nListening on {host}: other machines on the network can reach this development server "
+                       "and its demo logins.")
+            print(f"\ncourseplatform is up: {where}  ({pids}){exposed}\n{logins_text()}\n"
                   "Press Ctrl-C to stop.\n", flush=True)
         elif not announced and time.monotonic() - last_note >= 5:
             last_note = time.monotonic()
@@ -103,9 +125,9 @@ def main() -> int:
     else:
         print("\nStopping the web server, the worker and beat...", flush=True)
 
-    for p in children.values():
+    for name, p in children.items():
         if p.poll() is None:
-            p.send_signal(signal.SIGTERM)  # the main process stops its own workers/pool
+            p.send_signal(STOP_SIGNALS.get(name, signal.SIGTERM))  # the main process stops its own workers/pool
     deadline = time.monotonic() + grace
     for name, p in children.items():
         try:

@@ -106,6 +106,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "courseplatform.courses.context_processors.course_context",
             ],
+            # |when, |zoned, |duration_words in every template (times shown with their zone).
+            "builtins": ["courseplatform.courses.templatetags.cp_time"],
         },
     },
 ]
@@ -319,14 +321,14 @@ CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME", 
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # --- Processes: `make run`'s launcher (courseplatform/devserver.py) and the GPU worker (submissions/gpu.py)
-DEVSERVER_HOST = os.environ.get("HOST", "0.0.0.0")  # the web server's bind address
+DEVSERVER_HOST = os.environ.get("HOST", "127.0.0.1")  # the web server's bind address (0.0.0.0: the network)
 DEVSERVER_PORT = int(os.environ.get("PORT", "8000"))  # the web server's port
 DEVSERVER_WEB_WORKERS = int(os.environ.get("WEB_WORKERS", "2"))  # gunicorn worker processes
 DEVSERVER_WORKER_QUEUES = os.environ.get("WORKER_QUEUES", "cpu,gpu,ops")  # queues the embedded worker consumes
 DEVSERVER_WORKER_CONCURRENCY = int(os.environ.get("WORKER_CONCURRENCY", "2"))  # its processes
 DEVSERVER_WORKER_NAME = os.environ.get("WORKER_NAME", "embedded")  # its node name (<name>@host)
 DEVSERVER_BEAT = env_bool("BEAT", True)  # off where another process runs beat for this database
-DEVSERVER_STOP_GRACE_S = float(os.environ.get("STOP_GRACE_S", "20"))  # seconds before what is left is killed
+DEVSERVER_STOP_GRACE_S = float(os.environ.get("STOP_GRACE_S", "10"))  # seconds before what is left is killed
 GPU_RESERVE_MB = int(os.environ.get("GPU_RESERVE_MB", "2048"))  # GPU memory left free beside the sandboxes
 GPU_WORKER_CONCURRENCY = os.environ.get("GPU_WORKER_CONCURRENCY", "auto")  # sandboxes per GPU worker, or "auto"
 # --- LTI 1.3 (courseplatform/lti) ---------------------------------------------

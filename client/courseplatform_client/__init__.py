@@ -153,9 +153,9 @@ def logout():
 # --- submitting and checking -----------------------------------------------------------------
 
 
-def _read(assignment_slug, path):
+def _read(assignment_slug, path, action="submit"):
     if path is None:
-        return current_notebook(assignment_slug + ".ipynb")
+        return current_notebook(assignment_slug + ".ipynb", action)
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ClientError("%s is not a file." % clean_line(path), EXIT_REFUSED)
@@ -171,7 +171,7 @@ def run(kind, assignment, path=None, wait=600.0, out=None, server=None, token=No
     try:
         api = _api(server, token)
         course, slug = split_assignment(assignment)
-        filename, data, where = _read(slug, path)
+        filename, data, where = _read(slug, path, kind)
         if filename.lower().endswith(".ipynb"):
             cell = unguarded_client_import(data)
             if cell is not None:

@@ -162,8 +162,11 @@ def unguarded_client_import(data):
     return None
 
 
-def current_notebook(default_name):
-    """(file name, bytes, where it came from) of the notebook this code runs in."""
+def current_notebook(default_name, action="submit"):
+    """(file name, bytes, where it came from) of the notebook this code runs in. `action` ("submit"
+    or "check") is what the messages advise to call with a file: a failed check must never advise
+    submit(), which spends an attempt."""
+    action = "check" if action == "check" else "submit"
     override = os.environ.get("COURSEPLATFORM_NOTEBOOK")
     if override:
         return _from_file(override, "COURSEPLATFORM_NOTEBOOK")
@@ -172,8 +175,8 @@ def current_notebook(default_name):
         try:
             reply = message.blocking_request("get_ipynb", request="", timeout_sec=60)
         except Exception as exc:  # noqa: BLE001 - Colab's front end did not answer
-            raise ClientError("Colab did not send the notebook (%s: %s); save it (File > Download .ipynb) and submit "
-                              "the file instead." % (type(exc).__name__, str(exc)[:200]), EXIT_REFUSED) from None
+            raise ClientError("Colab did not send the notebook (%s: %s); save it (File > Download .ipynb) and %s "
+                              "the file instead." % (type(exc).__name__, str(exc)[:200], action), EXIT_REFUSED) from None
         nb = reply.get("ipynb") if isinstance(reply, dict) else None
         if not isinstance(nb, dict) or "cells" not in nb:
             raise ClientError("Colab sent no notebook (is this cell running in a Colab notebook?).", EXIT_REFUSED)
@@ -184,10 +187,10 @@ def current_notebook(default_name):
         return _from_file(path, "the notebook file of this kernel, as last saved")
     if in_kernel():
         raise ClientError("Cannot tell which notebook this kernel runs (not Colab, and no Jupyter server named it). "
-                          "Save the notebook and pass its file: cp.submit(\"COURSE/ASSIGNMENT\", \"my.ipynb\").",
+                          "Save the notebook and pass its file: cp.%s(\"COURSE/ASSIGNMENT\", \"my.ipynb\")." % action,
                           EXIT_REFUSED)
-    raise ClientError("Not running in a notebook: name the file to submit, e.g. submit(\"llms/attention\", "
-                      "\"attention.py\").", EXIT_REFUSED)
+    raise ClientError("Not running in a notebook: name the file to %s, e.g. %s(\"llms/attention\", "
+                      "\"attention.py\")." % (action, action), EXIT_REFUSED)
 
 
 def _from_file(path, where):

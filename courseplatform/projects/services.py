@@ -51,7 +51,7 @@ def max_delivery_bytes() -> int:
 
 
 def local(dt) -> str:
-    return date_format(timezone.localtime(dt), "D d.m.Y H:i")
+    return date_format(timezone.localtime(dt), "D d.m.Y H:i T")
 
 
 # --- groups -------------------------------------------------------------------------------

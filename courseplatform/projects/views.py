@@ -166,10 +166,10 @@ def groups(request, course_slug):
 
 
 @require_POST
-@course_role_required(*STAFF_ROLES)
+@course_role_required(Role.INSTRUCTOR)
 def groups_action(request, course_slug):
-    """One endpoint for the staff actions on the groups page: create, move, lock, unlock, rename,
-    delete, new code."""
+    """One endpoint for the instructor's actions on the groups page: create, move, lock, unlock,
+    rename, delete, new code (README, "Roles and people": TAs see the groups, instructors change them)."""
     course = request.course
     action = request.POST.get("action", "")
     try:

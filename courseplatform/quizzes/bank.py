@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import expr
+from . import expr, mathcheck
 from .render import render_inline, render_markdown
 
 KINDS = ("single", "multiple", "truefalse", "numeric", "short", "code", "matching")
@@ -104,6 +104,7 @@ def parse_bank(text: str, *, where: str = "bank", default_slug: str = "quiz") ->
     for i, raw in enumerate(raw_questions):
         line = lines[i] if i < len(lines) else None
         spec = validate_question(raw, where=where, line=line)
+        mathcheck.check_question(spec, where=where, line=line, source=text)  # what KaTeX cannot typeset
         if spec["id"] in seen:
             raise BankError(f"duplicate question id {spec['id']!r}", line=line, where=where)
         seen.add(spec["id"])

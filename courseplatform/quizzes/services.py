@@ -59,7 +59,7 @@ def can_start(quiz: Quiz, student, now=None, *, extension=_UNKNOWN, n_attempts: 
     if not quiz.published:
         return False, "This quiz is not published."
     if quiz.opens_at and now < quiz.opens_at:
-        return False, f"This quiz opens at {timezone.localtime(quiz.opens_at):%d.%m.%Y %H:%M}."
+        return False, f"This quiz opens at {timezone.localtime(quiz.opens_at):%d.%m.%Y %H:%M %Z}."
     if close and now >= close:
         return False, "This quiz has closed."
     if not (quiz.active_questions().exists() if has_questions is None else has_questions):

@@ -236,11 +236,15 @@ def starter(request, course_slug, slug, kind):
 def staff_overview(request, course_slug, slug):
     assignment = _assignment(request, slug)
     stats = staff_statistics(assignment)
+    # Not counted runs: the staff's test runs, and the students' checks (stored alike, is_test_run).
+    staff_ids = Membership.objects.filter(course=request.course, role__in=STAFF_ROLES).values_list("user_id", flat=True)
+    not_counted = Submission.objects.filter(assignment=assignment, is_test_run=True).select_related("student")
     return render(request, "submissions/staff_overview.html", {
         "assignment": assignment,
         **stats,
         "histogram": histogram_svg(stats["counted"], assignment.points, title=f"Counted scores for {assignment.title}"),
-        "test_runs": Submission.objects.filter(assignment=assignment, is_test_run=True).select_related("student")[:10],
+        "test_runs": not_counted.filter(student_id__in=staff_ids)[:10],
+        "student_checks": not_counted.exclude(student_id__in=staff_ids)[:10],
         "is_instructor": request.membership.role == Role.INSTRUCTOR,
         "can_upload_packs": request.membership.role == Role.INSTRUCTOR and uploads_allowed(request.user),
     })
@@ -347,7 +351,7 @@ def extensions(request, course_slug, slug):
     form = ExtensionForm(request.POST or None, course=request.course, assignment=assignment)
     if request.method == "POST" and form.is_valid():
         ext = form.save(request.user)
-        messages.success(request, f"{ext.student.username} may submit until {timezone.localtime(ext.due_at):%d.%m.%Y %H:%M}.")
+        messages.success(request, f"{ext.student.username} may submit until {timezone.localtime(ext.due_at):%d.%m.%Y %H:%M %Z}.")
         return redirect("submissions:extensions", course_slug, slug)
     return render(request, "submissions/extensions.html", {
         "assignment": assignment,

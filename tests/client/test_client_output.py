@@ -143,3 +143,27 @@ def test_waiting_shows_where_the_submission_stands_in_the_queue(capsys):
     assert "Position 3 in the gpu queue; starts in about 4 min" in printed and "\x1b" not in printed
     html = _render.html_table(sub, "Position 3 in the gpu queue")
     assert "Position 3 in the gpu queue" in html
+
+
+@pytest.mark.parametrize("in_a_kernel", [True, False])
+def test_a_check_without_a_detectable_notebook_never_advises_submit(monkeypatch, capsys, in_a_kernel):
+    """Issue 28: a failed check() advised submit(...), which spends an attempt. The advice names
+    the function that was called."""
+    import courseplatform_client as cp
+    from courseplatform_client import _notebook
+
+    monkeypatch.delenv("COURSEPLATFORM_NOTEBOOK", raising=False)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.setattr(_notebook, "_colab_message", lambda: None)
+    monkeypatch.setattr(_notebook, "_session_path", lambda: None)
+    monkeypatch.setattr(_notebook, "_server_sessions_path", lambda: None)
+    monkeypatch.setattr(_notebook, "in_kernel", lambda: in_a_kernel)
+    monkeypatch.setattr(cp, "_api", lambda *a, **k: object())
+    code, sub = cp.run("check", "llms/attention", out=cp._Output(rich=False))
+    err = capsys.readouterr()
+    text = err.out + err.err
+    assert code == 2 and sub is None
+    assert "check(" in text and "submit" not in text, text
+    code, _ = cp.run("submit", "llms/attention", out=cp._Output(rich=False))
+    err = capsys.readouterr()
+    assert "submit(" in err.out + err.err

@@ -17,6 +17,12 @@
       el.setAttribute("data-typeset", "");
       el.setAttribute("data-tex", m.tex);
       window.katex.render(m.tex, el, { displayMode: m.display, throwOnError: false, output: "htmlAndMathml" });
+      // A formula that names a form control (a quiz choice that is only math): give it a text name,
+      // the TeX, so the radio button or checkbox is not announced without a label.
+      if (el.closest("label")) {
+        el.setAttribute("role", "math");
+        el.setAttribute("aria-label", m.tex.trim());
+      }
     });
   };
   document.addEventListener("DOMContentLoaded", function () { window.cpRenderMath(document.body); });
