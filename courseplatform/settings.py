@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "courseplatform.submissions",
     "courseplatform.quizzes",
     "courseplatform.projects",
+    "courseplatform.live",
     "courseplatform.gradebook",
 ]
 
@@ -102,6 +103,7 @@ TEMPLATES = [
 ]
 
 WSGI_APPLICATION = "courseplatform.wsgi.application"
+ASGI_APPLICATION = "courseplatform.asgi.application"  # pages + the live quizzes' WebSockets
 
 DATABASES = {
     "default": dj_database_url.config(
@@ -326,3 +328,21 @@ LOGGING = {
 }
 # Celery workers log through LOGGING above instead of installing their own handlers and clock.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Live quizzes (courseplatform/live) ----------------------------------------
+# The push channel's layer: Redis (CHANNEL_LAYER_URL, else the broker's Redis) so that every web and
+# push process of the site shares the groups; without Redis (`make run`) an in-memory layer, which
+# works because `make run` serves the site and the sockets from one process.
+CHANNEL_LAYER_URL = os.environ.get("CHANNEL_LAYER_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
+if CHANNEL_LAYER_URL:
+    CHANNEL_LAYERS = {"default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [CHANNEL_LAYER_URL], "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "cp-live"),
+                   "capacity": 500, "expiry": 30, "group_expiry": 6 * 3600},
+    }}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Where pages open the live socket: empty = the page's own host (the proxy routes /ws/ to the push
+# service); or e.g. wss://push.example.edu when it has a host of its own.
+LIVE_PUSH_URL = os.environ.get("LIVE_PUSH_URL", "")
