@@ -60,10 +60,11 @@
     render();
   }
   function onCounts(c) {
-    if (!state || !state.question || c.question !== state.question.id) {
-      if (counts && c.question === counts.question) return;
+    var current = state && state.question ? state.question.id : null;
+    if (c.question !== current) return;  // a count of another question (an old message)
+    if (counts && counts.question === c.question) {  // counts only grow: a late message never lowers them
+      c = {question: c.question, answered: Math.max(c.answered, counts.answered), joined: Math.max(c.joined, counts.joined)};
     }
-    if (counts && counts.question === c.question && c.answered < counts.answered && c.joined <= counts.joined) return;
     counts = c;
     renderCounts();
   }
