@@ -169,8 +169,8 @@ def join(request):
     return render(request, "live/join.html", {"code": (code or "")[:12], "error": error}, status=status)
 
 
-@require_GET
 @course_role_required(Role.STUDENT)
+@require_GET
 def phone(request, course_slug, live_id):
     live = _live(request, live_id)
     if not Participant.objects.filter(live=live, user=request.user).exists():
@@ -180,8 +180,8 @@ def phone(request, course_slug, live_id):
                                                "state_json": json.dumps(services.personal_state(live, request.user))})
 
 
-@require_GET
 @course_role_required(Role.STUDENT)
+@require_GET
 def me(request, course_slug, live_id):
     live = _live(request, live_id)
     return JsonResponse(services.personal_state(live, request.user))

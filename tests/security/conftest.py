@@ -188,6 +188,13 @@ def world(db, settings, course, other_course, instructor, ta, student, other_stu
                                                    feedback="Bob's private feedback", graded_by=instructor)
     o["session"] = LectureSession.objects.create(course=course, date=now.date(), title="Lecture 1")
     o["other_session"] = LectureSession.objects.create(course=other_course, date=now.date(), title="Other lecture")
+    from courseplatform.live import services as live_services  # a live quiz with a question open
+
+    o["live"] = live_services.start(course, o["session"], list(quiz.active_questions()), title="Live check",
+                                    user=instructor, quiz=quiz)
+    for who in (student, other_student):
+        live_services.join(who, o["live"].code)
+    live_services.control(o["live"].pk, "next", version=None)
     o["bob_membership"] = Membership.objects.get(course=course, user=other_student)
     o["alice_membership"] = Membership.objects.get(course=course, user=student)
     return w

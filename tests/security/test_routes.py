@@ -38,6 +38,7 @@ PUBLIC_OR_SELF = {
     "api-profile",  # login_required; the user's own tokens
     "favicon",  # a redirect to the static icon; public, reads nothing
     "client-wheel",  # public by design: the student client's wheel, exact name only (tests/client/test_wheel.py)
+    "live-join",  # login_required; a code is looked up only in the user's own student memberships, rate limited
 }
 API_PREFIX = "api:"  # django-ninja, token auth: tested in test_api.py
 
