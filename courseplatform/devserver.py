@@ -1,13 +1,19 @@
-"""`python -m courseplatform.devserver` (what `make run` starts): the web server, a Celery worker
-and Celery beat (the one schedule in settings.CELERY_BEAT_SCHEDULE: the sweeper that requeues
-submissions whose worker died or whose message the broker lost, quiz attempts closed, reminders).
+"""`python -m courseplatform.devserver` (what `make run` starts): the web server (uvicorn serving
+courseplatform.asgi: the pages and the live quizzes' WebSockets), a Celery worker and Celery beat
+(the one schedule in settings.CELERY_BEAT_SCHEDULE: the sweeper that requeues submissions whose
+worker died or whose message the broker lost, quiz attempts closed, reminders).
 
 All run as children in their own process groups; Ctrl-C or SIGTERM here stops them gracefully
-(SIGTERM: gunicorn finishes its requests, Celery a warm shutdown), waits for them, and kills what
+(SIGTERM: uvicorn finishes its requests, Celery a warm shutdown), waits for them, and kills what
 is left after a grace period, so no process outlives this one. If any child dies, the others are
 stopped too and the exit status is non-zero.
 
-Environment: HOST (0.0.0.0), PORT (8000), WEB_WORKERS (2), WORKER_CONCURRENCY (2),
+The live quizzes push through the channel layer: without Redis (the embedded default) it is an
+in-memory layer, which only one process can use, so the web server then runs one process (pages and
+sockets together); with a Redis channel layer (CHANNEL_LAYER_URL, or a redis:// broker) WEB_WORKERS
+processes share it.
+
+Environment: HOST (0.0.0.0), PORT (8000), WEB_WORKERS (2; 1 without Redis), WORKER_CONCURRENCY (2),
 WORKER_QUEUES (cpu,gpu,ops), WORKER_NAME (embedded), BEAT (1; 0 when another process runs beat
 for this database: there must be exactly one), STOP_GRACE_S (20).
 """
@@ -29,14 +35,12 @@ def _commands() -> dict[str, list[str]]:
     py = sys.executable
     commands = {
         "web": [
-            py, "-m", "gunicorn", "courseplatform.wsgi:application",
-            "--bind", f"{host}:{port}",
-            "--workers", os.environ.get("WEB_WORKERS", "2"),
-            "--threads", "4",
-            "--timeout", "120",
-            "--graceful-timeout", "10",
-            "--access-logfile", "-",
-            "--log-level", "info",
+            py, "-m", "uvicorn", "courseplatform.asgi:application",
+            "--host", host, "--port", port,
+            "--workers", _web_workers(),
+            "--ws", "websockets",
+            "--lifespan", "off",
+            "--timeout-graceful-shutdown", "10",
         ],
         "worker": [
             py, "-m", "celery", "-A", "courseplatform", "worker",
@@ -49,6 +53,13 @@ def _commands() -> dict[str, list[str]]:
     if os.environ.get("BEAT", "1").lower() not in ("0", "false", "no", "off"):
         commands["beat"] = [py, "-m", "celery", "-A", "courseplatform", "beat", "-l", "INFO"]
     return commands
+
+
+def _web_workers() -> str:
+    """In-memory channel layer (no Redis): one process, or a push would miss the sockets of the others."""
+    redis = (os.environ.get("CHANNEL_LAYER_URL") or os.environ.get("CELERY_BROKER_URL", "")).startswith(
+        ("redis://", "rediss://"))
+    return os.environ.get("WEB_WORKERS", "2") if redis else "1"
 
 
 def _accepts(host: str, port: str) -> bool:
