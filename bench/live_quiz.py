@@ -111,7 +111,6 @@ def server_env(pg: str) -> dict:
         "CELERY_BROKER_URL": os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/3"),
         "CHANNEL_LAYER_PREFIX": "cp-livebench-" + secrets.token_hex(4),
         "DJANGO_SETTINGS_MODULE": "courseplatform.settings", "DB_CONN_MAX_AGE": "600",
-        "STATIC_ROOT": str(Path(os.environ.get("TMPDIR", "/tmp")) / "cp_livebench_static"),
         "PYTHONPATH": str(REPO),
     })
     return env
@@ -125,7 +124,6 @@ def prepare(pg: str, n_phones: int, n_questions: int, env: dict) -> dict:
         conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {DB_NAME}")
     subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
-    subprocess.run([PY, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CELERY_BROKER_URL",
                                            "CHANNEL_LAYER_PREFIX", "DJANGO_SETTINGS_MODULE", "SECURE_SSL_REDIRECT")})
     sys.path.insert(0, str(REPO))
@@ -234,9 +232,10 @@ def main():
         wait_port(push_port, "uvicorn")
         import http.client
 
-        for _ in range(args.web_workers * 3):  # warm up the workers outside the measurement
+        for i in range(args.web_workers * 3):  # warm up the workers outside the measurement (JSON only)
             c = http.client.HTTPConnection("127.0.0.1", web_port, timeout=60)
-            c.request("GET", "/accounts/login/")
+            c.request("GET", f"/courses/{setup['course']}/live/{setup['live']}/me.json",
+                      headers={"Cookie": f"sessionid={setup['phones'][i % len(setup['phones'])]}"})
             c.getresponse().read()
             c.close()
         rss_idle = rss_mb(push.pid)
@@ -449,7 +448,6 @@ async def run_clients(s: dict) -> dict:
     control_ws = await connect(ws_base + "?as=screen", additional_headers={"Cookie": f"sessionid={s['prof']}",
                                                                          "Origin": origin})
     await control_ws.recv()
-    version = None
     for pos in range(s["n_questions"]):
         done_answering[pos] = asyncio.Event()
         projector_seen.setdefault(pos, asyncio.Event())

@@ -338,7 +338,9 @@ CHANNEL_LAYER_URL = os.environ.get("CHANNEL_LAYER_URL") or (
 if CHANNEL_LAYER_URL:
     CHANNEL_LAYERS = {"default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [CHANNEL_LAYER_URL], "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "cp-live"),
+        # redis-py 8 reads with a 5 s socket timeout by default: as long as channels-redis' blocking
+        # receive (5 s), which then fails; a longer one still notices a dead connection.
+        "CONFIG": {"hosts": [{"address": CHANNEL_LAYER_URL, "socket_timeout": 30}], "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "cp-live"),
                    "capacity": 500, "expiry": 30, "group_expiry": 6 * 3600},
     }}
 else:
