@@ -343,7 +343,10 @@ def answer_for(q: dict) -> dict:
 def client_main(args):
     out = Path(args.client)
     setup = json.loads((out / "setup.json").read_text())
-    result = asyncio.run(run_clients(setup))
+    try:
+        result = asyncio.run(run_clients(setup))
+    except Exception as exc:  # noqa: BLE001 - reported as the run's error, with what was measured
+        result = {k: [] for k in GOALS} | {"acked": 0, "held": 0, "errors": [f"client crashed: {exc!r}"]}
     (out / "result.json").write_text(json.dumps(result))
 
 
@@ -446,7 +449,7 @@ async def run_clients(s: dict) -> dict:
     await asyncio.sleep(2)
     res["held"] = n + 2  # phones, projector and (below) the control page's socket
     control_ws = await connect(ws_base + "?as=screen", additional_headers={"Cookie": f"sessionid={s['prof']}",
-                                                                         "Origin": origin})
+                                                                         "Origin": origin}, open_timeout=60)
     await control_ws.recv()
     for pos in range(s["n_questions"]):
         done_answering[pos] = asyncio.Event()

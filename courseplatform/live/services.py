@@ -13,7 +13,6 @@ from collections import Counter
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from courseplatform.courses.models import Attendance, AttendanceStatus, Membership, Role
@@ -425,7 +424,3 @@ def export_rows(live: LiveSession) -> list[list]:
         table.append(row)
     return table
 
-
-def course_answer_counts(live: LiveSession) -> dict:
-    return dict(Response.objects.filter(question__live=live).values("user_id").annotate(n=Count("id"))
-                .values_list("user_id", "n"))
