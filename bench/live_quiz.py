@@ -282,6 +282,7 @@ def main():
         missed += [] if ok else [key]
         print(f"{key:<28}{len(v):>7}{statistics.median(v) if v else float('nan'):>9.1f}{p95:>9.1f}"
               f"{max(v) if v else float('nan'):>9.1f}  <= {goal} {'ok' if ok else 'MISSED'}")
+    print(f"socket handshakes retried: {result.get('retries', 0)}")
     print(f"answers acknowledged {acked}, stored {stored}, lost {lost} (goal 0); errors {len(result['errors'])} (goal 0)")
     for e in result["errors"][:15]:
         print("  ", e)
@@ -448,9 +449,19 @@ async def run_clients(s: dict) -> dict:
     print(f"HELD {n + 1} sockets (+ the control's POSTs)", flush=True)
     await asyncio.sleep(2)
     res["held"] = n + 2  # phones, projector and (below) the control page's socket
-    control_ws = await connect(ws_base + "?as=screen", additional_headers={"Cookie": f"sessionid={s['prof']}",
-                                                                         "Origin": origin}, open_timeout=60)
-    await control_ws.recv()
+    res["retries"] = 0
+    for attempt in range(5):  # the control page's socket; a failed handshake is retried as the page does
+        try:
+            control_ws = await connect(ws_base + "?as=screen", open_timeout=60,
+                                       additional_headers={"Cookie": f"sessionid={s['prof']}", "Origin": origin})
+            await control_ws.recv()
+            break
+        except Exception as exc:  # noqa: BLE001
+            res["retries"] += 1
+            print(f"control socket: {type(exc).__name__}: {exc}; retrying", flush=True)
+            await asyncio.sleep(1)
+    else:
+        raise RuntimeError("the control socket could not connect")
     for pos in range(s["n_questions"]):
         done_answering[pos] = asyncio.Event()
         projector_seen.setdefault(pos, asyncio.Event())
