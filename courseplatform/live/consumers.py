@@ -18,8 +18,7 @@ from . import push
 from .models import LiveQuestion, LiveSession
 
 
-@database_sync_to_async
-def _load(user, live_id: int, as_: str):
+def _load_sync(user, live_id: int, as_: str):
     """(live, role) if this user may watch this session as ``as_``, else (None, reason)."""
     if not user.is_authenticated:
         return None, "login"
@@ -38,12 +37,18 @@ def _load(user, live_id: int, as_: str):
     return live, role
 
 
-@database_sync_to_async
-def _initial(live_id: int, user, as_: str) -> dict:
+def _initial_sync(live_id: int, user, as_: str) -> dict:
     from .services import personal_state, staff_state
 
     live = LiveSession.objects.get(pk=live_id)
     return staff_state(live) if as_ == "screen" else personal_state(live, user)
+
+
+# Not thread-sensitive: the lookups of many sockets connecting at once (300 phones after a restart of
+# the push server) run side by side in the thread pool instead of one after another in one thread,
+# so every handshake finishes well within the server's handshake timeout.
+_load = database_sync_to_async(_load_sync, thread_sensitive=False)
+_initial = database_sync_to_async(_initial_sync, thread_sensitive=False)
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
