@@ -191,7 +191,12 @@ def wait_port(port: int, what: str):
     raise SystemExit(f"{what} did not start")
 
 
+def _stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--phones", type=int, default=300)
     ap.add_argument("--questions", type=int, default=10)

@@ -340,7 +340,10 @@ if CHANNEL_LAYER_URL:
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         # redis-py 8 reads with a 5 s socket timeout by default: as long as channels-redis' blocking
         # receive (5 s), which then fails; a longer one still notices a dead connection.
-        "CONFIG": {"hosts": [{"address": CHANNEL_LAYER_URL, "socket_timeout": 30}], "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "cp-live"),
+        # max_connections: redis-py's async pool refuses (does not wait) beyond its limit, and 300 phones
+        # connecting at once each add themselves to a group.
+        "CONFIG": {"hosts": [{"address": CHANNEL_LAYER_URL, "socket_timeout": 30, "max_connections": 1000}],
+                   "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "cp-live"),
                    "capacity": 500, "expiry": 30, "group_expiry": 6 * 3600},
     }}
 else:
