@@ -342,7 +342,8 @@ if CHANNEL_LAYER_URL:
         # receive (5 s), which then fails; a longer one still notices a dead connection.
         # max_connections: redis-py's async pool refuses (does not wait) beyond its limit, and 300 phones
         # connecting at once each add themselves to a group.
-        "CONFIG": {"hosts": [{"address": CHANNEL_LAYER_URL, "socket_timeout": 30, "max_connections": 1000}],
+        "CONFIG": {"hosts": [{"address": CHANNEL_LAYER_URL, "socket_timeout": 30, "socket_connect_timeout": 10,
+                              "max_connections": 1000}],
                    "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "cp-live"),
                    "capacity": 500, "expiry": 30, "group_expiry": 6 * 3600},
     }}

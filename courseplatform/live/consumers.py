@@ -6,6 +6,7 @@ instructor's steps are plain POSTs (views.py), stored before anyone is told.
 """
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -51,6 +52,19 @@ _load = database_sync_to_async(_load_sync, thread_sensitive=False)
 _initial = database_sync_to_async(_initial_sync, thread_sensitive=False)
 
 
+_slots: asyncio.Semaphore | None = None
+
+
+def _connect_slots() -> asyncio.Semaphore:
+    """At most 32 sockets of this process set themselves up at once (database lookups, group_add):
+    a storm of reconnects queues here for milliseconds instead of opening hundreds of database and
+    Redis connections at the same moment."""
+    global _slots
+    if _slots is None:
+        _slots = asyncio.Semaphore(32)
+    return _slots
+
+
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.live_id = int(self.scope["url_route"]["kwargs"]["live_id"])
@@ -60,15 +74,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4400)
             return
         user = self.scope.get("user")
-        live, why = await _load(user, self.live_id, self.as_)
-        if live is None:
-            await self.close(code=4403)
-            return
-        self.user = user
-        self.group = push.staff_group(self.live_id) if self.as_ == "screen" else push.phones_group(self.live_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-        await self.send_json(await _initial(self.live_id, user, self.as_))
+        async with _connect_slots():
+            live, why = await _load(user, self.live_id, self.as_)
+            if live is None:
+                await self.close(code=4403)
+                return
+            self.user = user
+            self.group = push.staff_group(self.live_id) if self.as_ == "screen" else push.phones_group(self.live_id)
+            await self.channel_layer.group_add(self.group, self.channel_name)
+            await self.accept()
+            await self.send_json(await _initial(self.live_id, user, self.as_))
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
