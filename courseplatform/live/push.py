@@ -8,7 +8,10 @@ lost to a restart of the push server or of Redis costs nothing but a moment.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import threading
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -24,14 +27,42 @@ def staff_group(live_id: int) -> str:
     return f"live-{live_id}-staff"
 
 
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid: int | None = None
+_loop_lock = threading.Lock()
+
+
+def _publisher_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, in a daemon thread, that owns the channel layer's Redis
+    connections: a request hands its message over and answers at once, instead of building an
+    event loop and a Redis connection for every publish (async_to_sync). Created lazily, so each
+    forked web worker gets its own."""
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="live-push", daemon=True).start()
+            _loop, _loop_pid = loop, os.getpid()
+        return _loop
+
+
+async def _publish(group: str, message: dict) -> None:
+    try:
+        await get_channel_layer().group_send(group, message)
+    except Exception:  # Redis down: the pages catch up when they reconnect
+        log.warning("live push to %s failed", group, exc_info=True)
+
+
 def _send(group: str, message: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    try:
-        async_to_sync(layer.group_send)(group, message)
-    except Exception:  # Redis down: the pages catch up when they reconnect
-        log.warning("live push to %s failed", group, exc_info=True)
+    if type(layer).__module__.startswith("channels_redis"):
+        asyncio.run_coroutine_threadsafe(_publish(group, message), _publisher_loop())
+    else:
+        # The in-memory layer (`make run`) lives in the server's own event loop: async_to_sync from
+        # a view's thread runs the send there.
+        async_to_sync(_publish)(group, message)
 
 
 def state(live_id: int) -> None:
