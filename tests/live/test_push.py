@@ -4,6 +4,7 @@ it commits is pushed through Redis to the sockets the server holds."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 
 import pytest
@@ -14,6 +15,13 @@ from courseplatform.live import services
 from courseplatform.live.models import Response
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _run(coro) -> None:
+    """asyncio.run in a thread of its own: the browser tests' Playwright (sync API) keeps an event
+    loop running in the main thread for the whole session."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
 
 
 def _ws_url(server, live, as_="phone"):
@@ -61,7 +69,7 @@ def test_phone_and_screen_get_state_on_connect_and_every_change(asgi_server, liv
             again = await _next_state(phone, lambda m: m.get("type") == "state" and not m.get("fresh"))
             assert again["answered"]["text"] == "B"
 
-    asyncio.run(scenario())
+    _run(scenario())
 
 
 def test_personal_numbers_reach_each_phone(asgi_server, live, student, other_student, session_cookie):
@@ -85,7 +93,7 @@ def test_personal_numbers_reach_each_phone(asgi_server, live, student, other_stu
                 assert s["question"]["text_html"] == own["text_html"]
                 assert "answers" not in json.dumps(s)
 
-    asyncio.run(scenario())
+    _run(scenario())
 
 
 def test_sockets_are_refused_to_outsiders(asgi_server, live, student, outsider, session_cookie):
@@ -106,7 +114,7 @@ def test_sockets_are_refused_to_outsiders(asgi_server, live, student, outsider, 
         assert await refused(phone, {"Origin": "http://evil.example",
                                      "Cookie": f"sessionid={session_cookie(student)}"}) == 403  # another site
 
-    asyncio.run(scenario())
+    _run(scenario())
 
 
 def test_restart_of_the_push_server_mid_question_loses_no_acknowledged_answer(asgi_server, live, student,
@@ -131,7 +139,7 @@ def test_restart_of_the_push_server_mid_question_loses_no_acknowledged_answer(as
             with pytest.raises(Exception):
                 await asyncio.wait_for(ws.recv(), 10)  # the connection drops
 
-    asyncio.run(before())
+    _run(before())
     services.control(live.pk, "close", version=None)  # while the push server is down
     asgi_server.start()
 
@@ -146,5 +154,5 @@ def test_restart_of_the_push_server_mid_question_loses_no_acknowledged_answer(as
             assert (st["answered"], st["joined"]) == (1, 2)  # the counts, rebuilt from the database
             assert sum(b["count"] for b in st["distribution"]["bars"]) == 1
 
-    asyncio.run(after())
+    _run(after())
     assert Response.objects.filter(question=q).count() == 1
