@@ -1,12 +1,13 @@
-"""`python -m courseplatform.devserver` (what `make run` starts): the web server, a Celery worker
-and Celery beat (the one schedule in settings.CELERY_BEAT_SCHEDULE: the sweeper that requeues
-submissions whose worker died or whose message the broker lost, quiz attempts closed, reminders).
+"""`python -m courseplatform.devserver` (what `make run` starts): the web server (uvicorn serving
+courseplatform.asgi: the pages and the live quizzes' WebSockets), a Celery worker and Celery beat
+(the one schedule in settings.CELERY_BEAT_SCHEDULE: the sweeper that requeues submissions whose
+worker died or whose message the broker lost, quiz attempts closed, reminders).
 
 A development server: it listens on 127.0.0.1 only, unless HOST says otherwise (HOST=0.0.0.0
 makes the demo logins reachable from the network; it says so when it starts).
 
 All run as children in their own process groups; Ctrl-C or SIGTERM here stops them within a few
-seconds: gunicorn quickly (SIGINT), beat (SIGTERM), and the Celery worker with a cold shutdown
+seconds: uvicorn quickly (SIGINT), beat (SIGTERM), and the Celery worker with a cold shutdown
 (SIGQUIT): a grade in progress is cancelled and its message, never acknowledged (the tasks are
 acks_late), stays with the broker, so queued work is graded at the next start (Redis restores the
 unacknowledged message when the worker disconnects; otherwise the next start's sweeper requeues a
@@ -14,9 +15,15 @@ submission whose lease lapsed). What is left after STOP_GRACE_S is killed, so no
 this one. If any child dies, the others are stopped too and the exit status is non-zero; a clean
 stop exits 0.
 
+The live quizzes push through the channel layer: without Redis (the embedded default) it is an
+in-memory layer, which only one process can use, so the web server then runs one process (pages and
+sockets together); with a Redis channel layer (CHANNEL_LAYER_URL, or a redis:// broker) WEB_WORKERS
+processes share it.
+
 Environment (read in settings.py, the DEVSERVER_* settings): HOST (127.0.0.1), PORT (8000),
-WEB_WORKERS (2), WORKER_CONCURRENCY (2), WORKER_QUEUES (cpu,gpu,ops), WORKER_NAME (embedded), BEAT
-(1; 0 when another process runs beat for this database: there must be exactly one), STOP_GRACE_S (10).
+WEB_WORKERS (2; 1 without Redis), WORKER_CONCURRENCY (2), WORKER_QUEUES (cpu,gpu,ops), WORKER_NAME
+(embedded), BEAT (1; 0 when another process runs beat for this database: there must be exactly one),
+STOP_GRACE_S (10).
 """
 from __future__ import annotations
 
@@ -35,7 +42,7 @@ from courseplatform.courses.demo_data import logins_text  # noqa: E402
 
 
 DEFAULT_HOST = "127.0.0.1"
-# How each child is asked to stop: gunicorn's quick shutdown, Celery's cold shutdown (a running
+# How each child is asked to stop: uvicorn's quick shutdown, Celery's cold shutdown (a running
 # grade is cancelled, its unacknowledged message left to the next start), beat's normal stop.
 STOP_SIGNALS = {"web": signal.SIGINT, "worker": signal.SIGQUIT, "beat": signal.SIGTERM}
 
@@ -49,14 +56,12 @@ def _commands() -> dict[str, list[str]]:
     py = sys.executable
     commands = {
         "web": [
-            py, "-m", "gunicorn", "courseplatform.wsgi:application",
-            "--bind", f"{host}:{port}",
-            "--workers", str(settings.DEVSERVER_WEB_WORKERS),
-            "--threads", "4",
-            "--timeout", "120",
-            "--graceful-timeout", "10",
-            "--access-logfile", "-",
-            "--log-level", "info",
+            py, "-m", "uvicorn", "courseplatform.asgi:application",
+            "--host", host, "--port", str(port),
+            "--workers", _web_workers(),
+            "--ws", "websockets",
+            "--lifespan", "off",
+            "--timeout-graceful-shutdown", "10",
         ],
         "worker": [
             py, "-m", "celery", "-A", "courseplatform", "worker",
@@ -69,6 +74,11 @@ def _commands() -> dict[str, list[str]]:
     if settings.DEVSERVER_BEAT:
         commands["beat"] = [py, "-m", "celery", "-A", "courseplatform", "beat", "-l", "INFO"]
     return commands
+
+
+def _web_workers() -> str:
+    """In-memory channel layer (no Redis): one process, or a push would miss the sockets of the others."""
+    return str(settings.DEVSERVER_WEB_WORKERS) if settings.CHANNEL_LAYER_URL else "1"
 
 
 def _accepts(host: str, port: str) -> bool:

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "courseplatform.submissions",
     "courseplatform.quizzes",
     "courseplatform.projects",
+    "courseplatform.live",
     "courseplatform.gradebook",
     "courseplatform.similarity",  # copy detection across an assignment's submissions (staff only)
     "courseplatform.ops",  # backup/restore, metrics
@@ -113,6 +114,7 @@ TEMPLATES = [
 ]
 
 WSGI_APPLICATION = "courseplatform.wsgi.application"
+ASGI_APPLICATION = "courseplatform.asgi.application"  # pages + the live quizzes' WebSockets
 
 DATABASES = {
     "default": dj_database_url.config(
@@ -401,3 +403,27 @@ LOGGING = {
 }
 # Celery workers log through LOGGING above instead of installing their own handlers and clock.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Live quizzes (courseplatform/live) ----------------------------------------
+# The push channel's layer: Redis (CHANNEL_LAYER_URL, else the broker's Redis) so that every web and
+# push process of the site shares the groups; without Redis (`make run`) an in-memory layer, which
+# works because `make run` serves the site and the sockets from one process.
+CHANNEL_LAYER_URL = os.environ.get("CHANNEL_LAYER_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
+if CHANNEL_LAYER_URL:
+    CHANNEL_LAYERS = {"default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # redis-py 8 reads with a 5 s socket timeout by default: as long as channels-redis' blocking
+        # receive (5 s), which then fails; a longer one still notices a dead connection.
+        # max_connections: redis-py's async pool refuses (does not wait) beyond its limit, and 300 phones
+        # connecting at once each add themselves to a group.
+        "CONFIG": {"hosts": [{"address": CHANNEL_LAYER_URL, "socket_timeout": 30, "socket_connect_timeout": 10,
+                              "max_connections": 1000}],
+                   "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "cp-live"),
+                   "capacity": 500, "expiry": 30, "group_expiry": 6 * 3600},
+    }}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Where pages open the live socket: empty = the page's own host (the proxy routes /ws/ to the push
+# service); or e.g. wss://push.example.edu when it has a host of its own.
+LIVE_PUSH_URL = os.environ.get("LIVE_PUSH_URL", "")

@@ -4,6 +4,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 
 from courseplatform.ops import views as ops_views
+from courseplatform.live import views as live_views
 from courseplatform.submissions import clientwheel
 
 urlpatterns = [
@@ -14,6 +15,8 @@ urlpatterns = [
     path("courses/<slug:course_slug>/projects/", include("courseplatform.projects.urls")),
     path("courses/<slug:course_slug>/gradebook/", include("courseplatform.gradebook.urls")),
     path("courses/<slug:course_slug>/similarity/", include("courseplatform.similarity.urls")),
+    path("courses/<slug:course_slug>/live/", include("courseplatform.live.urls")),
+    path("live/", live_views.join, name="live-join"),  # the code from the projector, in one's own courses
     path("api/", include("courseplatform.submissions.api_urls")),
     # Browsers ask for /favicon.ico whatever the page links: the site's icon, not a 404 on every page.
     # Resolved per request (the hashed name from the static manifest), and not permanent: it changes.

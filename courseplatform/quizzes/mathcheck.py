@@ -19,7 +19,6 @@ from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
 
-from django.conf import settings
 
 KATEX_JS = Path(__file__).resolve().parents[1] / "static" / "katex" / "katex.min.js"
 
@@ -34,7 +33,7 @@ _TEX_IN_TEXT = re.compile(r"\\(begin|end)\s*\{[A-Za-z*]+\}|\\(frac|sqrt|sum|prod
 @lru_cache(maxsize=1)
 def katex_vocabulary() -> tuple[frozenset, frozenset]:
     """(commands, environments) defined in the shipped KaTeX."""
-    path = Path(getattr(settings, "KATEX_JS", KATEX_JS))
+    path = KATEX_JS
     source = path.read_text(encoding="utf-8")
     commands = frozenset(m.group(1) for m in re.finditer(r'"\\\\([A-Za-z]+)"', source))
     environments = set()

@@ -195,6 +195,13 @@ def world(db, settings, course, other_course, instructor, ta, student, other_stu
         check_run=o["sim_check"], rank=1, sub_a=o["alice_sub"], sub_b=o["bob_sub"], score=0.9, share_a=0.9,
         share_b=0.9, beyond_a=0.9, beyond_b=0.9, shared=5, common=0, public=0, regions=[
             {"a": [1, 1], "b": [1, 1], "kind": "copy"}])
+    from courseplatform.live import services as live_services  # a live quiz with a question open
+
+    o["live"] = live_services.start(course, o["session"], list(quiz.active_questions()), title="Live check",
+                                    user=instructor, quiz=quiz)
+    for who in (student, other_student):
+        live_services.join(who, o["live"].code)
+    live_services.control(o["live"].pk, "next", version=None)
     o["bob_membership"] = Membership.objects.get(course=course, user=other_student)
     o["alice_membership"] = Membership.objects.get(course=course, user=student)
     return w

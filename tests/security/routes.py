@@ -134,6 +134,7 @@ def kwargs_for(route: Route, w, owner: str = "bob") -> dict:
         "quiz_slug": w.quiz.slug,
         "question_id": w.question.pk,
         "user_id": own.pk,
+        "live_id": w.live.pk,
     }
     if ns == "submissions":
         table["pk"] = (w.alice_sub if owner == "alice" else w.bob_sub).pk
@@ -170,6 +171,7 @@ OWNED_ARGS = {
     "courses": {"user_id", "member_id"},
     "gradebook": set(),
     "similarity": set(),  # every similarity route is staff-only (tests/similarity/test_views.py)
+    "live": set(),  # a live quiz belongs to the course; a student's answers are reached only as themselves
 }
 
 

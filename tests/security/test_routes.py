@@ -44,6 +44,7 @@ PUBLIC_OR_SELF = {
     "lti:login", "lti:launch",  # OIDC login / id_token launch: the signed launch is the credential
     "lti:link_course", "lti:deep_link",  # the session's validated LTI launch and its instructor role (tests/lti)
     "lti:registrations", "lti:rotate_key",  # superusers only (tests/lti/test_flow.py, test_lti_admin_pages_refuse_others)
+    "live-join",  # login_required; a code is looked up only in the user's own student memberships, rate limited
 }
 API_PREFIX = "api:"  # django-ninja, token auth: tested in test_api.py
 

@@ -1,0 +1,158 @@
+"""The push channel for real: uvicorn serving courseplatform.asgi in its own process, the Redis
+channel layer, WebSocket clients on loopback. This test process plays a second web machine: what
+it commits is pushed through Redis to the sockets the server holds."""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from courseplatform.live import services
+from courseplatform.live.models import Response
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _run(coro) -> None:
+    """asyncio.run in a thread of its own: the browser tests' Playwright (sync API) keeps an event
+    loop running in the main thread for the whole session."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
+def _ws_url(server, live, as_="phone"):
+    return server.url.replace("http://", "ws://") + f"/ws/live/{live.pk}/?as={as_}"
+
+
+def _headers(server, cookie):
+    h = {"Origin": server.url}
+    if cookie:
+        h["Cookie"] = f"sessionid={cookie}"
+    return h
+
+
+async def _next_state(ws, pred, timeout=10.0):
+    async def loop():
+        while True:
+            msg = json.loads(await ws.recv())
+            if pred(msg):
+                return msg
+    return await asyncio.wait_for(loop(), timeout)
+
+
+def test_phone_and_screen_get_state_on_connect_and_every_change(asgi_server, live, student, instructor,
+                                                                session_cookie):
+    services.join(student, live.code)
+    phone_cookie, staff_cookie = session_cookie(student), session_cookie(instructor)
+
+    async def scenario():
+        async with connect(_ws_url(asgi_server, live), additional_headers=_headers(asgi_server, phone_cookie)) as phone, \
+                connect(_ws_url(asgi_server, live, "screen"), additional_headers=_headers(asgi_server, staff_cookie)) as screen:
+            first = json.loads(await phone.recv())
+            assert first["type"] == "state" and first["phase"] == "lobby" and first["joined"] is True
+            assert json.loads(await screen.recv())["joined"] == 1
+            await asyncio.to_thread(services.control, live.pk, "next", version=None)
+            opened = await _next_state(phone, lambda m: m.get("phase") == "open")
+            assert opened["question"]["position"] == 0 and "answers" not in json.dumps(opened)
+            await _next_state(screen, lambda m: m.get("phase") == "open")
+            q = await asyncio.to_thread(lambda: live.questions.get(position=0))
+            choice = q.snapshot["choices"][1]["id"]
+            await asyncio.to_thread(services.answer, live.pk, student, q.pk, {"choice": [choice]})
+            counted = await _next_state(screen, lambda m: m.get("type") == "counts")
+            assert (counted["answered"], counted["joined"], counted["question"]) == (1, 1, q.pk)
+            # a phone asking again (woken up) gets its own state, with its answer
+            await phone.send(json.dumps({"type": "resync"}))
+            again = await _next_state(phone, lambda m: m.get("type") == "state" and not m.get("fresh"))
+            assert again["answered"]["text"] == "B"
+
+    _run(scenario())
+
+
+def test_personal_numbers_reach_each_phone(asgi_server, live, student, other_student, session_cookie):
+    for u in (student, other_student):
+        services.join(u, live.code)
+    pos = next(q.position for q in live.questions.all() if q.personal)
+
+    async def scenario():
+        urls = _ws_url(asgi_server, live)
+        async with connect(urls, additional_headers=_headers(asgi_server, session_cookie(student))) as a, \
+                connect(urls, additional_headers=_headers(asgi_server, session_cookie(other_student))) as b:
+            await a.recv(), await b.recv()
+            for _ in range(pos + 1):
+                await asyncio.to_thread(services.control, live.pk, "close", version=None) if _ else None
+                await asyncio.to_thread(services.control, live.pk, "next", version=None)
+            sa = await _next_state(a, lambda m: m.get("position") == pos and m.get("phase") == "open")
+            sb = await _next_state(b, lambda m: m.get("position") == pos and m.get("phase") == "open")
+            q = await asyncio.to_thread(lambda: live.questions.get(position=pos))
+            for s, user in ((sa, student), (sb, other_student)):
+                own = services._student_snapshot(q, user.pk)
+                assert s["question"]["text_html"] == own["text_html"]
+                assert "answers" not in json.dumps(s)
+
+    _run(scenario())
+
+
+def test_sockets_are_refused_to_outsiders(asgi_server, live, student, outsider, session_cookie):
+    services.join(student, live.code)
+
+    async def refused(url, headers):
+        with pytest.raises(InvalidStatus) as exc:
+            async with connect(url, additional_headers=headers) as ws:
+                await ws.recv()
+        return exc.value.response.status_code
+
+    async def scenario():
+        phone = _ws_url(asgi_server, live)
+        assert await refused(phone, _headers(asgi_server, None)) == 403  # anonymous
+        assert await refused(phone, _headers(asgi_server, session_cookie(outsider))) == 403  # another course
+        assert await refused(_ws_url(asgi_server, live, "screen"),
+                             _headers(asgi_server, session_cookie(student))) == 403  # a student on the screen
+        assert await refused(phone, {"Origin": "http://evil.example",
+                                     "Cookie": f"sessionid={session_cookie(student)}"}) == 403  # another site
+
+    _run(scenario())
+
+
+def test_restart_of_the_push_server_mid_question_loses_no_acknowledged_answer(asgi_server, live, student,
+                                                                             other_student, session_cookie):
+    """The server is killed with an open question and an answer acknowledged; meanwhile the
+    instructor closes the question (its push goes nowhere). After the restart a reconnecting
+    phone is sent the current state, and the answer is there."""
+    for u in (student, other_student):
+        services.join(u, live.code)
+    services.control(live.pk, "next", version=None)
+    q = live.questions.get(position=0)
+    url = _ws_url(asgi_server, live)
+    cookie = session_cookie(student)
+
+    async def before():
+        async with connect(url, additional_headers=_headers(asgi_server, cookie)) as ws:
+            assert json.loads(await ws.recv())["phase"] == "open"
+            _, created = await asyncio.to_thread(services.answer, live.pk, student, q.pk,
+                                                 {"choice": [q.snapshot["choices"][1]["id"]]})
+            assert created
+            asgi_server.kill()
+            with pytest.raises(Exception):
+                await asyncio.wait_for(ws.recv(), 10)  # the connection drops
+
+    _run(before())
+    services.control(live.pk, "close", version=None)  # while the push server is down
+    asgi_server.start()
+
+    async def after():
+        async with connect(url, additional_headers=_headers(asgi_server, cookie)) as ws:
+            state = json.loads(await ws.recv())
+            assert state["phase"] == "closed" and state["question"]["id"] == q.pk
+            assert state["answered"]["text"] == "B"
+        async with connect(url.replace("as=phone", "as=screen"),
+                           additional_headers=_headers(asgi_server, session_cookie(live.created_by))) as screen:
+            st = json.loads(await screen.recv())
+            assert (st["answered"], st["joined"]) == (1, 2)  # the counts, rebuilt from the database
+            assert sum(b["count"] for b in st["distribution"]["bars"]) == 1
+
+    _run(after())
+    assert Response.objects.filter(question=q).count() == 1
