@@ -34,9 +34,16 @@ answer = true
 '''
 
 
+def _engine_gives(monkeypatch, score):
+    from courseplatform.grading import engine
+
+    monkeypatch.setattr(engine, "grade_function", lambda: lambda *args, **kw: {
+        "status": "graded", "score": score, "max_score": 3, "message": "", "tests": []})
+
+
 def test_quiz_regrade_keeps_code_scores_until_the_new_results(course, student, instructor, make_quiz, client_for,
-                                                              settings, monkeypatch):
-    from courseplatform.quizzes import dispatch, gradebook, tasks
+                                                              settings, monkeypatch, grade_now):
+    from courseplatform.quizzes import gradebook
     from courseplatform.quizzes.models import Attempt
 
     settings.ASSIGNMENTS_DIR = REPO / "assignments"
@@ -46,13 +53,9 @@ def test_quiz_regrade_keeps_code_scores_until_the_new_results(course, student, i
     tf = a.items.get(question__key="tf")
     services.save_answer(a.pk, code.pk, {"code": ["def softmax(x):\n    return x\n"]})
     services.save_answer(a.pk, tf.pk, {"value": ["true"]})
-    sent = []
-    monkeypatch.setattr(dispatch, "send", lambda name, args, queue: sent.append(args))
-    services.submit_attempt(a.pk)
-    # The engine's first result: 3 of 3.
-    monkeypatch.setattr(tasks, "grade", lambda *args, **kw: {"status": "graded", "score": 3, "max_score": 3,
-                                                             "message": "", "tests": []})
-    tasks.grade_code_item(code.pk)
+    services.submit_attempt(a.pk)  # the job is sent on commit, which this test's transaction never does
+    _engine_gives(monkeypatch, 3)  # the engine's first result: 3 of 3
+    assert grade_now("quiz-answer", code.pk) == "saved"
     a.refresh_from_db()
     assert a.score == 4 and a.pending == 0
 
@@ -72,29 +75,33 @@ def test_quiz_regrade_keeps_code_scores_until_the_new_results(course, student, i
     assert 'data-testid="regrading"' in page and "being regraded" in page
 
     # The new result replaces the old score.
-    monkeypatch.setattr(tasks, "grade", lambda *args, **kw: {"status": "graded", "score": 1, "max_score": 3,
-                                                             "message": "", "tests": []})
-    tasks.grade_code_item(code.pk)
+    _engine_gives(monkeypatch, 1)
+    assert grade_now("quiz-answer", code.pk) == "saved"
     a.refresh_from_db()
     code.refresh_from_db()
     assert code.grading_state == "graded" and code.score == 1 and a.score == 2 and a.pending == 0
 
 
-def test_a_quiz_regrade_the_engine_cannot_run_keeps_the_old_score(course, student, make_quiz, settings, monkeypatch):
-    from courseplatform.quizzes import dispatch, tasks
+def test_a_quiz_regrade_the_engine_cannot_run_keeps_the_old_score(course, student, make_quiz, settings, monkeypatch,
+                                                                 grade_now):
+    from courseplatform.grading import engine
+    from grader.errors import GraderError
 
     settings.ASSIGNMENTS_DIR = REPO / "assignments"
     quiz = make_quiz(BANK)
     a = services.start_attempt(quiz, student)
     code = a.items.get(question__key="softmax")
     services.save_answer(a.pk, code.pk, {"code": ["def softmax(x):\n    return x\n"]})
-    monkeypatch.setattr(dispatch, "send", lambda name, args, queue: None)
     services.submit_attempt(a.pk)
-    monkeypatch.setattr(tasks, "grade", lambda *args, **kw: {"status": "graded", "score": 2, "max_score": 3,
-                                                             "message": "", "tests": []})
-    tasks.grade_code_item(code.pk)
+    _engine_gives(monkeypatch, 2)
+    assert grade_now("quiz-answer", code.pk) == "saved"
     services.regrade_quiz(quiz)
-    tasks._mark_error(code.pk, "The grading engine is unavailable.")
+
+    def unavailable(*args, **kwargs):
+        raise GraderError("sandbox unavailable")
+
+    monkeypatch.setattr(engine, "grade_function", lambda: unavailable)
+    assert grade_now("quiz-answer", code.pk) == "infrastructure-error"  # eager: no retries left
     code.refresh_from_db()
     a.refresh_from_db()
     assert code.grading_state == "graded" and code.score == 2 and a.score == 2 and a.pending == 0

@@ -72,18 +72,19 @@ def test_a_regraded_error_keeps_no_score(assignment, student, graded):
     assert services.counted_score(assignment, [graded]) is None
 
 
-def test_a_regrade_that_cannot_run_leaves_the_previous_result(assignment, student, graded):
+def test_a_regrade_that_cannot_run_leaves_the_previous_result(assignment, student, graded, monkeypatch):
+    """The engine is away for the whole regrade (an infrastructure fault to the last retry): the
+    previous result stands, through the one grading path."""
+    from courseplatform.grading import engine
     from courseplatform.submissions import services, tasks
+    from grader.errors import GraderError
+
+    def unavailable(*args, **kwargs):
+        raise GraderError("sandbox unavailable")
 
     services.regrade(type(graded).objects.filter(pk=graded.pk))
     graded.refresh_from_db()
-
-    class Request:
-        retries, is_eager = 3, False
-
-    class Task:
-        max_retries, request = 3, Request()
-
-    assert tasks._infrastructure_fault(Task(), graded, graded.generation, OSError("disk gone")) == "regrade-failed"
+    monkeypatch.setattr(engine, "grade_function", lambda: unavailable)
+    assert tasks.grade_submission.apply(args=[graded.pk, graded.generation]).get() == "regrade-failed"
     graded.refresh_from_db()
     assert graded.state == "graded" and graded.score == 8 and "previous result stands" in graded.message
