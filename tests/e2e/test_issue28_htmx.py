@@ -54,13 +54,15 @@ def timed_code_quiz(live_server, settings):
 
 
 def test_check_then_edit_then_reload_keeps_the_edit(timed_code_quiz, page, login, monkeypatch):
-    from courseplatform.quizzes import dispatch
+    from courseplatform.grading.models import GradingJob
+    from courseplatform.quizzes import tasks
     from courseplatform.quizzes.models import AttemptQuestion, CodeCheck
 
     server, quiz, user = timed_code_quiz
     sent = []
     # No grader here: the check stays "pending" until the test finishes it, as a busy queue would.
-    monkeypatch.setattr(dispatch, "send", lambda name, args, queue: sent.append((name, args)))
+    monkeypatch.setattr(tasks.run_code_check, "apply_async",
+                        lambda args, queue: sent.append(args) or type("R", (), {"id": "tid"})())
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -95,7 +97,8 @@ def test_check_then_edit_then_reload_keeps_the_edit(timed_code_quiz, page, login
     slot.get_by_test_id("poll-error").wait_for()
     assert "trying again" in slot.get_by_test_id("poll-error").inner_text()
     check = CodeCheck.objects.get(item=item)
-    assert sent and sent[-1][1] == [check.pk]
+    job = GradingJob.objects.get(kind="quiz-check", object_id=check.pk)
+    assert sent and sent[-1] == [job.pk, job.generation]  # sent through the one grading path
     CodeCheck.objects.filter(pk=check.pk).update(state="done", passed=2, total=3,
                                                  feedback="✓ sums to one\n✗ large logits: nan")
     summary = slot.get_by_test_id("check-summary")
