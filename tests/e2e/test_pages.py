@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -176,9 +177,12 @@ def demo(live_server, settings):
     return live_server
 
 
-# Downloads and fragments: not pages (each has its own tests).
+# Downloads, fragments and frame documents: not pages (each has its own tests). A frame document
+# served under a CSP `sandbox` without scripts (a notebook, a delivered file) has no script context
+# for the walk's checks to run in; the page that frames it is walked.
 NOT_PAGES = {
     "submissions:file", "submissions:artifact", "submissions:artifact_image", "submissions:notebook_frame",
+    "projects:version_inline",
     "submissions:starter", "submissions:export", "submissions:status", "gradebook:export", "courses:enrol_links_csv",
     "courses:enrol_template", "projects:download", "projects:review_template", "quizzes:check_status",
 }
@@ -279,6 +283,9 @@ def walk(demo, browser, login, role: str) -> list[str]:
                 problems.append(f"{role}-{name}: HTTP {response.status} for {path}")
             if response.status != 200 or "text/html" not in response.headers.get("content-type", ""):
                 continue  # not a page of this role, or not a page (the route suite checks the refusals)
+            csp = response.headers.get("content-security-policy", "")
+            if re.search(r"(^|;)\s*sandbox\b", csp) and "allow-scripts" not in csp:
+                continue  # a frame document without scripts: no context to check in (its page is walked)
             try:
                 problems += check_page(page, demo.url + path, f"{role}-{name}", w, axe=axe and name != "api-docs",
                                        widths=seen)
