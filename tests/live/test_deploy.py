@@ -11,14 +11,14 @@ from courseplatform import devserver
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_make_run_serves_pages_and_sockets_from_one_process_without_redis(monkeypatch):
-    for name in ("CHANNEL_LAYER_URL", "CELERY_BROKER_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("WEB_WORKERS", "4")
+def test_make_run_serves_pages_and_sockets_from_one_process_without_redis(settings):
+    """settings.py sets CHANNEL_LAYER_URL from CHANNEL_LAYER_URL or a redis:// broker, else leaves it empty."""
+    settings.CHANNEL_LAYER_URL = ""
+    settings.DEVSERVER_WEB_WORKERS = 4
     web = devserver._commands()["web"]
     assert web[1:4] == ["-m", "uvicorn", "courseplatform.asgi:application"]
     assert web[web.index("--workers") + 1] == "1"  # the in-memory layer is one process's
-    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    settings.CHANNEL_LAYER_URL = "redis://127.0.0.1:6379/0"
     web = devserver._commands()["web"]
     assert web[web.index("--workers") + 1] == "4"  # Redis joins the processes
 

@@ -40,12 +40,12 @@ def platform(db, settings, tmp_path):
 def eager(monkeypatch, settings, tmp_path):
     """Celery runs tasks inline; the engine is the submission tests' fake one."""
     from courseplatform.celery import app
-    from courseplatform.submissions import services, tasks
+    from courseplatform.grading import engine, jobs
 
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.PACK_STORE = tmp_path / "packs"
-    monkeypatch.setattr(tasks, "grade_function", lambda: cp_fake_grader.grade)
-    monkeypatch.setattr(services, "on_commit", lambda fn: fn())
+    monkeypatch.setattr(engine, "grade_function", lambda: cp_fake_grader.grade)  # the one grading path's engine
+    monkeypatch.setattr(jobs, "on_commit", lambda fn: fn())
     old = (app.conf.task_always_eager, app.conf.task_eager_propagates)
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = True
