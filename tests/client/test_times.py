@@ -9,6 +9,7 @@ from contextlib import redirect_stdout
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 import sys
 
 import pytest
@@ -39,8 +40,11 @@ def test_a_deadline_reads_the_same_on_the_web_in_the_api_and_in_the_cli(live_ser
                               kind="py", size=1, created_at=DUE, queued_at=DUE, state="graded", score=5, max_score=10)
 
     page = client_for(student).get(reverse("submissions:detail", args=[course.slug, a.slug])).content.decode()
-    deadline = re.search(r'<dd class="deadline">\s*([^<]+?)\s*<', page).group(1)
-    assert deadline == web
+    cell = re.search(r'<dd class="deadline">(.*?)</dd>', page, re.S).group(1)
+    shown = re.search(r'<time datetime="([^"]+)"[^>]*>([^<]+)</time>', cell)
+    assert shown, cell
+    assert datetime.fromisoformat(shown.group(1)) == DUE and shown.group(1) == offset  # the instant, in the course's zone
+    assert shown.group(2).startswith(web + " ") and shown.group(2) == f"{web} {DUE.astimezone(ZoneInfo(zone)).tzname()}"
 
     key = ApiToken.issue(student)[1]
     api = client_for(student).get("/api/courses/llms/assignments/tz", HTTP_AUTHORIZATION=f"Bearer {key}").json()
