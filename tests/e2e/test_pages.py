@@ -182,7 +182,7 @@ def demo(live_server, settings):
 # for the walk's checks to run in; the page that frames it is walked.
 NOT_PAGES = {
     "submissions:file", "submissions:artifact", "submissions:artifact_image", "submissions:notebook_frame",
-    "projects:version_inline",
+    "projects:version_inline", "similarity:status",
     "submissions:starter", "submissions:export", "submissions:status", "gradebook:export", "courses:enrol_links_csv",
     "courses:enrol_template", "projects:download", "projects:review_template", "quizzes:check_status",
 }
