@@ -354,7 +354,7 @@ class Sandbox:
 
 
 class Zygote:
-    def __init__(self, queue: str, preload: tuple[str, ...], size: int):
+    def __init__(self, queue: str, preload: tuple[str, ...], size: int, start: bool = True):
         self.queue, self.preload, self.size = queue, preload, size
         self.secure = not insecure_mode()
         self.limits: dict = {}  # what the zygote enforces (cgroup version, seccomp, ...), from its hello
@@ -362,7 +362,20 @@ class Zygote:
         self.lock = threading.Lock()
         self.proc = None
         self.sock = None
-        self._start()
+        self._cancelled = False
+        self.started = threading.Event()  # set when get() finished starting it (or failed to)
+        self._proc_lock = threading.Lock()  # between a start in progress and cancel() from another thread
+        if start:
+            self._start()
+
+    def cancel(self) -> None:
+        """Stop a start in progress, from another thread (shutdown while a pool is starting: the
+        parent's start-up, importing torch, takes long on a loaded machine and must not hold up a
+        worker's exit). The starting thread sees the parent exit and raises SandboxUnavailable."""
+        with self._proc_lock:
+            self._cancelled = True
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.kill()
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -371,8 +384,13 @@ class Zygote:
                "--uid-base", os.environ.get("GRADER_UID_BASE", "200000")]
         if not self.secure:
             cmd.append("--insecure")
-        self.proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=_scrubbed_env(self.queue), cwd="/",
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        with self._proc_lock:
+            if self._cancelled:
+                ours.close()
+                theirs.close()
+                raise SandboxUnavailable("the pool was shut down while it was starting")
+            self.proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=_scrubbed_env(self.queue), cwd="/",
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
         theirs.close()
         self.sock = ours
         self.sock.settimeout(float(os.environ.get("GRADER_START_TIMEOUT", "180")))
@@ -495,6 +513,7 @@ def worker_device(queue: str) -> str:
 
 
 _pools: dict[tuple, Zygote] = {}
+_starting: dict[tuple, Zygote] = {}  # pools whose start is in progress (shutdown cancels them)
 _enforced: dict[bool, dict] = {}  # secure? -> what the latest zygote reported in force
 
 
@@ -518,12 +537,33 @@ def pool_preload(preload) -> tuple[str, ...]:
 
 
 def get(queue: str = "cpu", preload=("torch",)) -> Zygote:
+    """The pool for (queue, preload), started on first use. The start (seconds: the parent imports
+    torch) runs outside the module lock, so shutdown() never waits for it: it cancels it."""
     key = (queue, pool_preload(preload), insecure_mode())
-    with _pools_lock:
-        z = _pools.get(key)
-        if z is None:
-            z = _pools[key] = Zygote(queue, key[1], pool_size())
+    while True:
+        with _pools_lock:
+            z = _pools.get(key)
+            if z is not None:
+                return z
+            other = _starting.get(key)
+            if other is None:
+                z = _starting[key] = Zygote(queue, key[1], pool_size(), start=False)
+                break
+        other.started.wait()  # another thread is starting this pool: take it (or try again)
+    try:
+        z._start()
+        with _pools_lock:
+            if z._cancelled:  # shut down between the start and here
+                raise SandboxUnavailable("the pool was shut down while it was starting")
+            _pools[key] = z
         return z
+    except BaseException:
+        z._kill()
+        raise
+    finally:
+        with _pools_lock:
+            _starting.pop(key, None)
+        z.started.set()
 
 
 def start(queue: str = "cpu", preload=("torch",)) -> Zygote:
@@ -536,6 +576,9 @@ def shutdown() -> None:
     with _pools_lock:
         pools = list(_pools.values())
         _pools.clear()
+        starting = list(_starting.values())
+    for z in starting:
+        z.cancel()
     for z in pools:
         z.shutdown()
 
