@@ -11,7 +11,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 # e.g. PYTEST_ARGS="tests/courses -x" or PYTEST_ARGS="-m 'not e2e'"
 PYTEST_ARGS ?=
 
-.PHONY: run test test-random test-repeat install system-deps services migrate demo sync superuser clean bench bench-grading bench-submissions bench-quiz compose-check bench-chaos bench-gpu-queue gpu-check
+.PHONY: run test test-random test-repeat install system-deps services migrate demo sync superuser clean bench bench-grading bench-submissions bench-quiz compose-check compose-smoke bench-chaos bench-gpu-queue gpu-check
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -109,6 +109,13 @@ gpu-check: install
 # The production compose file, checked without a Docker engine (Debian's docker-compose + the schema).
 compose-check: install
 	$(PY) -m pytest -q tests/ops/test_compose.py
+
+# The containers end to end (scripts/compose_smoke.sh; not part of `make test`: a cold image build takes
+# minutes): engine, image from a local base, web + CPU worker + beat against the host's PostgreSQL and
+# Redis, a correct and a hostile file graded by the sandbox in the worker container, the worker killed
+# mid-grade and the submission graded after its restart. Needs root (or a running Docker engine).
+compose-smoke:
+	bash scripts/compose_smoke.sh
 
 clean:
 	rm -rf $(VENV) var

@@ -19,6 +19,15 @@ p95, share within 25 %).
 It creates a throw-away database (<name>_gpuq_<pid>), a temp media/pack folder and its own Redis key
 prefix, and removes them at the end. Options: --first 200 --hammer 10 --per-hammer 10 --slots 4
 --grade-s 0.5 --window-s 20.
+
+--checks: the last hour before the deadline with "Check" in it, run with and without the policy
+that a GPU pack's Check runs its small CPU settings on a CPU worker (settings.GPU_CHECKS_ON_CPU,
+submissions.dispatch.queue_for). --students (300) each check their file 1 to 3 times (through the
+real check service: its limits, one check at a time) and then submit; a quarter resubmit once. The
+hour is compressed into --window-s (60 s by default here), busier towards its end. A check takes
+--check-s (~0.25 s) wherever it runs. A CPU worker with --cpu-slots processes consumes `cpu`; both
+workers are started per run with GPU_CHECKS_ON_CPU set. It prints the wait (submit -> grading
+starts) of first attempts, resubmissions and checks, policy on and off.
 """
 from __future__ import annotations
 
@@ -44,7 +53,7 @@ HERE = Path(__file__).resolve().parent
 def simulated_grade(pack_dir, filename, data: bytes, **kwargs) -> dict:
     """The stand-in engine (COURSEPLATFORM_GRADE_FUNCTION=gpu_queue.simulated_grade)."""
     seed = int.from_bytes(hashlib.sha256(data).digest()[:8], "big")
-    mean = float(os.environ.get("GPU_SIM_GRADE_S", "0.3"))
+    mean = float(os.environ.get("GPU_SIM_CHECK_S" if kwargs.get("only_visible") else "GPU_SIM_GRADE_S", "0.3"))
     seconds = mean * math.exp(random.Random(seed).gauss(0.0, 0.25))
     time.sleep(seconds)
     return {"score": 10.0, "max_score": 10.0, "status": "graded", "message": f"10/10 (simulated {seconds:.2f} s)",
@@ -69,7 +78,14 @@ def main() -> int:
     parser.add_argument("--grade-s", type=float, default=0.5)
     parser.add_argument("--window-s", type=float, default=20.0)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--checks", action="store_true",
+                        help="the last hour with checks: GPU packs' checks on a CPU worker (the policy) or not")
+    parser.add_argument("--students", type=int, default=300)
+    parser.add_argument("--check-s", type=float, default=0.25)
+    parser.add_argument("--cpu-slots", type=int, default=2)
     args = parser.parse_args()
+    if args.checks and "--window-s" not in " ".join(sys.argv):
+        args.window_s = 60.0
 
     base_url = os.environ.get("DATABASE_URL", "")
     broker = os.environ.get("CELERY_BROKER_URL", "")
@@ -85,6 +101,7 @@ def main() -> int:
         "DJANGO_SETTINGS_MODULE": "courseplatform.settings", "LOG_LEVEL": "WARNING",
         "CELERY_BROKER_KEYPREFIX": f"cp-bench-gpuq-{os.getpid()}:",
         "COURSEPLATFORM_GRADE_FUNCTION": "gpu_queue.simulated_grade", "GPU_SIM_GRADE_S": str(args.grade_s),
+        "GPU_SIM_CHECK_S": str(args.check_s),
         "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "tests" / "submissions"), str(ROOT)]),
     })
     sys.path[:0] = [str(ROOT), str(HERE), str(ROOT / "tests" / "submissions")]
@@ -102,6 +119,12 @@ def main() -> int:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+        if args.checks:
+            results = {}
+            for policy in (True, False):
+                results[policy] = run_checks(args, policy, tmp)
+            print_checks_summary(args, results)
+            return 0
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "courseplatform", "worker", "-Q", "gpu", "-c", str(args.slots),
              "-n", "gpuq@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"],
@@ -138,6 +161,139 @@ def main() -> int:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def start_worker(queue: str, slots: int, tmp: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "courseplatform", "worker", "-Q", queue, "-c", str(slots),
+         "-n", f"gpuq-{queue}@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=(tmp / f"worker-{queue}.log").open("ab"),
+        stderr=subprocess.STDOUT)
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def run_checks(args, policy: bool, tmp: Path) -> dict:
+    """The last hour before a GPU pack's deadline, students checking and submitting; the policy on
+    (checks on a CPU worker) or off (checks wait on the gpu queue with the submissions)."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from courseplatform.courses.models import Course, Membership
+    from courseplatform.submissions import precheck, services
+    from courseplatform.submissions.dispatch import CHECK_VIA
+    from courseplatform.submissions.models import Submission
+    from courseplatform.submissions.sync import sync_pack
+    from courseplatform.submissions.validation import UploadRejected
+    from cp_helpers import py, write_pack
+
+    settings.GPU_CHECKS_ON_CPU = policy  # this process routes (sends) the tasks
+    env = dict(os.environ, GPU_CHECKS_ON_CPU="1" if policy else "0")  # and the workers agree
+    workers = [start_worker("gpu", args.slots, tmp, env), start_worker("cpu", args.cpu_slots, tmp, env)]
+    try:
+        User = get_user_model()
+        tag = "policy" if policy else "nopolicy"
+        course = Course.objects.create(slug=f"gpuq-{tag}", title=f"GPU queue {tag}")
+        a, _ = sync_pack(course, write_pack(Path(settings.MEDIA_ROOT).parent / f"pack-{tag}", slug="bertlike", queue="gpu"))
+        a.max_queued_per_student, a.cooldown_seconds, a.max_attempts = 1000, 0, 0
+        a.due_at = timezone.now() + timezone.timedelta(hours=1)
+        a.save()
+
+        def upload(i):
+            return py(text=f"def double(x):\n    return 2 * x\n# {tag} {i}\n")
+
+        # warm-up grades (the ETAs need measured times), on both queues
+        warm = User.objects.create_user(username=f"{tag}-warmup", password="x")
+        Membership.objects.create(course=course, user=warm, role="student")
+        for i in range(args.slots * 2):
+            services.submit(a, warm, upload(f"warm{i}"), is_staff=True)
+        deadline = time.monotonic() + 120
+        while Submission.objects.filter(assignment=a).exclude(state__in=["graded", "error"]).exists():
+            if time.monotonic() > deadline:
+                raise SystemExit("the workers did not grade the warm-up submissions: see their logs")
+            time.sleep(0.2)
+        warm_ids = set(Submission.objects.filter(assignment=a).values_list("pk", flat=True))
+
+        rng = random.Random(23)
+        w = args.window_s
+        events = []  # (time, user, action): actions check / first / resubmission
+        for i in range(args.students):
+            u = User.objects.create_user(username=f"{tag}-s{i}", password="x")
+            Membership.objects.create(course=course, user=u, role="student")
+            # busier towards the deadline: the first action's time has density rising over the hour
+            t = w * 0.75 * math.sqrt(rng.random())
+            for _ in range(rng.randint(1, 3)):
+                events.append((t, u, "check"))
+                t += w * rng.uniform(0.02, 0.06)
+            t = min(t, w * 0.95)
+            events.append((t, u, "first"))
+            if rng.random() < 0.25:
+                events.append((min(w, t + w * rng.uniform(0.02, 0.05)), u, "resubmission"))
+        events.sort(key=lambda x: x[0])
+
+        kinds, refused = {}, {"check": 0, "first": 0, "resubmission": 0}
+        t0 = time.monotonic()
+        for n, (at, user, kind) in enumerate(events):
+            delay = at - (time.monotonic() - t0)
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                if kind == "check":
+                    sub = precheck.check(a, user, upload(f"c{n}"), is_staff=False)
+                else:
+                    sub = services.submit(a, user, upload(f"s{n}"), is_staff=False)
+            except UploadRejected:
+                refused[kind] += 1  # e.g. a check while the student's previous one still waits
+                continue
+            kinds[sub.pk] = kind
+
+        deadline = time.monotonic() + args.timeout
+        while Submission.objects.filter(pk__in=list(kinds)).exclude(state__in=["graded", "error"]).exists():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"policy {tag}: not all graded within {args.timeout:.0f} s")
+            time.sleep(0.5)
+        total_s = time.monotonic() - t0
+
+        waits = {"check": [], "first": [], "resubmission": []}
+        for pk, created, started, via in Submission.objects.filter(pk__in=list(kinds)).exclude(pk__in=warm_ids) \
+                .values_list("pk", "created_at", "started_at", "via"):
+            assert (via == CHECK_VIA) == (kinds[pk] == "check")
+            waits[kinds[pk]].append((started - created).total_seconds())
+        graded = Submission.objects.filter(pk__in=list(kinds), state="graded").count()
+        return {"waits": waits, "refused": refused, "graded": graded, "n": len(kinds), "total_s": total_s}
+    finally:
+        for proc in workers:
+            stop_worker(proc)
+
+
+def print_checks_summary(args, results) -> None:
+    print(f"\nLast hour before a GPU pack's deadline ({args.window_s:.0f} s here): {args.students} students check "
+          f"1-3 times and submit, a quarter resubmit; {args.slots} GPU slots (~{args.grade_s:.2f} s a grade), "
+          f"{args.cpu_slots} CPU slots, a check ~{args.check_s:.2f} s")
+    print(f"{'checks on cpu':<14} {'graded':>9} {'checks':>7} {'first p50':>10} {'first p95':>10} {'first max':>10}"
+          f" {'resub p50':>10} {'check p50':>10} {'check p95':>10} {'total':>7}")
+    for policy, r in results.items():
+        f, s, c = r["waits"]["first"], r["waits"]["resubmission"], r["waits"]["check"]
+        print(f"{'on' if policy else 'off':<14} {r['graded']:>4}/{r['n']:<4} {len(c):>7} {pct(f, .5):>9.1f}s {pct(f, .95):>9.1f}s"
+              f" {max(f) if f else float('nan'):>9.1f}s {pct(s, .5):>9.1f}s {pct(c, .5):>9.1f}s {pct(c, .95):>9.1f}s"
+              f" {r['total_s']:>6.0f}s")
+        if any(r["refused"].values()):
+            print(f"  refused: {r['refused']['check']} check(s) (one at a time), "
+                  f"{r['refused']['first'] + r['refused']['resubmission']} submission(s)")
+    on, off = results[True]["waits"]["first"], results[False]["waits"]["first"]
+    if on and off:
+        print(f"\nFirst attempts wait {statistics.median(off) / max(1e-9, statistics.median(on)):.1f}x less at the "
+              f"median (p95: {pct(off, .95) / max(1e-9, pct(on, .95)):.1f}x) with GPU packs' checks on a CPU worker.")
 
 
 def run(args, fair: bool) -> dict:

@@ -280,6 +280,10 @@ CELERY_TASK_ROUTES = [
     "courseplatform.submissions.queue.route_task",
 ]
 FAIR_SHARE = env_bool("FAIR_SHARE", True)
+# A GPU pack's "Check" runs its small CPU settings on a CPU worker (submissions.dispatch.queue_for), so
+# checks never take the GPU from submissions. Off: checks wait on the gpu queue with the submissions
+# (only bench/gpu_queue.py turns it off, to measure what the policy buys).
+GPU_CHECKS_ON_CPU = env_bool("GPU_CHECKS_ON_CPU", True)
 # Grading leases: a grading worker touches Submission.heartbeat_at every GRADING_HEARTBEAT_S; the
 # sweeper (every SWEEP_INTERVAL_S) requeues a running submission whose lease is older than
 # GRADING_LEASE_S (its worker was killed, lost its host or its network) and re-sends the queued

@@ -9,6 +9,7 @@ imports ``tasks.py``, so the registry holds these tasks in every process.
 """
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Q
 
 from courseplatform.celery import app
@@ -29,6 +30,8 @@ def run_queue(sub) -> str:
 
 def on_queue(queue: str) -> Q:
     """The submissions graded on ``queue`` (queue_for as a query: a GPU pack's checks are on cpu)."""
+    if not settings.GPU_CHECKS_ON_CPU:  # every grade on its pack's queue
+        return Q(assignment__queue=queue)
     check_of_gpu_pack = Q(assignment__queue="gpu", via=CHECK_VIA)
     if queue == "cpu":
         return Q(assignment__queue="cpu") | check_of_gpu_pack
@@ -37,7 +40,7 @@ def on_queue(queue: str) -> Q:
 
 def queue_for(pack_queue: str, via: str) -> str:
     queue = pack_queue or "cpu"
-    return "cpu" if queue == "gpu" and via == CHECK_VIA else queue
+    return "cpu" if queue == "gpu" and via == CHECK_VIA and settings.GPU_CHECKS_ON_CPU else queue
 
 
 def send(name: str, args: list, queue: str):

@@ -62,9 +62,24 @@ def test_docker_compose_config_accepts_it(tmp_path):
     (tmp_path / "docker").mkdir()
     shutil.copy(COMPOSE, tmp_path / "docker" / "compose.yml")
     shutil.copy(ROOT / "docker" / ".env.example", tmp_path / "docker" / ".env")
+    shutil.copy(ROOT / "docker" / "seccomp-worker.json", tmp_path / "docker" / "seccomp-worker.json")
     r = subprocess.run([exe, "-f", "docker/compose.yml", "--env-file", "docker/.env", "--profile", "gpu", "config", "-q"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+    # the smoke's override (scripts/compose_smoke.sh) on top of it validates too
+    (tmp_path / "smoke").mkdir()
+    (tmp_path / "smoke" / ".env").write_text((ROOT / "docker" / ".env.example").read_text() + "\nSMOKE_IMAGE=x\n"
+                                             "SMOKE_DATABASE_URL=postgres://h/db\nSMOKE_BROKER_URL=redis://h/5\n")
+    shutil.copy(ROOT / "docker" / "compose.smoke.yml", tmp_path / "docker" / "compose.smoke.yml")
+    r = subprocess.run([exe, "-p", "cpsmoke", "--project-directory", "smoke", "-f", "docker/compose.yml",
+                        "-f", "docker/compose.smoke.yml", "config", "-q"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    # a seccomp profile compose cannot read fails the check
+    (tmp_path / "docker" / "seccomp-worker.json").unlink()
+    r = subprocess.run([exe, "-f", "docker/compose.yml", "--env-file", "docker/.env", "config", "-q"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "seccomp" in r.stderr
 
 
 def test_every_long_running_service_has_a_health_check(compose):
@@ -122,3 +137,56 @@ def test_every_worker_has_a_host_memory_ceiling(compose):
     for name, svc in workers.items():
         limit = str(svc.get("mem_limit", ""))
         assert limit[:-1].isdigit() and limit[-1] in "gm", (name, limit)
+
+
+# The least privileges the sandbox works with inside the worker container, found by trying
+# (scripts/worker_privileges.sh; README, "Production: docker/"): a change that widens them fails here.
+WORKER_CAPS = ["SYS_ADMIN", "NET_ADMIN", "SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE"]
+
+
+def test_workers_get_exactly_the_least_privileges_and_nothing_else_gets_any(compose):
+    services = compose["services"]
+    workers = {n: s for n, s in services.items() if n.startswith("worker")}
+    assert set(workers) == {"worker-cpu", "worker-gpu"}
+    for name, svc in workers.items():
+        assert not svc.get("privileged"), name
+        assert svc["cap_drop"] == ["ALL"], name
+        assert svc["cap_add"] == WORKER_CAPS, name
+        opts = svc["security_opt"]
+        assert "seccomp=docker/seccomp-worker.json" in opts and "seccomp=unconfined" not in opts, name
+        assert not any(o.startswith(("systempaths=", "label=disable")) for o in opts), name
+        assert svc["entrypoint"] == ["/usr/bin/tini", "--", "docker/worker-entrypoint.sh"], name
+        for vol in svc.get("volumes", []):
+            assert "/sys" not in str(vol) and "docker.sock" not in str(vol), (name, vol)
+        assert svc.get("pid") != "host" and svc.get("network_mode") != "host" and svc.get("ipc") != "host", name
+        assert not svc.get("devices") and not svc.get("userns_mode"), name
+    for name, svc in services.items():
+        if name in workers:
+            continue
+        assert not svc.get("privileged") and not svc.get("cap_add"), name
+        assert not any("unconfined" in o for o in svc.get("security_opt", [])), name
+        assert svc.get("user") != "root", name
+
+
+def test_the_worker_seccomp_profile_admits_the_sandbox_and_refuses_the_rest():
+    profile = json.loads((ROOT / "docker" / "seccomp-worker.json").read_text())
+    assert profile["defaultAction"] == "SCMP_ACT_ALLOW"
+    refused = {n for rule in profile["syscalls"] if rule["action"] == "SCMP_ACT_ERRNO" and not rule.get("args")
+               for n in rule["names"]}
+    # the sandbox's own steps must stay possible
+    assert not refused & {"unshare", "mount", "umount2", "pivot_root", "sethostname", "keyctl", "seccomp", "prctl",
+                          "setresuid", "setresgid", "clone"}
+    assert {"ptrace", "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "kexec_load", "init_module",
+            "finit_module", "open_by_handle_at", "setns", "process_vm_writev", "add_key", "fsopen",
+            "clone3"} <= refused | {n for rule in profile["syscalls"] if rule.get("errnoRet") == 38 for n in rule["names"]}
+    # namespaces the sandbox never makes: refused by flag, for unshare and clone alike
+    by_flag = {(rule["names"][0], rule["args"][0]["value"]) for rule in profile["syscalls"] if rule.get("args")}
+    for flag in (0x10000000, 0x02000000, 0x00000080):  # CLONE_NEWUSER, CLONE_NEWCGROUP, CLONE_NEWTIME
+        assert {("unshare", flag), ("clone", flag)} <= by_flag
+
+
+def test_the_worker_entrypoint_opens_only_the_cgroups_the_sandbox_uses():
+    text = (ROOT / "docker" / "worker-entrypoint.sh").read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    assert "(memory|pids|cpu|cpuacct)" in code and "remount,bind,rw" in code
+    assert "devices" not in code and code.rstrip().endswith('exec "$@"')

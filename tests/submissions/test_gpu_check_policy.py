@@ -70,3 +70,27 @@ def test_the_engine_grades_a_gpu_packs_check_on_the_cpu_with_the_cpu_device(tmp_
     with pytest.raises(GraderError, match="unknown queue"):
         api.grade(pack, "tiny.py", b"def double(x):\n    return 2 * x\n", queue="tpu")
     assert Path(pack).is_dir()
+
+
+def test_without_the_policy_a_gpu_packs_check_waits_on_the_gpu_queue(
+        client_for, student, assignment, django_capture_on_commit_callbacks, monkeypatch, settings):
+    """GPU_CHECKS_ON_CPU=0 (bench/gpu_queue.py --checks measures the policy against it): every grade
+    on its pack's queue, in the routing, the sweeper's queues and the queue page's counts alike."""
+    from courseplatform.submissions import dispatch
+
+    settings.GPU_CHECKS_ON_CPU = False
+    assignment.queue = "gpu"
+    assignment.save()
+    sent = _sent(monkeypatch)
+    c = client_for(student)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = c.post(reverse("submissions:check", args=[assignment.course.slug, assignment.slug]), {"file": py()})
+    assert response.status_code in (200, 302), response.content[:300]
+    assert sent == ["gpu"]
+    Submission.objects.update(state="queued")
+    assert tasks.SubmissionJob().queues() == ["gpu"]
+    assert Submission.objects.filter(dispatch.on_queue("gpu")).count() == 1
+    assert not Submission.objects.filter(dispatch.on_queue("cpu")).exists()
+    settings.GPU_CHECKS_ON_CPU = True
+    assert tasks.SubmissionJob().queues() == ["cpu"]
+    assert Submission.objects.filter(dispatch.on_queue("cpu")).count() == 1
