@@ -11,6 +11,10 @@ import os
 import shutil
 from pathlib import Path
 
+# No runtime control socket (gunicornc): the container's user has no writable home for it, and the
+# deployment scales and reloads through compose, not through a socket inside the container.
+control_socket_disable = True
+
 
 def on_starting(server):
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
