@@ -221,7 +221,8 @@ def main():
          "--log-level", "warning"], cwd=REPO, env=env, start_new_session=True)
     push = subprocess.Popen(
         [PY, "-m", "uvicorn", "courseplatform.asgi:application", "--host", "127.0.0.1", "--port", str(push_port),
-         "--ws", "websockets", "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
+         "--ws", "websockets", "--lifespan", "off", "--no-access-log", "--log-level", "warning",
+         "--timeout-graceful-shutdown", "5"],
         cwd=REPO, env=env, start_new_session=True)
     out = Path(tempfile.mkdtemp(prefix="cp_livebench_"))
     peak = {"rss": 0.0, "held": 0.0}

@@ -1,12 +1,21 @@
 """The WebSocket of a phone or a staff screen: ws/live/<live_id>/?as=phone|screen.
 
 On connect (and so on every reconnect) the page is sent the current state from the database;
-afterwards it gets what push.py broadcasts. The socket only receives: answers and the
-instructor's steps are plain POSTs (views.py), stored before anyone is told.
+afterwards it gets what push.py broadcasts. A phone sends its answers on this socket (the page
+falls back to the POST of views.py while the socket is down): each is stored in PostgreSQL
+(services.answer, one statement) before the "received" reply naming its request id goes back.
+The instructor's steps stay POSTs.
+
+A process that loses its Redis (a restart without persistence, a flush) loses the groups its
+sockets joined: a watchdog notices and closes its sockets with code 4001, and the pages reconnect
+by themselves, joining the groups again and being sent the current state.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
+import weakref
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -17,6 +26,10 @@ from courseplatform.quizzes import bank
 
 from . import push
 from .models import LiveQuestion, LiveSession
+
+log = logging.getLogger(__name__)
+ANSWER_FIELDS = ("choice", "value", "text")
+RECONNECT = 4001  # the close code that asks a page to reconnect at once
 
 
 def _load_sync(user, live_id: int, as_: str):
@@ -45,11 +58,33 @@ def _initial_sync(live_id: int, user, as_: str) -> dict:
     return staff_state(live) if as_ == "screen" else personal_state(live, user)
 
 
+def _answer_sync(live_id: int, user, content: dict) -> dict:
+    from .services import LiveError, answer, answer_text, personal_state
+
+    data = {}
+    for name in ANSWER_FIELDS:  # the same shape as the form's fields: lists of short strings
+        values = content.get(name, [])
+        values = values if isinstance(values, list) else [values]
+        if len(values) > 50 or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                       and len(str(v)) <= 1000 for v in values):
+            return {"ok": False, "status": 400, "message": "That answer is not well formed."}
+        data[name] = [str(v) for v in values]
+    try:
+        row, created = answer(live_id, user, content.get("question"), data)
+    except LiveError as exc:
+        live = LiveSession.objects.filter(pk=live_id).first()
+        return {"ok": False, "status": exc.status, "message": str(exc),
+                "state": personal_state(live, user) if live is not None else None}
+    return {"ok": True, "question": row.question_id, "created": created, "text": answer_text(row),
+            "message": "Answer received." if created else "Answer received (it had already arrived)."}
+
+
 # Not thread-sensitive: the lookups of many sockets connecting at once (300 phones after a restart of
 # the push server) run side by side in the thread pool instead of one after another in one thread,
 # so every handshake finishes well within the server's handshake timeout.
 _load = database_sync_to_async(_load_sync, thread_sensitive=False)
 _initial = database_sync_to_async(_initial_sync, thread_sensitive=False)
+_answer = database_sync_to_async(_answer_sync, thread_sensitive=False)
 
 
 _slots: asyncio.Semaphore | None = None
@@ -63,6 +98,47 @@ def _connect_slots() -> asyncio.Semaphore:
     if _slots is None:
         _slots = asyncio.Semaphore(32)
     return _slots
+
+
+_open: "weakref.WeakSet[LiveConsumer]" = weakref.WeakSet()
+_watchdog: asyncio.Task | None = None
+WATCH_EVERY = 1.0
+
+
+async def _watch_redis(layer) -> None:
+    """Every WATCH_EVERY s: is this process's mark still in the channel layer's Redis? A Redis that
+    restarted without its data or was flushed has forgotten every group this process's sockets
+    joined (they would hear nothing more), and one that was unreachable lost the pushes meanwhile:
+    either way the sockets are closed with RECONNECT once Redis answers, and the pages come back."""
+    key = f"{layer.prefix}:alive:{secrets.token_hex(8)}"
+    marked = lost = False
+    while True:
+        await asyncio.sleep(WATCH_EVERY)
+        try:
+            r = layer.connection(0)
+            if marked and not await r.exists(key):
+                lost = True  # restarted without its data, or flushed
+            await r.set(key, "1", ex=60)
+            marked = True
+        except Exception:  # noqa: BLE001 - Redis unreachable: try again
+            lost = True
+            continue
+        if lost:
+            lost = False
+            log.warning("live: the channel layer's Redis lost this process's groups; %d sockets reconnect", len(_open))
+            for consumer in list(_open):
+                try:
+                    await consumer.close(code=RECONNECT)
+                except Exception:  # noqa: BLE001 - that one is gone already
+                    pass
+
+
+def _ensure_watchdog(layer) -> None:
+    global _watchdog
+    if not type(layer).__module__.startswith("channels_redis"):
+        return
+    if _watchdog is None or _watchdog.done() or _watchdog.get_loop() is not asyncio.get_running_loop():
+        _watchdog = asyncio.get_running_loop().create_task(_watch_redis(layer))
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -82,17 +158,25 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             self.user = user
             self.group = push.staff_group(self.live_id) if self.as_ == "screen" else push.phones_group(self.live_id)
             await self.channel_layer.group_add(self.group, self.channel_name)
+            _ensure_watchdog(self.channel_layer)
+            _open.add(self)
             await self.accept()
             await self.send_json(await _initial(self.live_id, user, self.as_))
 
     async def disconnect(self, code):
+        _open.discard(self)
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
-        # The only message a page sends: "resync" after it noticed a gap (a reconnect does the same).
-        if isinstance(content, dict) and content.get("type") == "resync":
+        if not isinstance(content, dict):
+            return
+        if content.get("type") == "resync":  # after the page noticed a gap (a reconnect does the same)
             await self.send_json(await _initial(self.live_id, self.user, self.as_))
+        elif content.get("type") == "answer" and self.as_ == "phone":
+            # Stored in PostgreSQL before the reply; "rid" is the page's id of this request.
+            reply = await _answer(self.live_id, self.user, content)
+            await self.send_json({"type": "answered", "rid": str(content.get("rid", ""))[:40], **reply})
 
     async def live_state(self, event):
         state = event["state"]
