@@ -50,17 +50,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _common import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 SUBMISSION_TESTS = ROOT / "tests" / "submissions"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 NET = "10.231.0"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(host: str, port: int, timeout: float, netns: str | None = None) -> None:

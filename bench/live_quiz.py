@@ -1,18 +1,25 @@
 """Load test of the live quiz: 300 phones, 1 projector and 1 control, over real sockets on loopback.
 
-The servers are the production shape on one machine: gunicorn (the pages, the answer POSTs and the
-instructor's steps) and uvicorn serving courseplatform.asgi (the WebSockets), joined by the Redis
-channel layer, on PostgreSQL. The clients run in a separate process (this script with --client):
-asyncio, one WebSocket per phone (the `websockets` package) and plain HTTP/1.1 POSTs.
+The servers are the production shape on one machine: gunicorn (the pages, the instructor's steps,
+the answer POSTs of a phone whose socket is down) and uvicorn serving courseplatform.asgi (the
+WebSockets, and the answers the phones send on them), joined by the Redis channel layer, on
+PostgreSQL. The clients run in a separate process (this script with --client): asyncio, one
+WebSocket per phone (the `websockets` package) and plain HTTP/1.1 POSTs.
 
 Per question: the control POSTs "next"; every phone waits for the question on its socket (open ->
-shown), thinks 1-6 s, POSTs its answer (answer POST latency, "received" only after the database
-has it); the projector's count reaches 300 (last answer -> projector count); the control closes it.
-After 10 questions the database must hold every acknowledged answer. Prints p50/p95/max, errors,
-the push server's memory with all sockets held, and the machine's load.
+shown), thinks 1-6 s, sends its answer as the phone page does, on its socket (--answer-via post:
+the POST instead), and times it until "received" (sent only after the database has it); the
+projector's count reaches 300 (last answer -> projector count); the control closes it. After 10
+questions the database must hold every acknowledged answer. Prints p50/p95/max, errors, the push
+server's memory with all sockets held, and the machine's load (os.getloadavg).
+
+With --timed-students N the timed-quiz bench (bench/quiz_load.py's Locust scenario: login, quiz
+page, start, attempt page, autosaves, submit) runs at the same time in another course of the same
+site, against the same gunicorn, and its autosave and page latencies are compared with their goals.
 
     python bench/live_quiz.py                     # 300 phones, 10 questions
     python bench/live_quiz.py --phones 50 --questions 3
+    python bench/live_quiz.py --timed-students 300   # and the timed-quiz bench beside it
 
 Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432; creates and drops the
 database `cp_livebench`) and Redis (BENCH_BROKER, default redis://127.0.0.1:6379/3). The machine's
@@ -22,12 +29,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,10 +44,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-REPO = Path(__file__).resolve().parents[1]
-PY = sys.executable
+from _common import (PY, REPO, drop_database, free_port, fresh_database, gunicorn, load_line, pct, rss_mb,
+                     server_env, stop, wait_port)
+
 DB_NAME = "cp_livebench"
-GOALS = {"open_to_phone": 1000, "answer_post": 150, "last_answer_to_projector": 1000}  # ms, p95
+GOALS = {"open_to_phone": 1000, "answer": 150, "last_answer_to_projector": 1000}  # ms, p95 (answer: sent -> "received")
 MEMORY_GOAL_MB = 300
 
 BANK = r'''
@@ -90,46 +98,10 @@ answers = ["[CLS]"]
 '''
 
 
-def pct(values, q):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))] if v else float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# --------------------------------------------------------------------------- the server side
-def server_env(pg: str) -> dict:
-    env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": f"{pg}/{DB_NAME}", "DEBUG": "0", "SECRET_KEY": "bench-" + secrets.token_hex(24),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0", "SECURE_HSTS_SECONDS": "0", "LOG_LEVEL": "WARNING",
-        "CELERY_BROKER_URL": os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/3"),
-        "CHANNEL_LAYER_PREFIX": "cp-livebench-" + secrets.token_hex(4),
-        "DJANGO_SETTINGS_MODULE": "courseplatform.settings", "DB_CONN_MAX_AGE": "600",
-        "PYTHONPATH": str(REPO),
-    })
-    return env
-
-
-def prepare(pg: str, n_phones: int, n_questions: int, env: dict) -> dict:
-    """Database, course, lecture, 300 students joined to a live session; logged-in session cookies."""
-    import psycopg
-
-    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CELERY_BROKER_URL",
-                                           "CHANNEL_LAYER_PREFIX", "DJANGO_SETTINGS_MODULE", "SECURE_SSL_REDIRECT")})
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
+def prepare(pg: str, n_phones: int, n_questions: int, env: dict, timed_students: int = 0) -> dict:
+    """Database, course, lecture, the students joined to a live session; logged-in session cookies.
+    With ``timed_students``: another course with the timed quiz and its students (quiz_load.py)."""
+    fresh_database(pg, DB_NAME, env, static=bool(timed_students))
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.sessions.backends.db import SessionStore
     from django.db import connections
@@ -167,28 +139,11 @@ def prepare(pg: str, n_phones: int, n_questions: int, env: dict) -> dict:
     out = {"course": course.slug, "live": live.pk, "prof": cookie(prof), "phones": [cookie(u) for u in users],
            "n_questions": n_questions}
     connections.close_all()
+    if timed_students:
+        from quiz_load import make_quiz_course
+
+        out["timed"] = make_quiz_course(timed_students, slug="timed", users="timed")
     return out
-
-
-def rss_mb(pid: int) -> float:
-    import psutil
-
-    try:
-        p = psutil.Process(pid)
-        return sum(x.memory_info().rss for x in [p, *p.children(recursive=True)]) / 2**20
-    except psutil.NoSuchProcess:
-        return 0.0
-
-
-def wait_port(port: int, what: str):
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{what} did not start")
 
 
 def _stop_on_sigterm(signum, frame):
@@ -202,36 +157,42 @@ def main():
     ap.add_argument("--questions", type=int, default=10)
     ap.add_argument("--web-workers", type=int, default=3, help="gunicorn worker processes")
     ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    ap.add_argument("--push-workers", type=int, default=1,
+                    help="uvicorn processes (one event loop holds the sockets and stores the answers)")
+    ap.add_argument("--answer-via", choices=("socket", "post"), default="socket",
+                    help="how phones send answers: on their socket (as the page does) or by POST")
     ap.add_argument("--think-min", type=float, default=1.0)
     ap.add_argument("--think-max", type=float, default=6.0)
+    ap.add_argument("--timed-students", type=int, default=0,
+                    help="run the timed-quiz bench (quiz_load.py) with this many students in another course")
+    ap.add_argument("--timed-run-time", default="180s", help="its Locust --run-time")
     ap.add_argument("--client", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.client:
         return client_main(args)
     pg = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-    env = server_env(pg)
+    env = server_env(pg, DB_NAME)
     t0 = time.perf_counter()
-    setup = prepare(pg, args.phones, args.questions, env)
-    print(f"setup: database, live session of {args.questions} questions and {args.phones} joined students in "
+    setup = prepare(pg, args.phones, args.questions, env, args.timed_students)
+    print(f"setup: database, live session of {args.questions} questions and {args.phones} joined students"
+          f"{f', timed quiz with {args.timed_students} students' if args.timed_students else ''} in "
           f"{time.perf_counter() - t0:.1f} s", flush=True)
     web_port, push_port = free_port(), free_port()
-    web = subprocess.Popen(
-        [str(Path(PY).with_name("gunicorn")), "courseplatform.wsgi", "-b", f"127.0.0.1:{web_port}",
-         "-w", str(args.web_workers), "-k", "gthread", "--threads", str(args.threads), "--timeout", "120",
-         "--log-level", "warning"], cwd=REPO, env=env, start_new_session=True)
+    web = gunicorn(web_port, env, args.web_workers, args.threads)
     push = subprocess.Popen(
         [PY, "-m", "uvicorn", "courseplatform.asgi:application", "--host", "127.0.0.1", "--port", str(push_port),
-         "--ws", "websockets", "--lifespan", "off", "--no-access-log", "--log-level", "warning",
-         "--timeout-graceful-shutdown", "5"],
+         "--workers", str(args.push_workers), "--ws", "websockets", "--lifespan", "off", "--no-access-log",
+         "--log-level", "warning", "--timeout-graceful-shutdown", "5"],
         cwd=REPO, env=env, start_new_session=True)
     out = Path(tempfile.mkdtemp(prefix="cp_livebench_"))
     peak = {"rss": 0.0, "held": 0.0}
-    stop = threading.Event()
+    done = threading.Event()
+    locust = None
 
     def sample():
-        while not stop.is_set():
+        while not done.is_set():
             peak["rss"] = max(peak["rss"], rss_mb(push.pid))
-            stop.wait(0.5)
+            done.wait(0.5)
 
     try:
         wait_port(web_port, "gunicorn")
@@ -246,10 +207,17 @@ def main():
             c.close()
         rss_idle = rss_mb(push.pid)
         (out / "setup.json").write_text(json.dumps({**setup, "web_port": web_port, "push_port": push_port,
-                                                    "think": [args.think_min, args.think_max]}))
+                                                    "think": [args.think_min, args.think_max],
+                                                    "answer_via": args.answer_via}))
         threading.Thread(target=sample, daemon=True).start()
         load_before = os.getloadavg()
         t1 = time.perf_counter()
+        if args.timed_students:
+            from quiz_load import start_locust
+
+            course, quiz, n = setup["timed"]
+            locust, timed_out = start_locust(web_port, course, quiz, n, spawn_rate=10, run_time=args.timed_run_time,
+                                             think=(4, 10), users="timed")
         client = subprocess.Popen([PY, __file__, "--client", str(out)], cwd=REPO, stdout=subprocess.PIPE, text=True)
         for line in client.stdout:
             if line.startswith("HELD"):  # every socket is open: the push server's memory now
@@ -258,15 +226,15 @@ def main():
             print(line, end="", flush=True)
         client.wait()
         wall = time.perf_counter() - t1
+        if locust is not None:
+            locust.wait()
         load_after = os.getloadavg()
     finally:
-        stop.set()
+        done.set()
+        if locust is not None and locust.poll() is None:
+            locust.terminate()
         for p in (web, push):
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-                p.wait(timeout=30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
+            stop(p)
     result = json.loads((out / "result.json").read_text())
     from courseplatform.live.models import Response
 
@@ -274,11 +242,12 @@ def main():
     acked = result["acked"]
     lost = acked - stored
     print(f"\n{args.phones} phones + 1 projector + 1 control, {args.questions} questions, think "
-          f"{args.think_min:g}-{args.think_max:g} s; gunicorn {args.web_workers}x{args.threads} (answers, steps) + "
-          f"uvicorn 1 process (sockets), Redis channel layer, PostgreSQL; clients in their own process; {wall:.0f} s")
-    print(f"machine: {os.cpu_count()} CPUs, load average (1/5/15 min) {load_before[0]:.2f}/{load_before[1]:.2f}/"
-          f"{load_before[2]:.2f} at the start, {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f} at the end "
-          "(other engineers' work included)")
+          f"{args.think_min:g}-{args.think_max:g} s, answers sent by {args.answer_via}; gunicorn "
+          f"{args.web_workers}x{args.threads} (steps{', POSTed answers' if args.answer_via == 'post' else ''}"
+          f"{', the timed quiz' if args.timed_students else ''}) + uvicorn {args.push_workers} process(es) (sockets"
+          f"{', answers' if args.answer_via == 'socket' else ''}), Redis channel layer, PostgreSQL; clients in their "
+          f"own process; {wall:.0f} s")
+    print(load_line(load_before, load_after))
     print(f"{'measure':<28}{'count':>7}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}  goal p95")
     missed = []
     for key, goal in GOALS.items():
@@ -295,16 +264,20 @@ def main():
     print(f"push server memory: {rss_idle:.0f} MB idle, {peak['held']:.0f} MB holding {result['held']} sockets, "
           f"peak {peak['rss']:.0f} MB (goal < {MEMORY_GOAL_MB} MB)")
     mem_ok = peak["rss"] < MEMORY_GOAL_MB
-    good = not missed and lost == 0 and not result["errors"] and mem_ok and result["held"] == args.phones + 2
-    print("goals:", "all met" if good else "MISSED: " + ", ".join(missed + ([] if mem_ok else ["memory"]) +
-                                                               (["lost answers"] if lost else []) +
-                                                               (["errors"] if result["errors"] else [])))
-    import psycopg
-    from django.db import connections
+    timed_missed, timed_errors = [], []
+    if args.timed_students:
+        from quiz_load import report
 
-    connections.close_all()
-    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        print(f"timed quiz in another course, beside the live quiz: {args.timed_students} students, spawn 10/s, "
+              f"think 4-10 s, Locust in its own process, {args.timed_run_time}")
+        timed_missed, timed_errors = report(timed_out)
+    good = (not missed and lost == 0 and not result["errors"] and mem_ok and result["held"] == args.phones + 2
+            and not timed_missed and not timed_errors)
+    print("goals:", "all met" if good else "MISSED: " + ", ".join(
+        missed + ([] if mem_ok else ["memory"]) + (["lost answers"] if lost else []) +
+        (["errors"] if result["errors"] else []) + [f"timed {k}" for k in timed_missed] +
+        (["timed-quiz errors"] if timed_errors else [])))
+    drop_database(pg, DB_NAME)
     sys.exit(0 if good else 1)
 
 
@@ -366,7 +339,7 @@ async def run_clients(s: dict) -> dict:
     origin = f"http://127.0.0.1:{push}"
     think_min, think_max = s["think"]
     errors: list[str] = []
-    res = {"open_to_phone": [], "answer_post": [], "last_answer_to_projector": [], "acked": 0, "errors": errors}
+    res = {"open_to_phone": [], "answer": [], "last_answer_to_projector": [], "acked": 0, "errors": errors}
     opened = {}  # position -> (time the control sent "next")
     shown: dict[int, asyncio.Event] = {}
     projector_full: dict[int, float] = {}
@@ -374,10 +347,14 @@ async def run_clients(s: dict) -> dict:
     n = len(s["phones"])
     done_answering: dict[int, asyncio.Event] = {}
 
+    via_socket = s.get("answer_via", "socket") == "socket"
+    rids = itertools.count(1)
+
     async def phone(cookie: str, ready: asyncio.Event, go: asyncio.Event):
+        replies: dict[str, asyncio.Future] = {}  # the page's request id -> the "answered" reply
         try:
             async with connect(ws_base + "?as=phone", additional_headers={"Cookie": f"sessionid={cookie}", "Origin": origin},
-                               open_timeout=60, ping_interval=None) as ws:
+                               open_timeout=60, ping_interval=None, compression=None) as ws:
                 first = json.loads(await ws.recv())
                 if first.get("type") != "state":
                     errors.append(f"phone: first message {first}")
@@ -385,6 +362,11 @@ async def run_clients(s: dict) -> dict:
                 answered = set()
                 async for raw in ws:
                     m = json.loads(raw)
+                    if m.get("type") == "answered":
+                        fut = replies.pop(m.get("rid"), None)
+                        if fut is not None and not fut.done():
+                            fut.set_result(m)
+                        continue
                     if m.get("type") != "state":
                         continue
                     if m.get("ended"):
@@ -393,23 +375,37 @@ async def run_clients(s: dict) -> dict:
                     if m.get("phase") == "open" and pos is not None and pos not in answered and pos in opened:
                         answered.add(pos)
                         res["open_to_phone"].append((time.perf_counter() - opened[pos]) * 1000)
-                        asyncio.get_running_loop().create_task(answer(cookie, m["question"], pos))
+                        asyncio.get_running_loop().create_task(answer(cookie, m["question"], pos, ws, replies))
         except Exception as exc:  # noqa: BLE001 - every failure is a reported error
             errors.append(f"phone socket: {type(exc).__name__}: {exc}")
             ready.set()
 
-    async def answer(cookie, q, pos):
+    async def send_on_socket(ws, replies, q) -> tuple[int, dict]:
+        """As the phone page does: {"type": "answer", "rid", "question", fields} on the socket, and
+        the reply with that rid (sent once the answer is in the database)."""
+        rid = f"a{next(rids)}"
+        fut = asyncio.get_running_loop().create_future()
+        replies[rid] = fut
+        fields = {k: v if isinstance(v, list) else [v] for k, v in answer_for(q).items()}
+        await ws.send(json.dumps({"type": "answer", "rid": rid, "question": q["id"], **fields}))
+        reply = await asyncio.wait_for(fut, 30)
+        return reply.get("status", 200), reply
+
+    async def answer(cookie, q, pos, ws, replies):
         await asyncio.sleep(random.uniform(think_min, think_max))
         t = time.perf_counter()
         try:
-            status, body = await http_post(web, f"/courses/{course}/live/{live}/answer/", cookie,
-                                           {"question": q["id"], **answer_for(q)})
+            if via_socket:
+                status, body = await send_on_socket(ws, replies, q)
+            else:
+                status, body = await http_post(web, f"/courses/{course}/live/{live}/answer/", cookie,
+                                               {"question": q["id"], **answer_for(q)})
         except Exception as exc:  # noqa: BLE001
-            errors.append(f"answer POST: {type(exc).__name__}: {exc}")
+            errors.append(f"answer: {type(exc).__name__}: {exc}")
             return
-        res["answer_post"].append((time.perf_counter() - t) * 1000)
+        res["answer"].append((time.perf_counter() - t) * 1000)
         if status != 200 or not body.get("ok"):
-            errors.append(f"answer POST {status}: {body}")
+            errors.append(f"answer {status}: {body}")
         else:
             res["acked"] += 1
             last_ack[pos] = time.perf_counter()
@@ -486,7 +482,7 @@ async def run_clients(s: dict) -> dict:
         if status != 200:
             errors.append(f"control close {status}: {body}")
         print(f"question {pos + 1}: open->phones p95 "
-              f"{pct(res['open_to_phone'][-n:], 0.95):.0f} ms, answer POST p95 {pct(res['answer_post'][-n:], 0.95):.0f} ms, "
+              f"{pct(res['open_to_phone'][-n:], 0.95):.0f} ms, answer p95 {pct(res['answer'][-n:], 0.95):.0f} ms, "
               f"last answer->projector {res['last_answer_to_projector'][-1] if res['last_answer_to_projector'] else -1:.0f} ms",
               flush=True)
     await http_post(web, f"/courses/{course}/live/{live}/action/", s["prof"], {"action": "end"})
