@@ -129,3 +129,117 @@ def load_line(before: tuple[float, float, float], after: tuple[float, float, flo
     f = "/".join
     return (f"machine: {os.cpu_count()} CPUs, load average (1/5/15 min) {f(f'{x:.2f}' for x in before)} at the start, "
             f"{f(f'{x:.2f}' for x in after)} at the end (other work on the machine included)")
+
+
+class LivePhone:
+    """A phone on the live quiz's socket, speaking the phone page's protocol (live.js): every
+    (re)connect is answered with the current state; {"type": "answer", "rid", "question", "choice"/
+    "value"/"text": [...]} is answered with {"type": "answered", "rid", "ok", ...} once the answer is
+    in the database. When the socket drops it reconnects by itself with the page's backoff (250 ms
+    doubling to 3 s, plus up to 250 ms of jitter), until close(). ``on_state(phone, state)`` is called
+    for every state message (a plain function; it may start tasks)."""
+
+    def __init__(self, url: str, cookie: str, origin: str, on_state=None, open_timeout: float = 60):
+        self.url, self.headers, self.open_timeout = url, {"Cookie": f"sessionid={cookie}", "Origin": origin}, open_timeout
+        self.on_state = on_state
+        self.state: dict | None = None
+        self.states: list[dict] = []
+        self.connects = 0  # successful handshakes (1 + reconnects)
+        self.ws = None
+        self._replies: dict = {}
+        self._rids = 0
+        self._closing = False
+        self._task = None
+        self._changed = None
+
+    async def start(self) -> dict:
+        """Connect (retrying with the backoff) and return the first state; then keep the socket up."""
+        import asyncio
+
+        self._changed = asyncio.Event()
+        await self._connect()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self.state
+
+    async def _connect(self) -> None:
+        import asyncio
+        import json
+        import random
+
+        from websockets.asyncio.client import connect
+
+        retry = 0
+        while True:
+            try:
+                ws = await connect(self.url, additional_headers=self.headers, open_timeout=self.open_timeout,
+                                   ping_interval=None, compression=None)
+                self._on_message(json.loads(await ws.recv()))
+                self.ws = ws
+                self.connects += 1
+                return
+            except Exception:  # noqa: BLE001 - refused, reset, a server restarting: try again
+                if self._closing:
+                    raise
+                retry = min(retry + 1, 6)
+                await asyncio.sleep(min(0.25 * 2 ** (retry - 1), 3.0) + random.random() * 0.25)
+
+    async def _run(self) -> None:
+        import json
+
+        while not self._closing:
+            try:
+                async for raw in self.ws:
+                    self._on_message(json.loads(raw))
+            except Exception:  # noqa: BLE001 - the connection dropped without a close frame
+                pass
+            for fut in self._replies.values():  # sent, never answered: the caller may send again
+                if not fut.done():
+                    fut.set_exception(ConnectionError("the socket closed before the reply"))
+            self._replies.clear()
+            if not self._closing:
+                await self._connect()
+
+    def _on_message(self, m: dict) -> None:
+        if m.get("type") == "answered":
+            fut = self._replies.pop(m.get("rid"), None)
+            if fut is not None and not fut.done():
+                fut.set_result(m)
+        elif m.get("type") == "state":
+            self.state = m
+            self.states.append(m)
+            if self._changed is not None:
+                self._changed.set()
+            if self.on_state is not None:
+                self.on_state(self, m)
+
+    async def answer(self, question_id: int, fields: dict, timeout: float = 30) -> dict:
+        """Send one answer on the socket and return the reply (raises when the socket drops first)."""
+        import asyncio
+        import json
+
+        self._rids += 1
+        rid = f"a{self._rids}"
+        fut = asyncio.get_running_loop().create_future()
+        self._replies[rid] = fut
+        body = {k: v if isinstance(v, list) else [v] for k, v in fields.items()}
+        await self.ws.send(json.dumps({"type": "answer", "rid": rid, "question": question_id, **body}))
+        return await asyncio.wait_for(fut, timeout)
+
+    async def wait_for(self, pred, timeout: float = 30) -> dict:
+        """Until the latest state satisfies ``pred``; that state."""
+        import asyncio
+
+        async def loop():
+            while not (self.state is not None and pred(self.state)):
+                self._changed.clear()
+                await self._changed.wait()
+            return self.state
+
+        return await asyncio.wait_for(loop(), timeout)
+
+    async def close(self) -> None:
+        self._closing = True
+        if self.ws is not None:
+            await self.ws.close()
+        if self._task is not None:
+            self._task.cancel()

@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from _common import (PY, REPO, drop_database, free_port, fresh_database, gunicorn, load_line, pct, rss_mb,
+from _common import (PY, REPO, LivePhone, drop_database, free_port, fresh_database, gunicorn, load_line, pct, rss_mb,
                      server_env, stop, wait_port)
 
 DB_NAME = "cp_livebench"
@@ -257,7 +257,8 @@ def main():
         missed += [] if ok else [key]
         print(f"{key:<28}{len(v):>7}{statistics.median(v) if v else float('nan'):>9.1f}{p95:>9.1f}"
               f"{max(v) if v else float('nan'):>9.1f}  <= {goal} {'ok' if ok else 'MISSED'}")
-    print(f"socket handshakes retried: {result.get('retries', 0)}")
+    print(f"control socket handshakes retried: {result.get('retries', 0)}; phone reconnects: "
+          f"{result.get('reconnects', 0)} (goal 0)")
     print(f"answers acknowledged {acked}, stored {stored}, lost {lost} (goal 0); errors {len(result['errors'])} (goal 0)")
     for e in result["errors"][:15]:
         print("  ", e)
@@ -341,62 +342,33 @@ async def run_clients(s: dict) -> dict:
     errors: list[str] = []
     res = {"open_to_phone": [], "answer": [], "last_answer_to_projector": [], "acked": 0, "errors": errors}
     opened = {}  # position -> (time the control sent "next")
-    shown: dict[int, asyncio.Event] = {}
     projector_full: dict[int, float] = {}
     last_ack: dict[int, float] = {}
     n = len(s["phones"])
     done_answering: dict[int, asyncio.Event] = {}
 
     via_socket = s.get("answer_via", "socket") == "socket"
-    rids = itertools.count(1)
+    loop = asyncio.get_running_loop()
 
-    async def phone(cookie: str, ready: asyncio.Event, go: asyncio.Event):
-        replies: dict[str, asyncio.Future] = {}  # the page's request id -> the "answered" reply
-        try:
-            async with connect(ws_base + "?as=phone", additional_headers={"Cookie": f"sessionid={cookie}", "Origin": origin},
-                               open_timeout=60, ping_interval=None, compression=None) as ws:
-                first = json.loads(await ws.recv())
-                if first.get("type") != "state":
-                    errors.append(f"phone: first message {first}")
-                ready.set()
-                answered = set()
-                async for raw in ws:
-                    m = json.loads(raw)
-                    if m.get("type") == "answered":
-                        fut = replies.pop(m.get("rid"), None)
-                        if fut is not None and not fut.done():
-                            fut.set_result(m)
-                        continue
-                    if m.get("type") != "state":
-                        continue
-                    if m.get("ended"):
-                        return
-                    pos = m.get("position")
-                    if m.get("phase") == "open" and pos is not None and pos not in answered and pos in opened:
-                        answered.add(pos)
-                        res["open_to_phone"].append((time.perf_counter() - opened[pos]) * 1000)
-                        asyncio.get_running_loop().create_task(answer(cookie, m["question"], pos, ws, replies))
-        except Exception as exc:  # noqa: BLE001 - every failure is a reported error
-            errors.append(f"phone socket: {type(exc).__name__}: {exc}")
-            ready.set()
+    def phone(cookie: str) -> LivePhone:
+        answered = set()
 
-    async def send_on_socket(ws, replies, q) -> tuple[int, dict]:
-        """As the phone page does: {"type": "answer", "rid", "question", fields} on the socket, and
-        the reply with that rid (sent once the answer is in the database)."""
-        rid = f"a{next(rids)}"
-        fut = asyncio.get_running_loop().create_future()
-        replies[rid] = fut
-        fields = {k: v if isinstance(v, list) else [v] for k, v in answer_for(q).items()}
-        await ws.send(json.dumps({"type": "answer", "rid": rid, "question": q["id"], **fields}))
-        reply = await asyncio.wait_for(fut, 30)
-        return reply.get("status", 200), reply
+        def on_state(p: LivePhone, m: dict) -> None:
+            pos = m.get("position")
+            if m.get("phase") == "open" and pos is not None and pos not in answered and pos in opened:
+                answered.add(pos)
+                res["open_to_phone"].append((time.perf_counter() - opened[pos]) * 1000)
+                loop.create_task(answer(cookie, m["question"], pos, p))
 
-    async def answer(cookie, q, pos, ws, replies):
+        return LivePhone(ws_base + "?as=phone", cookie, origin, on_state=on_state)
+
+    async def answer(cookie, q, pos, p: LivePhone):
         await asyncio.sleep(random.uniform(think_min, think_max))
         t = time.perf_counter()
         try:
             if via_socket:
-                status, body = await send_on_socket(ws, replies, q)
+                body = await p.answer(q["id"], answer_for(q))
+                status = body.get("status", 200)
             else:
                 status, body = await http_post(web, f"/courses/{course}/live/{live}/answer/", cookie,
                                                {"question": q["id"], **answer_for(q)})
@@ -438,16 +410,19 @@ async def run_clients(s: dict) -> dict:
             errors.append(f"projector socket: {type(exc).__name__}: {exc}")
             ready.set()
 
-    readies = [asyncio.Event() for _ in range(n)]
-    go = asyncio.Event()
     tasks = []
     proj_ready = asyncio.Event()
     tasks.append(asyncio.create_task(projector(proj_ready)))
-    for i, cookie in enumerate(s["phones"]):
-        tasks.append(asyncio.create_task(phone(cookie, readies[i], go)))
+    phones = [phone(cookie) for cookie in s["phones"]]
+    starts = []
+    for i, p in enumerate(phones):
+        starts.append(asyncio.create_task(p.start()))
         if i % 25 == 24:
             await asyncio.sleep(0.5)  # 300 phones within 6 s: a storm (a lecture joins over a minute)
-    await asyncio.wait_for(asyncio.gather(proj_ready.wait(), *(r.wait() for r in readies)), 180)
+    await asyncio.wait_for(asyncio.gather(proj_ready.wait(), *starts), 180)
+    for p in phones:
+        if p.state.get("type") != "state":
+            errors.append(f"phone: first message {p.state}")
     print(f"HELD {n + 1} sockets (+ the control's POSTs)", flush=True)
     await asyncio.sleep(2)
     res["held"] = n + 2  # phones, projector and (below) the control page's socket
@@ -486,6 +461,12 @@ async def run_clients(s: dict) -> dict:
               f"last answer->projector {res['last_answer_to_projector'][-1] if res['last_answer_to_projector'] else -1:.0f} ms",
               flush=True)
     await http_post(web, f"/courses/{course}/live/{live}/action/", s["prof"], {"action": "end"})
+    try:
+        await asyncio.wait_for(asyncio.gather(*(p.wait_for(lambda m: m.get("ended")) for p in phones)), 30)
+    except asyncio.TimeoutError:
+        errors.append(f"{sum(1 for p in phones if not p.state.get('ended'))} phones never saw the end")
+    res["reconnects"] = sum(p.connects - 1 for p in phones)
+    await asyncio.gather(*(p.close() for p in phones), return_exceptions=True)
     await control_ws.close()
     await asyncio.wait(tasks, timeout=30)
     for t in tasks:

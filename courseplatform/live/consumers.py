@@ -100,6 +100,65 @@ def _connect_slots() -> asyncio.Semaphore:
     return _slots
 
 
+class _Fanout:
+    """This process's one channel in each live group it has sockets for: a push to a session is one
+    message per push process (not one per socket: 300 phones cost Redis one message, not 300 that
+    this process would pop one round trip at a time), handed here to every local socket of the group.
+    The message names its group (push._send)."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.channel: str | None = None
+        self.members: dict[str, set] = {}
+        self.lock = asyncio.Lock()
+        self.task: asyncio.Task | None = None
+
+    async def join(self, group: str, consumer) -> None:
+        async with self.lock:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel()
+                self.task = asyncio.get_running_loop().create_task(self._run())
+            if group not in self.members:
+                await self.layer.group_add(group, self.channel)  # Redis down: the handshake fails, the page retries
+                self.members[group] = set()
+            self.members[group].add(consumer)
+
+    def leave(self, group: str, consumer) -> None:
+        # The membership stays (sockets come and go all lecture long); it expires with group_expiry.
+        self.members.get(group, set()).discard(consumer)
+
+    def forget(self) -> None:
+        """Redis lost the groups: the next socket of each group joins it again."""
+        self.members.clear()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - Redis away: the watchdog reconnects the pages
+                await asyncio.sleep(0.5)
+                continue
+            handler = str(message.get("type", "")).replace(".", "_")
+            for consumer in list(self.members.get(message.get("group"), ())):
+                try:
+                    await getattr(consumer, handler)(message)
+                except Exception:  # noqa: BLE001 - a socket closing meanwhile; the others still get it
+                    log.debug("live: a push to one socket failed", exc_info=True)
+
+
+_fanouts: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Fanout]" = weakref.WeakKeyDictionary()
+
+
+def _fanout(layer) -> _Fanout:
+    loop = asyncio.get_running_loop()
+    f = _fanouts.get(loop)
+    if f is None or f.layer is not layer:
+        f = _fanouts[loop] = _Fanout(layer)
+    return f
+
+
 _open: "weakref.WeakSet[LiveConsumer]" = weakref.WeakSet()
 _watchdog: asyncio.Task | None = None
 WATCH_EVERY = 1.0
@@ -125,6 +184,7 @@ async def _watch_redis(layer) -> None:
             continue
         if lost:
             lost = False
+            _fanout(layer).forget()
             log.warning("live: the channel layer's Redis lost this process's groups; %d sockets reconnect", len(_open))
             for consumer in list(_open):
                 try:
@@ -157,7 +217,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 return
             self.user = user
             self.group = push.staff_group(self.live_id) if self.as_ == "screen" else push.phones_group(self.live_id)
-            await self.channel_layer.group_add(self.group, self.channel_name)
+            await _fanout(self.channel_layer).join(self.group, self)
             _ensure_watchdog(self.channel_layer)
             _open.add(self)
             await self.accept()
@@ -166,7 +226,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         _open.discard(self)
         if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            _fanout(self.channel_layer).leave(self.group, self)
 
     async def receive_json(self, content, **kwargs):
         if not isinstance(content, dict):

@@ -49,7 +49,8 @@ def _publisher_loop() -> asyncio.AbstractEventLoop:
 
 async def _publish(group: str, message: dict) -> None:
     try:
-        await get_channel_layer().group_send(group, message)
+        # The group travels in the message: each push process hands it to its sockets of that group.
+        await get_channel_layer().group_send(group, {**message, "group": group})
     except Exception:  # Redis down: the pages catch up when they reconnect
         log.warning("live push to %s failed", group, exc_info=True)
 
