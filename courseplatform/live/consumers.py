@@ -18,7 +18,9 @@ import secrets
 import weakref
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from courseplatform.courses.models import Membership, Role, STAFF_ROLES
@@ -140,12 +142,8 @@ class _Fanout:
             except Exception:  # noqa: BLE001 - Redis away: the watchdog reconnects the pages
                 await asyncio.sleep(0.5)
                 continue
-            handler = str(message.get("type", "")).replace(".", "_")
             for consumer in list(self.members.get(message.get("group"), ())):
-                try:
-                    await getattr(consumer, handler)(message)
-                except Exception:  # noqa: BLE001 - a socket closing meanwhile; the others still get it
-                    log.debug("live: a push to one socket failed", exc_info=True)
+                consumer.deliver(message)
 
 
 _fanouts: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Fanout]" = weakref.WeakKeyDictionary()
@@ -172,7 +170,6 @@ async def _watch_redis(layer) -> None:
     key = f"{layer.prefix}:alive:{secrets.token_hex(8)}"
     marked = lost = False
     while True:
-        await asyncio.sleep(WATCH_EVERY)
         try:
             r = layer.connection(0)
             if marked and not await r.exists(key):
@@ -181,6 +178,7 @@ async def _watch_redis(layer) -> None:
             marked = True
         except Exception:  # noqa: BLE001 - Redis unreachable: try again
             lost = True
+            await asyncio.sleep(WATCH_EVERY)
             continue
         if lost:
             lost = False
@@ -191,6 +189,7 @@ async def _watch_redis(layer) -> None:
                     await consumer.close(code=RECONNECT)
                 except Exception:  # noqa: BLE001 - that one is gone already
                     pass
+        await asyncio.sleep(WATCH_EVERY)
 
 
 def _ensure_watchdog(layer) -> None:
@@ -201,7 +200,31 @@ def _ensure_watchdog(layer) -> None:
         _watchdog = asyncio.get_running_loop().create_task(_watch_redis(layer))
 
 
+def _personal_question_sync(personal: dict, user_id: int) -> dict:
+    from .services import _public_question, _seed
+
+    q = LiveQuestion(pk=personal["id"], live_id=personal["live"], key=personal["key"], kind=personal["kind"],
+                     spec=personal["spec"], personal=True, position=personal["position"], snapshot={})
+    snap = bank.build_snapshot(q.spec, param_seed=_seed(q.live_id, q.key, user_id), choice_seed=0,
+                               shuffle_choices=False)
+    return _public_question(snap, q)
+
+
+_personal_question = sync_to_async(_personal_question_sync, thread_sensitive=False)
+INBOX_LIMIT = 50  # pushes waiting for one socket before it is asked to reconnect (and sent the state)
+
+
 class LiveConsumer(AsyncJsonWebsocketConsumer):
+    # No channel of its own per socket (an alias that names no layer): pushes arrive through this
+    # process's fanout, and a socket does not die with a Redis connection (the watchdog decides).
+    channel_layer_alias = "live-sockets-have-no-channel"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._inbox: asyncio.Queue = asyncio.Queue()
+        self._pump: asyncio.Task | None = None
+        self._ready = False
+
     async def connect(self):
         self.live_id = int(self.scope["url_route"]["kwargs"]["live_id"])
         query = parse_qs(self.scope.get("query_string", b"").decode())
@@ -217,16 +240,21 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 return
             self.user = user
             self.group = push.staff_group(self.live_id) if self.as_ == "screen" else push.phones_group(self.live_id)
-            await _fanout(self.channel_layer).join(self.group, self)
-            _ensure_watchdog(self.channel_layer)
+            layer = get_channel_layer()
+            await _fanout(layer).join(self.group, self)
+            _ensure_watchdog(layer)
             _open.add(self)
             await self.accept()
             await self.send_json(await _initial(self.live_id, user, self.as_))
+            self._ready = True
+            self._start_pump()
 
     async def disconnect(self, code):
         _open.discard(self)
+        if self._pump is not None:
+            self._pump.cancel()
         if getattr(self, "group", None):
-            _fanout(self.channel_layer).leave(self.group, self)
+            _fanout(get_channel_layer()).leave(self.group, self)
 
     async def receive_json(self, content, **kwargs):
         if not isinstance(content, dict):
@@ -238,17 +266,35 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             reply = await _answer(self.live_id, self.user, content)
             await self.send_json({"type": "answered", "rid": str(content.get("rid", ""))[:40], **reply})
 
+    def deliver(self, message: dict) -> None:
+        """A push for this socket (from the fanout): sent in order by this socket's own task, so one
+        slow phone never holds up the others; one too far behind is asked to reconnect."""
+        if self._inbox.qsize() >= INBOX_LIMIT:
+            asyncio.get_running_loop().create_task(self.close(code=RECONNECT))
+            return
+        self._inbox.put_nowait(message)
+        self._start_pump()
+
+    def _start_pump(self) -> None:
+        if self._pump is None and self._ready:  # after the first state: nothing is sent before accept
+            self._pump = asyncio.get_running_loop().create_task(self._send_pushes())
+
+    async def _send_pushes(self) -> None:
+        while True:
+            message = await self._inbox.get()
+            handler = getattr(self, str(message.get("type", "")).replace(".", "_"), None)
+            try:
+                if handler is not None:
+                    await handler(message)
+            except Exception:  # noqa: BLE001 - the socket is closing; the page gets the state on reconnect
+                log.debug("live: a push to one socket failed", exc_info=True)
+
     async def live_state(self, event):
         state = event["state"]
         personal = event.get("personal")
         if personal and self.as_ == "phone":
-            q = LiveQuestion(pk=personal["id"], live_id=personal["live"], key=personal["key"], kind=personal["kind"],
-                             spec=personal["spec"], personal=True, position=personal["position"], snapshot={})
-            from .services import _public_question, _seed
-
-            snap = bank.build_snapshot(q.spec, param_seed=_seed(q.live_id, q.key, self.user.pk), choice_seed=0,
-                                       shuffle_choices=False)
-            state = {**state, "question": _public_question(snap, q)}
+            # This student's numbers, drawn in a thread: 300 phones' snapshots never stall the loop.
+            state = {**state, "question": await _personal_question(personal, self.user.pk)}
         if self.as_ == "phone":
             state = {**state, "fresh": True}  # no personal fields: the page keeps its own, or asks me.json
         await self.send_json(state)

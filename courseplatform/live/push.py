@@ -9,6 +9,7 @@ lost to a restart of the push server or of Redis costs nothing but a moment.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import threading
@@ -48,11 +49,17 @@ def _publisher_loop() -> asyncio.AbstractEventLoop:
 
 
 async def _publish(group: str, message: dict) -> None:
-    try:
-        # The group travels in the message: each push process hands it to its sockets of that group.
-        await get_channel_layer().group_send(group, {**message, "group": group})
-    except Exception:  # Redis down: the pages catch up when they reconnect
-        log.warning("live push to %s failed", group, exc_info=True)
+    # The group travels in the message: each push process hands it to its sockets of that group.
+    message = {**message, "group": group}
+    for attempt in range(3):  # a Redis that restarted: the first try finds the old connection dead
+        try:
+            await get_channel_layer().group_send(group, message)
+            return
+        except Exception:  # noqa: BLE001 - Redis down: the pages catch up when they reconnect
+            if attempt == 2:
+                log.warning("live push to %s failed", group, exc_info=True)
+            else:
+                await asyncio.sleep(0.2)
 
 
 def _send(group: str, message: dict) -> None:
@@ -99,6 +106,7 @@ def counts(live_id: int, question_id: int | None = None) -> None:
 # Redis or of this process) is pushed for all the answers of that moment, instead of one count query
 # and one push per answer. Per event loop: the push server's own, or a web process's publisher loop.
 COUNTS_EVERY = 0.2
+_counter = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="live-counts")  # its own DB connection
 _due: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, int | None]]" = weakref.WeakKeyDictionary()
 
 
@@ -123,7 +131,7 @@ async def _flush_counts(live_id: int) -> None:
     loop = asyncio.get_running_loop()
     question_id = _due.get(loop, {}).pop(live_id, None)
     try:
-        message = await loop.run_in_executor(None, _counts_message, live_id, question_id)
+        message = await loop.run_in_executor(_counter, _counts_message, live_id, question_id)
     except Exception:  # the database is away: the next answer or reconnect brings the numbers
         log.warning("live counts of session %s failed", live_id, exc_info=True)
         return
@@ -158,3 +166,10 @@ def counts_soon(live_id: int, question_id: int | None = None) -> None:
         loop.call_soon_threadsafe(_mark_due, live_id, question_id)
     else:
         counts(live_id, question_id)  # the in-memory layer (`make run`): at once, through the server's loop
+
+
+def close_db_connections() -> None:
+    """Close the counting thread's database connection (tests, before their database is dropped)."""
+    from django.db import connections
+
+    _counter.submit(connections.close_all).result(30)

@@ -4,7 +4,6 @@ it commits is pushed through Redis to the sockets the server holds."""
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 
 import pytest
@@ -14,14 +13,9 @@ from websockets.exceptions import InvalidStatus
 from courseplatform.live import services
 from courseplatform.live.models import Response
 
+from .conftest import run_async as _run
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _run(coro) -> None:
-    """asyncio.run in a thread of its own: the browser tests' Playwright (sync API) keeps an event
-    loop running in the main thread for the whole session."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, coro).result()
 
 
 def _ws_url(server, live, as_="phone"):
