@@ -26,7 +26,7 @@ def free_port() -> int:
 
 
 def wait_port(port: int, what: str, timeout: float = 90, host: str = "127.0.0.1") -> None:
-    """Until something accepts connections on host:port; SystemExit naming ``what`` after ``timeout``."""
+    """Until something accepts connections on host:port; RuntimeError naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -34,7 +34,7 @@ def wait_port(port: int, what: str, timeout: float = 90, host: str = "127.0.0.1"
                 return
         except OSError:
             time.sleep(0.2)
-    raise SystemExit(f"{what} did not start within {timeout:.0f} s")
+    raise RuntimeError(f"{what} ({host}:{port}) did not open within {timeout:.0f} s")
 
 
 def pct(values, q: float) -> float:

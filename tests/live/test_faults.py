@@ -6,6 +6,7 @@ show the current state; every answer that was acknowledged is in PostgreSQL; the
 come back from the database."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -36,14 +37,24 @@ def _phones(course, live, make_user, n):
     return users
 
 
-def _browser_phone(browser, server, course, live, cookie):
+@contextlib.contextmanager
+def _browser_phone_and_loop(browser, server, course, live, cookie):
+    """(the phone page of ``cookie``'s student in a 390 px browser context, a BackgroundLoop for the
+    protocol phones); both closed afterwards."""
+    expect.set_options(timeout=20_000)  # a loaded machine; restored below
+    bg = BackgroundLoop()
     ctx = browser.new_context(viewport={"width": 390, "height": 844})
-    ctx.set_default_timeout(20_000)
-    ctx.add_cookies([{"name": "sessionid", "value": cookie, "url": server.url}])
-    page = ctx.new_page()
-    page.goto(f"{server.url}/courses/{course.slug}/live/{live.pk}/")
-    expect(page.get_by_test_id("conn")).to_have_attribute("data-connected", "1")
-    return ctx, page
+    try:
+        ctx.set_default_timeout(20_000)
+        ctx.add_cookies([{"name": "sessionid", "value": cookie, "url": server.url}])
+        page = ctx.new_page()
+        page.goto(f"{server.url}/courses/{course.slug}/live/{live.pk}/")
+        expect(page.get_by_test_id("conn")).to_have_attribute("data-connected", "1")
+        yield page, bg
+    finally:
+        expect.set_options(timeout=5_000)
+        ctx.close()
+        bg.stop()
 
 
 def _answer_in_browser(page, choice_text):
@@ -63,11 +74,7 @@ def test_asgi_server_restart_mid_question(browser, asgi_server, live, course, st
     services.control(live.pk, "next", version=None)
     q = live.questions.get(position=0)
     right = _choice(q, "12")
-    expect.set_options(timeout=20_000)
-    bg = BackgroundLoop()
-    ctx = None
-    try:
-        ctx, page = _browser_phone(browser, server, course, live, session_cookie(student))
+    with _browser_phone_and_loop(browser, server, course, live, session_cookie(student)) as (page, bg):
         expect(page.get_by_test_id("question")).to_contain_text("How many heads")
         ws = server.url.replace("http://", "ws://") + f"/ws/live/{live.pk}/?as=phone"
         phones = [LivePhone(ws, session_cookie(u), server.url, open_timeout=20) for u in users]
@@ -108,11 +115,6 @@ def test_asgi_server_restart_mid_question(browser, asgi_server, live, course, st
         assert stored == acked and len(acked) == 5
         for p in phones:
             bg.run(p.close())
-    finally:
-        expect.set_options(timeout=5_000)
-        if ctx is not None:
-            ctx.close()
-        bg.stop()
 
 
 async def _until(pred, timeout):
@@ -191,59 +193,53 @@ def test_redis_lost_mid_question(fault, browser, own_redis, transactional_db, tm
     server.start()
     users = _phones(course, live, make_user, 3)
     services.join(student, live.code)
-    expect.set_options(timeout=20_000)
-    bg = BackgroundLoop()
-    ctx = None
     try:
-        ctx, page = _browser_phone(browser, server, course, live, session_cookie(student))
-        ws = server.url.replace("http://", "ws://") + f"/ws/live/{live.pk}/"
-        phones = [LivePhone(ws + "?as=phone", session_cookie(u), server.url, open_timeout=20) for u in users]
-        screen = LivePhone(ws + "?as=screen", session_cookie(instructor), server.url, open_timeout=20)
-        for p in (*phones, screen):
-            bg.run(p.start())
-        services.control(live.pk, "next", version=None)  # pushed from this process through Redis
-        for p in phones:
-            bg.run(p.wait_for(lambda m: m["phase"] == "open"))
-        expect(page.get_by_test_id("question")).to_contain_text("How many heads")
-        q = live.questions.get(position=0)
-        right = _choice(q, "12")
-        acked = set()
-        reply = bg.run(phones[0].answer(q.pk, {"choice": right}))
-        assert reply["ok"], reply
-        acked.add(users[0].pk)
-
-        if fault == "restart":
-            own_redis.kill()
-            # Redis is down: an answer still goes to PostgreSQL and is acknowledged
-            reply = bg.run(phones[1].answer(q.pk, {"choice": right}))
-            assert reply["ok"], reply
-            acked.add(users[1].pk)
-            own_redis.start()  # empty: every group is forgotten
-        else:
-            own_redis.flush()
-            reply = bg.run(phones[1].answer(q.pk, {"choice": right}))
-            assert reply["ok"], reply
-            acked.add(users[1].pk)
-
-        # the push server notices, the pages reconnect by themselves and join their groups again
-        for p in (*phones, screen):
-            bg.run(_until(lambda p=p: p.connects >= 2, 30))
-        # the projector's counts after the reconnect: from the database (nothing of them was in Redis)
-        assert (screen.state["answered"], screen.state["joined"]) == (2, 4)
-        _answer_in_browser(page, "12")
-        acked.add(student.pk)
-        # a push after the fault reaches every phone, the browser's too
-        services.control(live.pk, "close", version=None)
-        for p in phones:
-            bg.run(p.wait_for(lambda m: m["phase"] == "closed"))
-        expect(page.get_by_test_id("phase")).to_have_text("Closed")
-        expect(page.get_by_test_id("received")).to_contain_text("Answer received")
-        assert set(Response.objects.filter(question=q).values_list("user_id", flat=True)) == acked
-        for p in (*phones, screen):
-            bg.run(p.close())
+        with _browser_phone_and_loop(browser, server, course, live, session_cookie(student)) as (page, bg):
+            _redis_fault(fault, own_redis, server, page, bg, live, users, student, instructor, session_cookie)
     finally:
-        expect.set_options(timeout=5_000)
-        if ctx is not None:
-            ctx.close()
-        bg.stop()
         server.stop()
+
+
+def _redis_fault(fault, own_redis, server, page, bg, live, users, student, instructor, session_cookie):
+    """Phones (the browser's and protocol ones) and a screen on a question; one answer before the
+    fault, one while Redis is away (killed) or just flushed, one after: all acknowledged, all stored."""
+    ws = server.url.replace("http://", "ws://") + f"/ws/live/{live.pk}/"
+    phones = [LivePhone(ws + "?as=phone", session_cookie(u), server.url, open_timeout=20) for u in users]
+    screen = LivePhone(ws + "?as=screen", session_cookie(instructor), server.url, open_timeout=20)
+    for p in (*phones, screen):
+        bg.run(p.start())
+    services.control(live.pk, "next", version=None)  # pushed from this process through Redis
+    for p in phones:
+        bg.run(p.wait_for(lambda m: m["phase"] == "open"))
+    expect(page.get_by_test_id("question")).to_contain_text("How many heads")
+    q = live.questions.get(position=0)
+    right = _choice(q, "12")
+    acked = set()
+    reply = bg.run(phones[0].answer(q.pk, {"choice": right}))
+    assert reply["ok"], reply
+    acked.add(users[0].pk)
+
+    own_redis.kill() if fault == "restart" else own_redis.flush()
+    # Redis is down or empty: an answer still goes to PostgreSQL and is acknowledged
+    reply = bg.run(phones[1].answer(q.pk, {"choice": right}))
+    assert reply["ok"], reply
+    acked.add(users[1].pk)
+    if fault == "restart":
+        own_redis.start()  # empty: every group is forgotten
+
+    # the push server notices, the pages reconnect by themselves and join their groups again
+    for p in (*phones, screen):
+        bg.run(_until(lambda p=p: p.connects >= 2, 30))
+    # the projector's counts after the reconnect: from the database (nothing of them was in Redis)
+    assert (screen.state["answered"], screen.state["joined"]) == (2, 4)
+    _answer_in_browser(page, "12")
+    acked.add(student.pk)
+    # a push after the fault reaches every phone, the browser's too
+    services.control(live.pk, "close", version=None)
+    for p in phones:
+        bg.run(p.wait_for(lambda m: m["phase"] == "closed"))
+    expect(page.get_by_test_id("phase")).to_have_text("Closed")
+    expect(page.get_by_test_id("received")).to_contain_text("Answer received")
+    assert set(Response.objects.filter(question=q).values_list("user_id", flat=True)) == acked
+    for p in (*phones, screen):
+        bg.run(p.close())

@@ -150,3 +150,53 @@ def test_restart_of_the_push_server_mid_question_loses_no_acknowledged_answer(as
 
     _run(after())
     assert Response.objects.filter(question=q).count() == 1
+
+
+def test_answers_on_the_socket_are_stored_before_the_reply_and_checked(asgi_server, live, student, other_student,
+                                                                      instructor, session_cookie):
+    from courseplatform.courses.models import Membership
+
+    for u in (student, other_student):
+        services.join(u, live.code)
+    services.control(live.pk, "next", version=None)
+    q, later = live.questions.get(position=0), live.questions.get(position=1)
+    right, wrong = (next(c["id"] for c in q.snapshot["choices"] if c["html"] == t) for t in ("12", "8"))
+    phone_url = _ws_url(asgi_server, live)
+
+    async def ask(ws, rid, **body):
+        await ws.send(json.dumps({"type": "answer", "rid": rid, **body}))
+        return await _next_state(ws, lambda m: m.get("type") == "answered" and m["rid"] == rid)
+
+    async def scenario():
+        async with connect(phone_url, additional_headers=_headers(asgi_server, session_cookie(student))) as ws, \
+                connect(phone_url, additional_headers=_headers(asgi_server, session_cookie(other_student))) as bob, \
+                connect(_ws_url(asgi_server, live, "screen"),
+                        additional_headers=_headers(asgi_server, session_cookie(instructor))) as screen:
+            await ws.recv(), await bob.recv(), await screen.recv()
+            reply = await ask(ws, "r1", question=q.pk, choice=[right])
+            assert (reply["ok"], reply["created"], reply["text"]) == (True, True, "B")
+            # in the database before the reply came
+            assert await asyncio.to_thread(lambda: Response.objects.filter(question=q, user=student).count()) == 1
+            counted = await _next_state(screen, lambda m: m.get("type") == "counts" and m["answered"] == 1)
+            assert counted["question"] == q.pk
+            again = await ask(ws, "r2", question=q.pk, choice=[right])  # a reply that got lost: sent again
+            assert again["ok"] and again["created"] is False
+            changed = await ask(ws, "r3", question=q.pk, choice=[wrong])
+            assert not changed["ok"] and changed["status"] == 409 and "first answer counts" in changed["message"]
+            stale = await ask(ws, "r4", question=later.pk, choice=[later.snapshot["choices"][0]["id"]])
+            assert not stale["ok"] and stale["state"]["question"]["id"] == q.pk  # told the current question
+            for rid, body in (("r5", {"question": q.pk, "choice": [{"x": 1}]}), ("r6", {"question": "zzz"}),
+                              ("r7", {"question": q.pk, "choice": ["x" * 2000]})):
+                bad = await ask(ws, rid, **body)
+                assert not bad["ok"] and bad["status"] == 400
+            # a staff screen does not answer: no reply, nothing stored
+            await screen.send(json.dumps({"type": "answer", "rid": "s1", "question": q.pk, "choice": [right]}))
+            with pytest.raises(asyncio.TimeoutError):
+                await _next_state(screen, lambda m: m.get("type") == "answered", timeout=1.5)
+            # removed from the course while the socket is open: refused, nothing stored
+            await asyncio.to_thread(lambda: Membership.objects.filter(user=other_student).delete())
+            gone = await ask(bob, "b1", question=q.pk, choice=[right])
+            assert not gone["ok"] and gone["status"] == 403
+
+    _run(scenario())
+    assert list(Response.objects.values_list("user_id", "response")) == [(student.pk, {"choice": right})]
