@@ -324,14 +324,16 @@ def answer_for(q: dict) -> dict:
 def client_main(args):
     out = Path(args.client)
     setup = json.loads((out / "setup.json").read_text())
+    result = {k: [] for k in GOALS} | {"acked": 0, "held": 0, "errors": []}
     try:
-        result = asyncio.run(run_clients(setup))
+        asyncio.run(run_clients(setup, result))
     except Exception as exc:  # noqa: BLE001 - reported as the run's error, with what was measured
-        result = {k: [] for k in GOALS} | {"acked": 0, "held": 0, "errors": [f"client crashed: {exc!r}"]}
+        result["errors"].append(f"client crashed: {exc!r}")
     (out / "result.json").write_text(json.dumps(result))
 
 
-async def run_clients(s: dict) -> dict:
+async def run_clients(s: dict, res: dict) -> dict:
+    """Fills ``res`` (the measures, "acked", "held", "errors") as the run goes."""
     from websockets.asyncio.client import connect
 
     web, push = s["web_port"], s["push_port"]
@@ -339,8 +341,7 @@ async def run_clients(s: dict) -> dict:
     ws_base = f"ws://127.0.0.1:{push}/ws/live/{live}/"
     origin = f"http://127.0.0.1:{push}"
     think_min, think_max = s["think"]
-    errors: list[str] = []
-    res = {"open_to_phone": [], "answer": [], "last_answer_to_projector": [], "acked": 0, "errors": errors}
+    errors: list[str] = res["errors"]
     opened = {}  # position -> (time the control sent "next")
     projector_full: dict[int, float] = {}
     last_ack: dict[int, float] = {}
@@ -439,13 +440,23 @@ async def run_clients(s: dict) -> dict:
             await asyncio.sleep(1)
     else:
         raise RuntimeError("the control socket could not connect")
+    async def step(action: str) -> bool:
+        """The control page's POST of one step; a failure is an error of the run, not its end."""
+        try:
+            status, body = await http_post(web, f"/courses/{course}/live/{live}/action/", s["prof"],
+                                           {"action": action}, timeout=60)
+        except Exception as exc:  # noqa: BLE001
+            status, body = None, f"{type(exc).__name__}: {exc}"
+        if status != 200:
+            errors.append(f"control {action}: {status} {body}")
+        return status == 200
+
     for pos in range(s["n_questions"]):
         done_answering[pos] = asyncio.Event()
         projector_seen.setdefault(pos, asyncio.Event())
         opened[pos] = time.perf_counter()
-        status, body = await http_post(web, f"/courses/{course}/live/{live}/action/", s["prof"], {"action": "next"})
-        if status != 200:
-            errors.append(f"control next {status}: {body}")
+        if not await step("next"):
+            continue
         try:
             await asyncio.wait_for(done_answering[pos].wait(), 60)
             await asyncio.wait_for(projector_seen[pos].wait(), 30)
@@ -453,14 +464,12 @@ async def run_clients(s: dict) -> dict:
         except asyncio.TimeoutError:
             errors.append(f"question {pos + 1}: {answered_count.get(pos, 0)} answers, projector "
                           f"{'saw' if pos in projector_full else 'did not see'} all")
-        status, body = await http_post(web, f"/courses/{course}/live/{live}/action/", s["prof"], {"action": "close"})
-        if status != 200:
-            errors.append(f"control close {status}: {body}")
+        await step("close")
         print(f"question {pos + 1}: open->phones p95 "
               f"{pct(res['open_to_phone'][-n:], 0.95):.0f} ms, answer p95 {pct(res['answer'][-n:], 0.95):.0f} ms, "
               f"last answer->projector {res['last_answer_to_projector'][-1] if res['last_answer_to_projector'] else -1:.0f} ms",
               flush=True)
-    await http_post(web, f"/courses/{course}/live/{live}/action/", s["prof"], {"action": "end"})
+    await step("end")
     try:
         await asyncio.wait_for(asyncio.gather(*(p.wait_for(lambda m: m.get("ended")) for p in phones)), 30)
     except asyncio.TimeoutError:

@@ -20,8 +20,8 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from courseplatform.courses.models import Membership, Role, STAFF_ROLES
 from courseplatform.quizzes import bank
@@ -60,7 +60,7 @@ def _initial_sync(live_id: int, user, as_: str) -> dict:
     return staff_state(live) if as_ == "screen" else personal_state(live, user)
 
 
-def _answer_sync(live_id: int, user, content: dict) -> dict:
+def _answer_sync(live_id: int, user, session_key: str | None, content: dict) -> dict:
     from .services import LiveError, answer, answer_text, personal_state
 
     data = {}
@@ -72,7 +72,7 @@ def _answer_sync(live_id: int, user, content: dict) -> dict:
             return {"ok": False, "status": 400, "message": "That answer is not well formed."}
         data[name] = [str(v) for v in values]
     try:
-        row, created = answer(live_id, user, content.get("question"), data)
+        row, created = answer(live_id, user, content.get("question"), data, session_key=session_key or "")
     except LiveError as exc:
         live = LiveSession.objects.filter(pk=live_id).first()
         return {"ok": False, "status": exc.status, "message": str(exc),
@@ -263,8 +263,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(await _initial(self.live_id, self.user, self.as_))
         elif content.get("type") == "answer" and self.as_ == "phone":
             # Stored in PostgreSQL before the reply; "rid" is the page's id of this request.
-            reply = await _answer(self.live_id, self.user, content)
+            session = self.scope.get("session")
+            reply = await _answer(self.live_id, self.user, getattr(session, "session_key", None), content)
             await self.send_json({"type": "answered", "rid": str(content.get("rid", ""))[:40], **reply})
+            if reply.get("status") == 401:  # logged out meanwhile: this socket is done
+                await self.close(code=4401)
 
     def deliver(self, message: dict) -> None:
         """A push for this socket (from the fanout): sent in order by this socket's own task, so one

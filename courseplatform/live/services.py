@@ -198,8 +198,10 @@ def _question(live_id: int, question_id) -> LiveQuestion:
 
 
 # One statement stores an answer: only while its question is the session's open one (a Close holds
-# the session's row lock, FOR SHARE waits for it and then sees the closed phase), only from a joined
-# student of the course, once per student and question (ON CONFLICT: a retry stores nothing).
+# the session's row lock, FOR SHARE waits for it and then sees the closed phase), only from an
+# active user who is a joined student of the course and (on a socket) whose login session still
+# exists (logged out elsewhere: refused), once per student and question (ON CONFLICT: a retry
+# stores nothing).
 _INSERT = """
 WITH s AS (
     SELECT id, course_id FROM live_livesession
@@ -210,6 +212,9 @@ WITH s AS (
 INSERT INTO live_response (question_id, user_id, response, snapshot, score, answered_at)
 SELECT %(question)s, %(user)s, %(response)s, %(snapshot)s, %(score)s, %(now)s FROM s
 WHERE EXISTS (SELECT 1 FROM live_participant p WHERE p.live_id = s.id AND p.user_id = %(user)s)
+  AND EXISTS (SELECT 1 FROM auth_user u WHERE u.id = %(user)s AND u.is_active)
+  AND (%(session)s::text IS NULL OR EXISTS (SELECT 1 FROM django_session d
+                                           WHERE d.session_key = %(session)s AND d.expire_date > %(now)s))
   AND EXISTS (SELECT 1 FROM courses_membership m
               WHERE m.course_id = s.course_id AND m.user_id = %(user)s AND m.role = %(role)s)
 ON CONFLICT (question_id, user_id) DO NOTHING
@@ -217,10 +222,11 @@ RETURNING id
 """
 
 
-def answer(live_id: int, user, question_id, data) -> tuple[Response, bool]:
+def answer(live_id: int, user, question_id, data, session_key: str | None = None) -> tuple[Response, bool]:
     """Store one answer of a joined student to the open question, committed before this returns.
     Returns (response, created): the same answer sent again (a retry whose "received" was lost) is
     (the stored one, False). Raises LiveError for everything else, with nothing stored.
+    ``session_key``: the login session a socket was opened with, which must still exist.
 
     The usual case is one round trip to the database (the question is cached, the answer cleaned
     and graded here, and _INSERT checks the rest); only a refused or repeated answer looks further
@@ -243,18 +249,26 @@ def answer(live_id: int, user, question_id, data) -> tuple[Response, bool]:
             cur.execute(_INSERT, {"live": live_id, "position": q.position, "now": now, "question": q.pk,
                                   "user": user.pk, "response": Jsonb(cleaned),
                                   "snapshot": Jsonb(snap) if q.personal else None, "score": score,
-                                  "role": Role.STUDENT})
+                                  "role": Role.STUDENT, "session": session_key})
             row = cur.fetchone()
     if row is not None:
         transaction.on_commit(lambda: push.counts_soon(live_id, q.pk))
         return Response(pk=row[0], question=q, user=user, response=cleaned, score=score,
                         snapshot=snap if q.personal else None, answered_at=now), True
-    return _not_stored(live_id, user, q, cleaned, now)
+    return _not_stored(live_id, user, q, cleaned, now, session_key)
 
 
-def _not_stored(live_id: int, user, q: LiveQuestion, cleaned: dict, now) -> tuple[Response, bool]:
+def _not_stored(live_id: int, user, q: LiveQuestion, cleaned: dict, now, session_key) -> tuple[Response, bool]:
     """Why _INSERT stored nothing: a repeat of the stored answer (fine), a different second answer,
-    a closed question, a student who has not joined or is no longer in the course."""
+    a closed question, a student who has not joined or is no longer in the course, a login that
+    has ended."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.models import Session
+
+    if session_key is not None and not Session.objects.filter(session_key=session_key, expire_date__gt=now).exists():
+        raise LiveError("You are logged out: log in again, then reload this page.", 401)
+    if not get_user_model().objects.filter(pk=user.pk, is_active=True).exists():
+        raise LiveError("You are logged out: log in again, then reload this page.", 401)
     live = LiveSession.objects.filter(pk=live_id).first()
     if live is None:
         raise LiveError("This live quiz does not exist.", 404)

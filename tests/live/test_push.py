@@ -154,6 +154,9 @@ def test_restart_of_the_push_server_mid_question_loses_no_acknowledged_answer(as
 
 def test_answers_on_the_socket_are_stored_before_the_reply_and_checked(asgi_server, live, student, other_student,
                                                                       instructor, session_cookie):
+    from django.contrib.sessions.models import Session
+    from websockets.exceptions import ConnectionClosed
+
     from courseplatform.courses.models import Membership
 
     for u in (student, other_student):
@@ -162,13 +165,14 @@ def test_answers_on_the_socket_are_stored_before_the_reply_and_checked(asgi_serv
     q, later = live.questions.get(position=0), live.questions.get(position=1)
     right, wrong = (next(c["id"] for c in q.snapshot["choices"] if c["html"] == t) for t in ("12", "8"))
     phone_url = _ws_url(asgi_server, live)
+    alice = session_cookie(student)
 
     async def ask(ws, rid, **body):
         await ws.send(json.dumps({"type": "answer", "rid": rid, **body}))
         return await _next_state(ws, lambda m: m.get("type") == "answered" and m["rid"] == rid)
 
     async def scenario():
-        async with connect(phone_url, additional_headers=_headers(asgi_server, session_cookie(student))) as ws, \
+        async with connect(phone_url, additional_headers=_headers(asgi_server, alice)) as ws, \
                 connect(phone_url, additional_headers=_headers(asgi_server, session_cookie(other_student))) as bob, \
                 connect(_ws_url(asgi_server, live, "screen"),
                         additional_headers=_headers(asgi_server, session_cookie(instructor))) as screen:
@@ -197,6 +201,12 @@ def test_answers_on_the_socket_are_stored_before_the_reply_and_checked(asgi_serv
             await asyncio.to_thread(lambda: Membership.objects.filter(user=other_student).delete())
             gone = await ask(bob, "b1", question=q.pk, choice=[right])
             assert not gone["ok"] and gone["status"] == 403
+            # logged out elsewhere (the session is gone) while the socket is open: refused, socket closed
+            await asyncio.to_thread(lambda: Session.objects.filter(session_key=alice).delete())
+            out = await ask(ws, "r8", question=later.pk, choice=[later.snapshot["choices"][0]["id"]])
+            assert not out["ok"] and out["status"] == 401
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
 
     _run(scenario())
     assert list(Response.objects.values_list("user_id", "response")) == [(student.pk, {"choice": right})]
