@@ -11,7 +11,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 # e.g. PYTEST_ARGS="tests/courses -x" or PYTEST_ARGS="-m 'not e2e'"
 PYTEST_ARGS ?=
 
-.PHONY: run test test-random test-repeat install system-deps services migrate demo sync superuser clean bench bench-grading bench-submissions bench-quiz compose-check compose-smoke bench-chaos bench-gpu-queue gpu-check
+.PHONY: run test test-random test-repeat install system-deps services migrate demo sync superuser clean bench bench-grading bench-submissions bench-quiz bench-live compose-check compose-smoke bench-chaos bench-gpu-queue gpu-check
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -92,6 +92,11 @@ bench-submissions: install services
 
 bench-quiz: install services
 	$(BENCH_ENV) $(PY) bench/quiz_load.py
+
+# The live quiz (bench/live_quiz.py): LIVE_ARGS="--timed-students 300" runs the timed quiz beside it.
+LIVE_ARGS ?=
+bench-live: install services
+	$(BENCH_ENV) $(PY) bench/live_quiz.py $(LIVE_ARGS)
 
 # Faults during a surge (bench/chaos.py): CHAOS_ARGS="--broker rabbitmq" or "--netns" (needs root).
 CHAOS_ARGS ?=

@@ -37,7 +37,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,28 +49,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _common import free_port, wait_port
+
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 SUBMISSION_TESTS = ROOT / "tests" / "submissions"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 NET = "10.231.0"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(host: str, port: int, timeout: float, netns: str | None = None) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{host}:{port} did not open within {timeout:.0f} s")
 
 
 def run(cmd, **kw) -> subprocess.CompletedProcess:
@@ -98,7 +82,7 @@ class RedisBroker:
             ["redis-server", "--port", str(self.port), "--bind", self.bind, "--save", "", "--appendonly", "no",
              "--dir", str(self.dir), "--protected-mode", "no"],
             stdout=(self.dir / "redis.log").open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-        wait_port(self.bind, self.port, 30)
+        wait_port(self.port, "redis-server", 30, host=self.bind)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -127,7 +111,7 @@ class RabbitBroker:
             self.port = free_port()
             self.proxy = subprocess.Popen(["socat", f"TCP-LISTEN:{self.port},bind={bind},reuseaddr,fork",
                                            "TCP:127.0.0.1:5672"], start_new_session=True)
-            wait_port(bind, self.port, 20)
+            wait_port(self.port, "the broker's proxy", 20, host=bind)
 
     @property
     def url(self) -> str:
@@ -418,7 +402,7 @@ class Chaos:
         for h in (self.web, self.beat, *self.workers):
             h.start()
             self.cleanups.append(h.kill)
-        wait_port(web_bind, self.web_port, 120)
+        wait_port(self.web_port, "the web host", 120, host=web_bind)
 
     # the surge ----------------------------------------------------------------------------------
     def submit_one(self, n: int) -> None:

@@ -1,18 +1,25 @@
 """Load test of the live quiz: 300 phones, 1 projector and 1 control, over real sockets on loopback.
 
-The servers are the production shape on one machine: gunicorn (the pages, the answer POSTs and the
-instructor's steps) and uvicorn serving courseplatform.asgi (the WebSockets), joined by the Redis
-channel layer, on PostgreSQL. The clients run in a separate process (this script with --client):
-asyncio, one WebSocket per phone (the `websockets` package) and plain HTTP/1.1 POSTs.
+The servers are the production shape on one machine: gunicorn (the pages, the instructor's steps,
+the answer POSTs of a phone whose socket is down) and uvicorn serving courseplatform.asgi (the
+WebSockets, and the answers the phones send on them), joined by the Redis channel layer, on
+PostgreSQL. The clients run in a separate process (this script with --client): asyncio, one
+WebSocket per phone (the `websockets` package) and plain HTTP/1.1 POSTs.
 
 Per question: the control POSTs "next"; every phone waits for the question on its socket (open ->
-shown), thinks 1-6 s, POSTs its answer (answer POST latency, "received" only after the database
-has it); the projector's count reaches 300 (last answer -> projector count); the control closes it.
-After 10 questions the database must hold every acknowledged answer. Prints p50/p95/max, errors,
-the push server's memory with all sockets held, and the machine's load.
+shown), thinks 1-6 s, sends its answer as the phone page does, on its socket (--answer-via post:
+the POST instead), and times it until "received" (sent only after the database has it); the
+projector's count reaches 300 (last answer -> projector count); the control closes it. After 10
+questions the database must hold every acknowledged answer. Prints p50/p95/max, errors, the push
+server's memory with all sockets held, and the machine's load (os.getloadavg).
+
+With --timed-students N the timed-quiz bench (bench/quiz_load.py's Locust scenario: login, quiz
+page, start, attempt page, autosaves, submit) runs at the same time in another course of the same
+site, against the same gunicorn, and its autosave and page latencies are compared with their goals.
 
     python bench/live_quiz.py                     # 300 phones, 10 questions
     python bench/live_quiz.py --phones 50 --questions 3
+    python bench/live_quiz.py --timed-students 300   # and the timed-quiz bench beside it
 
 Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432; creates and drops the
 database `cp_livebench`) and Redis (BENCH_BROKER, default redis://127.0.0.1:6379/3). The machine's
@@ -22,12 +29,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,10 +44,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-REPO = Path(__file__).resolve().parents[1]
-PY = sys.executable
+from _common import (PY, REPO, LivePhone, drop_database, free_port, fresh_database, gunicorn, load_line, pct, rss_mb,
+                     server_env, stop, wait_port)
+
 DB_NAME = "cp_livebench"
-GOALS = {"open_to_phone": 1000, "answer_post": 150, "last_answer_to_projector": 1000}  # ms, p95
+GOALS = {"open_to_phone": 1000, "answer": 150, "last_answer_to_projector": 1000}  # ms, p95 (answer: sent -> "received")
 MEMORY_GOAL_MB = 300
 
 BANK = r'''
@@ -90,46 +98,10 @@ answers = ["[CLS]"]
 '''
 
 
-def pct(values, q):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))] if v else float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# --------------------------------------------------------------------------- the server side
-def server_env(pg: str) -> dict:
-    env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": f"{pg}/{DB_NAME}", "DEBUG": "0", "SECRET_KEY": "bench-" + secrets.token_hex(24),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0", "SECURE_HSTS_SECONDS": "0", "LOG_LEVEL": "WARNING",
-        "CELERY_BROKER_URL": os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/3"),
-        "CHANNEL_LAYER_PREFIX": "cp-livebench-" + secrets.token_hex(4),
-        "DJANGO_SETTINGS_MODULE": "courseplatform.settings", "DB_CONN_MAX_AGE": "600",
-        "PYTHONPATH": str(REPO),
-    })
-    return env
-
-
-def prepare(pg: str, n_phones: int, n_questions: int, env: dict) -> dict:
-    """Database, course, lecture, 300 students joined to a live session; logged-in session cookies."""
-    import psycopg
-
-    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CELERY_BROKER_URL",
-                                           "CHANNEL_LAYER_PREFIX", "DJANGO_SETTINGS_MODULE", "SECURE_SSL_REDIRECT")})
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
+def prepare(pg: str, n_phones: int, n_questions: int, env: dict, timed_students: int = 0) -> dict:
+    """Database, course, lecture, the students joined to a live session; logged-in session cookies.
+    With ``timed_students``: another course with the timed quiz and its students (quiz_load.py)."""
+    fresh_database(pg, DB_NAME, env, static=bool(timed_students))
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.sessions.backends.db import SessionStore
     from django.db import connections
@@ -167,28 +139,11 @@ def prepare(pg: str, n_phones: int, n_questions: int, env: dict) -> dict:
     out = {"course": course.slug, "live": live.pk, "prof": cookie(prof), "phones": [cookie(u) for u in users],
            "n_questions": n_questions}
     connections.close_all()
+    if timed_students:
+        from quiz_load import make_quiz_course
+
+        out["timed"] = make_quiz_course(timed_students, slug="timed", users="timed")
     return out
-
-
-def rss_mb(pid: int) -> float:
-    import psutil
-
-    try:
-        p = psutil.Process(pid)
-        return sum(x.memory_info().rss for x in [p, *p.children(recursive=True)]) / 2**20
-    except psutil.NoSuchProcess:
-        return 0.0
-
-
-def wait_port(port: int, what: str):
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{what} did not start")
 
 
 def _stop_on_sigterm(signum, frame):
@@ -202,35 +157,42 @@ def main():
     ap.add_argument("--questions", type=int, default=10)
     ap.add_argument("--web-workers", type=int, default=3, help="gunicorn worker processes")
     ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    ap.add_argument("--push-workers", type=int, default=1,
+                    help="uvicorn processes (one event loop holds the sockets and stores the answers)")
+    ap.add_argument("--answer-via", choices=("socket", "post"), default="socket",
+                    help="how phones send answers: on their socket (as the page does) or by POST")
     ap.add_argument("--think-min", type=float, default=1.0)
     ap.add_argument("--think-max", type=float, default=6.0)
+    ap.add_argument("--timed-students", type=int, default=0,
+                    help="run the timed-quiz bench (quiz_load.py) with this many students in another course")
+    ap.add_argument("--timed-run-time", default="180s", help="its Locust --run-time")
     ap.add_argument("--client", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.client:
         return client_main(args)
     pg = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-    env = server_env(pg)
+    env = server_env(pg, DB_NAME)
     t0 = time.perf_counter()
-    setup = prepare(pg, args.phones, args.questions, env)
-    print(f"setup: database, live session of {args.questions} questions and {args.phones} joined students in "
+    setup = prepare(pg, args.phones, args.questions, env, args.timed_students)
+    print(f"setup: database, live session of {args.questions} questions and {args.phones} joined students"
+          f"{f', timed quiz with {args.timed_students} students' if args.timed_students else ''} in "
           f"{time.perf_counter() - t0:.1f} s", flush=True)
     web_port, push_port = free_port(), free_port()
-    web = subprocess.Popen(
-        [str(Path(PY).with_name("gunicorn")), "courseplatform.wsgi", "-b", f"127.0.0.1:{web_port}",
-         "-w", str(args.web_workers), "-k", "gthread", "--threads", str(args.threads), "--timeout", "120",
-         "--log-level", "warning"], cwd=REPO, env=env, start_new_session=True)
+    web = gunicorn(web_port, env, args.web_workers, args.threads)
     push = subprocess.Popen(
         [PY, "-m", "uvicorn", "courseplatform.asgi:application", "--host", "127.0.0.1", "--port", str(push_port),
-         "--ws", "websockets", "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
+         "--workers", str(args.push_workers), "--ws", "websockets", "--lifespan", "off", "--no-access-log",
+         "--log-level", "warning", "--timeout-graceful-shutdown", "5"],
         cwd=REPO, env=env, start_new_session=True)
     out = Path(tempfile.mkdtemp(prefix="cp_livebench_"))
     peak = {"rss": 0.0, "held": 0.0}
-    stop = threading.Event()
+    done = threading.Event()
+    locust = None
 
     def sample():
-        while not stop.is_set():
+        while not done.is_set():
             peak["rss"] = max(peak["rss"], rss_mb(push.pid))
-            stop.wait(0.5)
+            done.wait(0.5)
 
     try:
         wait_port(web_port, "gunicorn")
@@ -245,10 +207,17 @@ def main():
             c.close()
         rss_idle = rss_mb(push.pid)
         (out / "setup.json").write_text(json.dumps({**setup, "web_port": web_port, "push_port": push_port,
-                                                    "think": [args.think_min, args.think_max]}))
+                                                    "think": [args.think_min, args.think_max],
+                                                    "answer_via": args.answer_via}))
         threading.Thread(target=sample, daemon=True).start()
         load_before = os.getloadavg()
         t1 = time.perf_counter()
+        if args.timed_students:
+            from quiz_load import start_locust
+
+            course, quiz, n = setup["timed"]
+            locust, timed_out = start_locust(web_port, course, quiz, n, spawn_rate=10, run_time=args.timed_run_time,
+                                             think=(4, 10), users="timed")
         client = subprocess.Popen([PY, __file__, "--client", str(out)], cwd=REPO, stdout=subprocess.PIPE, text=True)
         for line in client.stdout:
             if line.startswith("HELD"):  # every socket is open: the push server's memory now
@@ -257,15 +226,15 @@ def main():
             print(line, end="", flush=True)
         client.wait()
         wall = time.perf_counter() - t1
+        if locust is not None:
+            locust.wait()
         load_after = os.getloadavg()
     finally:
-        stop.set()
+        done.set()
+        if locust is not None and locust.poll() is None:
+            locust.terminate()
         for p in (web, push):
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-                p.wait(timeout=30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
+            stop(p)
     result = json.loads((out / "result.json").read_text())
     from courseplatform.live.models import Response
 
@@ -273,11 +242,12 @@ def main():
     acked = result["acked"]
     lost = acked - stored
     print(f"\n{args.phones} phones + 1 projector + 1 control, {args.questions} questions, think "
-          f"{args.think_min:g}-{args.think_max:g} s; gunicorn {args.web_workers}x{args.threads} (answers, steps) + "
-          f"uvicorn 1 process (sockets), Redis channel layer, PostgreSQL; clients in their own process; {wall:.0f} s")
-    print(f"machine: {os.cpu_count()} CPUs, load average (1/5/15 min) {load_before[0]:.2f}/{load_before[1]:.2f}/"
-          f"{load_before[2]:.2f} at the start, {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f} at the end "
-          "(other engineers' work included)")
+          f"{args.think_min:g}-{args.think_max:g} s, answers sent by {args.answer_via}; gunicorn "
+          f"{args.web_workers}x{args.threads} (steps{', POSTed answers' if args.answer_via == 'post' else ''}"
+          f"{', the timed quiz' if args.timed_students else ''}) + uvicorn {args.push_workers} process(es) (sockets"
+          f"{', answers' if args.answer_via == 'socket' else ''}), Redis channel layer, PostgreSQL; clients in their "
+          f"own process; {wall:.0f} s")
+    print(load_line(load_before, load_after))
     print(f"{'measure':<28}{'count':>7}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}  goal p95")
     missed = []
     for key, goal in GOALS.items():
@@ -287,23 +257,28 @@ def main():
         missed += [] if ok else [key]
         print(f"{key:<28}{len(v):>7}{statistics.median(v) if v else float('nan'):>9.1f}{p95:>9.1f}"
               f"{max(v) if v else float('nan'):>9.1f}  <= {goal} {'ok' if ok else 'MISSED'}")
-    print(f"socket handshakes retried: {result.get('retries', 0)}")
+    print(f"control socket handshakes retried: {result.get('retries', 0)}; phone reconnects: "
+          f"{result.get('reconnects', 0)} (goal 0)")
     print(f"answers acknowledged {acked}, stored {stored}, lost {lost} (goal 0); errors {len(result['errors'])} (goal 0)")
     for e in result["errors"][:15]:
         print("  ", e)
     print(f"push server memory: {rss_idle:.0f} MB idle, {peak['held']:.0f} MB holding {result['held']} sockets, "
           f"peak {peak['rss']:.0f} MB (goal < {MEMORY_GOAL_MB} MB)")
     mem_ok = peak["rss"] < MEMORY_GOAL_MB
-    good = not missed and lost == 0 and not result["errors"] and mem_ok and result["held"] == args.phones + 2
-    print("goals:", "all met" if good else "MISSED: " + ", ".join(missed + ([] if mem_ok else ["memory"]) +
-                                                               (["lost answers"] if lost else []) +
-                                                               (["errors"] if result["errors"] else [])))
-    import psycopg
-    from django.db import connections
+    timed_missed, timed_errors = [], []
+    if args.timed_students:
+        from quiz_load import report
 
-    connections.close_all()
-    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        print(f"timed quiz in another course, beside the live quiz: {args.timed_students} students, spawn 10/s, "
+              f"think 4-10 s, Locust in its own process, {args.timed_run_time}")
+        timed_missed, timed_errors = report(timed_out)
+    good = (not missed and lost == 0 and not result["errors"] and mem_ok and result["held"] == args.phones + 2
+            and not timed_missed and not timed_errors)
+    print("goals:", "all met" if good else "MISSED: " + ", ".join(
+        missed + ([] if mem_ok else ["memory"]) + (["lost answers"] if lost else []) +
+        (["errors"] if result["errors"] else []) + [f"timed {k}" for k in timed_missed] +
+        (["timed-quiz errors"] if timed_errors else [])))
+    drop_database(pg, DB_NAME)
     sys.exit(0 if good else 1)
 
 
@@ -349,14 +324,16 @@ def answer_for(q: dict) -> dict:
 def client_main(args):
     out = Path(args.client)
     setup = json.loads((out / "setup.json").read_text())
+    result = {k: [] for k in GOALS} | {"acked": 0, "held": 0, "errors": []}
     try:
-        result = asyncio.run(run_clients(setup))
+        asyncio.run(run_clients(setup, result))
     except Exception as exc:  # noqa: BLE001 - reported as the run's error, with what was measured
-        result = {k: [] for k in GOALS} | {"acked": 0, "held": 0, "errors": [f"client crashed: {exc!r}"]}
+        result["errors"].append(f"client crashed: {exc!r}")
     (out / "result.json").write_text(json.dumps(result))
 
 
-async def run_clients(s: dict) -> dict:
+async def run_clients(s: dict, res: dict) -> dict:
+    """Fills ``res`` (the measures, "acked", "held", "errors") as the run goes."""
     from websockets.asyncio.client import connect
 
     web, push = s["web_port"], s["push_port"]
@@ -364,51 +341,44 @@ async def run_clients(s: dict) -> dict:
     ws_base = f"ws://127.0.0.1:{push}/ws/live/{live}/"
     origin = f"http://127.0.0.1:{push}"
     think_min, think_max = s["think"]
-    errors: list[str] = []
-    res = {"open_to_phone": [], "answer_post": [], "last_answer_to_projector": [], "acked": 0, "errors": errors}
+    errors: list[str] = res["errors"]
     opened = {}  # position -> (time the control sent "next")
-    shown: dict[int, asyncio.Event] = {}
     projector_full: dict[int, float] = {}
     last_ack: dict[int, float] = {}
     n = len(s["phones"])
     done_answering: dict[int, asyncio.Event] = {}
 
-    async def phone(cookie: str, ready: asyncio.Event, go: asyncio.Event):
-        try:
-            async with connect(ws_base + "?as=phone", additional_headers={"Cookie": f"sessionid={cookie}", "Origin": origin},
-                               open_timeout=60, ping_interval=None) as ws:
-                first = json.loads(await ws.recv())
-                if first.get("type") != "state":
-                    errors.append(f"phone: first message {first}")
-                ready.set()
-                answered = set()
-                async for raw in ws:
-                    m = json.loads(raw)
-                    if m.get("type") != "state":
-                        continue
-                    if m.get("ended"):
-                        return
-                    pos = m.get("position")
-                    if m.get("phase") == "open" and pos is not None and pos not in answered and pos in opened:
-                        answered.add(pos)
-                        res["open_to_phone"].append((time.perf_counter() - opened[pos]) * 1000)
-                        asyncio.get_running_loop().create_task(answer(cookie, m["question"], pos))
-        except Exception as exc:  # noqa: BLE001 - every failure is a reported error
-            errors.append(f"phone socket: {type(exc).__name__}: {exc}")
-            ready.set()
+    via_socket = s.get("answer_via", "socket") == "socket"
+    loop = asyncio.get_running_loop()
 
-    async def answer(cookie, q, pos):
+    def phone(cookie: str) -> LivePhone:
+        answered = set()
+
+        def on_state(p: LivePhone, m: dict) -> None:
+            pos = m.get("position")
+            if m.get("phase") == "open" and pos is not None and pos not in answered and pos in opened:
+                answered.add(pos)
+                res["open_to_phone"].append((time.perf_counter() - opened[pos]) * 1000)
+                loop.create_task(answer(cookie, m["question"], pos, p))
+
+        return LivePhone(ws_base + "?as=phone", cookie, origin, on_state=on_state)
+
+    async def answer(cookie, q, pos, p: LivePhone):
         await asyncio.sleep(random.uniform(think_min, think_max))
         t = time.perf_counter()
         try:
-            status, body = await http_post(web, f"/courses/{course}/live/{live}/answer/", cookie,
-                                           {"question": q["id"], **answer_for(q)})
+            if via_socket:
+                body = await p.answer(q["id"], answer_for(q))
+                status = body.get("status", 200)
+            else:
+                status, body = await http_post(web, f"/courses/{course}/live/{live}/answer/", cookie,
+                                               {"question": q["id"], **answer_for(q)})
         except Exception as exc:  # noqa: BLE001
-            errors.append(f"answer POST: {type(exc).__name__}: {exc}")
+            errors.append(f"answer: {type(exc).__name__}: {exc}")
             return
-        res["answer_post"].append((time.perf_counter() - t) * 1000)
+        res["answer"].append((time.perf_counter() - t) * 1000)
         if status != 200 or not body.get("ok"):
-            errors.append(f"answer POST {status}: {body}")
+            errors.append(f"answer {status}: {body}")
         else:
             res["acked"] += 1
             last_ack[pos] = time.perf_counter()
@@ -441,16 +411,19 @@ async def run_clients(s: dict) -> dict:
             errors.append(f"projector socket: {type(exc).__name__}: {exc}")
             ready.set()
 
-    readies = [asyncio.Event() for _ in range(n)]
-    go = asyncio.Event()
     tasks = []
     proj_ready = asyncio.Event()
     tasks.append(asyncio.create_task(projector(proj_ready)))
-    for i, cookie in enumerate(s["phones"]):
-        tasks.append(asyncio.create_task(phone(cookie, readies[i], go)))
+    phones = [phone(cookie) for cookie in s["phones"]]
+    starts = []
+    for i, p in enumerate(phones):
+        starts.append(asyncio.create_task(p.start()))
         if i % 25 == 24:
             await asyncio.sleep(0.5)  # 300 phones within 6 s: a storm (a lecture joins over a minute)
-    await asyncio.wait_for(asyncio.gather(proj_ready.wait(), *(r.wait() for r in readies)), 180)
+    await asyncio.wait_for(asyncio.gather(proj_ready.wait(), *starts), 180)
+    for p in phones:
+        if p.state.get("type") != "state":
+            errors.append(f"phone: first message {p.state}")
     print(f"HELD {n + 1} sockets (+ the control's POSTs)", flush=True)
     await asyncio.sleep(2)
     res["held"] = n + 2  # phones, projector and (below) the control page's socket
@@ -467,13 +440,23 @@ async def run_clients(s: dict) -> dict:
             await asyncio.sleep(1)
     else:
         raise RuntimeError("the control socket could not connect")
+    async def step(action: str) -> bool:
+        """The control page's POST of one step; a failure is an error of the run, not its end."""
+        try:
+            status, body = await http_post(web, f"/courses/{course}/live/{live}/action/", s["prof"],
+                                           {"action": action}, timeout=60)
+        except Exception as exc:  # noqa: BLE001
+            status, body = None, f"{type(exc).__name__}: {exc}"
+        if status != 200:
+            errors.append(f"control {action}: {status} {body}")
+        return status == 200
+
     for pos in range(s["n_questions"]):
         done_answering[pos] = asyncio.Event()
         projector_seen.setdefault(pos, asyncio.Event())
         opened[pos] = time.perf_counter()
-        status, body = await http_post(web, f"/courses/{course}/live/{live}/action/", s["prof"], {"action": "next"})
-        if status != 200:
-            errors.append(f"control next {status}: {body}")
+        if not await step("next"):
+            continue
         try:
             await asyncio.wait_for(done_answering[pos].wait(), 60)
             await asyncio.wait_for(projector_seen[pos].wait(), 30)
@@ -481,14 +464,18 @@ async def run_clients(s: dict) -> dict:
         except asyncio.TimeoutError:
             errors.append(f"question {pos + 1}: {answered_count.get(pos, 0)} answers, projector "
                           f"{'saw' if pos in projector_full else 'did not see'} all")
-        status, body = await http_post(web, f"/courses/{course}/live/{live}/action/", s["prof"], {"action": "close"})
-        if status != 200:
-            errors.append(f"control close {status}: {body}")
+        await step("close")
         print(f"question {pos + 1}: open->phones p95 "
-              f"{pct(res['open_to_phone'][-n:], 0.95):.0f} ms, answer POST p95 {pct(res['answer_post'][-n:], 0.95):.0f} ms, "
+              f"{pct(res['open_to_phone'][-n:], 0.95):.0f} ms, answer p95 {pct(res['answer'][-n:], 0.95):.0f} ms, "
               f"last answer->projector {res['last_answer_to_projector'][-1] if res['last_answer_to_projector'] else -1:.0f} ms",
               flush=True)
-    await http_post(web, f"/courses/{course}/live/{live}/action/", s["prof"], {"action": "end"})
+    await step("end")
+    try:
+        await asyncio.wait_for(asyncio.gather(*(p.wait_for(lambda m: m.get("ended")) for p in phones)), 30)
+    except asyncio.TimeoutError:
+        errors.append(f"{sum(1 for p in phones if not p.state.get('ended'))} phones never saw the end")
+    res["reconnects"] = sum(p.connects - 1 for p in phones)
+    await asyncio.gather(*(p.close() for p in phones), return_exceptions=True)
     await control_ws.close()
     await asyncio.wait(tasks, timeout=30)
     for t in tasks:

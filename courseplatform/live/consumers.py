@@ -1,22 +1,37 @@
 """The WebSocket of a phone or a staff screen: ws/live/<live_id>/?as=phone|screen.
 
 On connect (and so on every reconnect) the page is sent the current state from the database;
-afterwards it gets what push.py broadcasts. The socket only receives: answers and the
-instructor's steps are plain POSTs (views.py), stored before anyone is told.
+afterwards it gets what push.py broadcasts. A phone sends its answers on this socket (the page
+falls back to the POST of views.py while the socket is down): each is stored in PostgreSQL
+(services.answer, one statement) before the "received" reply naming its request id goes back.
+The instructor's steps stay POSTs.
+
+A process that loses its Redis (a restart without persistence, a flush) loses the groups its
+sockets joined: a watchdog notices and closes its sockets with code 4001, and the pages reconnect
+by themselves, joining the groups again and being sent the current state.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
+import weakref
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from courseplatform.courses.models import Membership, Role, STAFF_ROLES
 from courseplatform.quizzes import bank
 
 from . import push
 from .models import LiveQuestion, LiveSession
+
+log = logging.getLogger(__name__)
+ANSWER_FIELDS = ("choice", "value", "text")
+RECONNECT = 4001  # the close code that asks a page to reconnect at once
 
 
 def _load_sync(user, live_id: int, as_: str):
@@ -45,11 +60,33 @@ def _initial_sync(live_id: int, user, as_: str) -> dict:
     return staff_state(live) if as_ == "screen" else personal_state(live, user)
 
 
+def _answer_sync(live_id: int, user, session_key: str | None, content: dict) -> dict:
+    from .services import LiveError, answer, answer_text, personal_state
+
+    data = {}
+    for name in ANSWER_FIELDS:  # the same shape as the form's fields: lists of short strings
+        values = content.get(name, [])
+        values = values if isinstance(values, list) else [values]
+        if len(values) > 50 or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                       and len(str(v)) <= 1000 for v in values):
+            return {"ok": False, "status": 400, "message": "That answer is not well formed."}
+        data[name] = [str(v) for v in values]
+    try:
+        row, created = answer(live_id, user, content.get("question"), data, session_key=session_key or "")
+    except LiveError as exc:
+        live = LiveSession.objects.filter(pk=live_id).first()
+        return {"ok": False, "status": exc.status, "message": str(exc),
+                "state": personal_state(live, user) if live is not None else None}
+    return {"ok": True, "question": row.question_id, "created": created, "text": answer_text(row),
+            "message": "Answer received." if created else "Answer received (it had already arrived)."}
+
+
 # Not thread-sensitive: the lookups of many sockets connecting at once (300 phones after a restart of
 # the push server) run side by side in the thread pool instead of one after another in one thread,
 # so every handshake finishes well within the server's handshake timeout.
 _load = database_sync_to_async(_load_sync, thread_sensitive=False)
 _initial = database_sync_to_async(_initial_sync, thread_sensitive=False)
+_answer = database_sync_to_async(_answer_sync, thread_sensitive=False)
 
 
 _slots: asyncio.Semaphore | None = None
@@ -65,7 +102,129 @@ def _connect_slots() -> asyncio.Semaphore:
     return _slots
 
 
+class _Fanout:
+    """This process's one channel in each live group it has sockets for: a push to a session is one
+    message per push process (not one per socket: 300 phones cost Redis one message, not 300 that
+    this process would pop one round trip at a time), handed here to every local socket of the group.
+    The message names its group (push._send)."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.channel: str | None = None
+        self.members: dict[str, set] = {}
+        self.lock = asyncio.Lock()
+        self.task: asyncio.Task | None = None
+
+    async def join(self, group: str, consumer) -> None:
+        async with self.lock:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel()
+                self.task = asyncio.get_running_loop().create_task(self._run())
+            if group not in self.members:
+                await self.layer.group_add(group, self.channel)  # Redis down: the handshake fails, the page retries
+                self.members[group] = set()
+            self.members[group].add(consumer)
+
+    def leave(self, group: str, consumer) -> None:
+        # The membership stays (sockets come and go all lecture long); it expires with group_expiry.
+        self.members.get(group, set()).discard(consumer)
+
+    def forget(self) -> None:
+        """Redis lost the groups: the next socket of each group joins it again."""
+        self.members.clear()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - Redis away: the watchdog reconnects the pages
+                await asyncio.sleep(0.5)
+                continue
+            for consumer in list(self.members.get(message.get("group"), ())):
+                consumer.deliver(message)
+
+
+_fanouts: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Fanout]" = weakref.WeakKeyDictionary()
+
+
+def _fanout(layer) -> _Fanout:
+    loop = asyncio.get_running_loop()
+    f = _fanouts.get(loop)
+    if f is None or f.layer is not layer:
+        f = _fanouts[loop] = _Fanout(layer)
+    return f
+
+
+_open: "weakref.WeakSet[LiveConsumer]" = weakref.WeakSet()
+_watchdog: asyncio.Task | None = None
+WATCH_EVERY = 1.0
+
+
+async def _watch_redis(layer) -> None:
+    """Every WATCH_EVERY s: is this process's mark still in the channel layer's Redis? A Redis that
+    restarted without its data or was flushed has forgotten every group this process's sockets
+    joined (they would hear nothing more), and one that was unreachable lost the pushes meanwhile:
+    either way the sockets are closed with RECONNECT once Redis answers, and the pages come back."""
+    key = f"{layer.prefix}:alive:{secrets.token_hex(8)}"
+    marked = lost = False
+    while True:
+        try:
+            r = layer.connection(0)
+            if marked and not await r.exists(key):
+                lost = True  # restarted without its data, or flushed
+            await r.set(key, "1", ex=60)
+            marked = True
+        except Exception:  # noqa: BLE001 - Redis unreachable: try again
+            lost = True
+            await asyncio.sleep(WATCH_EVERY)
+            continue
+        if lost:
+            lost = False
+            _fanout(layer).forget()
+            log.warning("live: the channel layer's Redis lost this process's groups; %d sockets reconnect", len(_open))
+            for consumer in list(_open):
+                try:
+                    await consumer.close(code=RECONNECT)
+                except Exception:  # noqa: BLE001 - that one is gone already
+                    pass
+        await asyncio.sleep(WATCH_EVERY)
+
+
+def _ensure_watchdog(layer) -> None:
+    global _watchdog
+    if not type(layer).__module__.startswith("channels_redis"):
+        return
+    if _watchdog is None or _watchdog.done() or _watchdog.get_loop() is not asyncio.get_running_loop():
+        _watchdog = asyncio.get_running_loop().create_task(_watch_redis(layer))
+
+
+def _personal_question_sync(personal: dict, user_id: int) -> dict:
+    from .services import _public_question, _seed
+
+    q = LiveQuestion(pk=personal["id"], live_id=personal["live"], key=personal["key"], kind=personal["kind"],
+                     spec=personal["spec"], personal=True, position=personal["position"], snapshot={})
+    snap = bank.build_snapshot(q.spec, param_seed=_seed(q.live_id, q.key, user_id), choice_seed=0,
+                               shuffle_choices=False)
+    return _public_question(snap, q)
+
+
+_personal_question = sync_to_async(_personal_question_sync, thread_sensitive=False)
+INBOX_LIMIT = 50  # pushes waiting for one socket before it is asked to reconnect (and sent the state)
+
+
 class LiveConsumer(AsyncJsonWebsocketConsumer):
+    # No channel of its own per socket (an alias that names no layer): pushes arrive through this
+    # process's fanout, and a socket does not die with a Redis connection (the watchdog decides).
+    channel_layer_alias = "live-sockets-have-no-channel"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._inbox: asyncio.Queue = asyncio.Queue()
+        self._pump: asyncio.Task | None = None
+        self._ready = False
+
     async def connect(self):
         self.live_id = int(self.scope["url_route"]["kwargs"]["live_id"])
         query = parse_qs(self.scope.get("query_string", b"").decode())
@@ -81,30 +240,64 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 return
             self.user = user
             self.group = push.staff_group(self.live_id) if self.as_ == "screen" else push.phones_group(self.live_id)
-            await self.channel_layer.group_add(self.group, self.channel_name)
+            layer = get_channel_layer()
+            await _fanout(layer).join(self.group, self)
+            _ensure_watchdog(layer)
+            _open.add(self)
             await self.accept()
             await self.send_json(await _initial(self.live_id, user, self.as_))
+            self._ready = True
+            self._start_pump()
 
     async def disconnect(self, code):
+        _open.discard(self)
+        if self._pump is not None:
+            self._pump.cancel()
         if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            _fanout(get_channel_layer()).leave(self.group, self)
 
     async def receive_json(self, content, **kwargs):
-        # The only message a page sends: "resync" after it noticed a gap (a reconnect does the same).
-        if isinstance(content, dict) and content.get("type") == "resync":
+        if not isinstance(content, dict):
+            return
+        if content.get("type") == "resync":  # after the page noticed a gap (a reconnect does the same)
             await self.send_json(await _initial(self.live_id, self.user, self.as_))
+        elif content.get("type") == "answer" and self.as_ == "phone":
+            # Stored in PostgreSQL before the reply; "rid" is the page's id of this request.
+            session = self.scope.get("session")
+            reply = await _answer(self.live_id, self.user, getattr(session, "session_key", None), content)
+            await self.send_json({"type": "answered", "rid": str(content.get("rid", ""))[:40], **reply})
+            if reply.get("status") == 401:  # logged out meanwhile: this socket is done
+                await self.close(code=4401)
+
+    def deliver(self, message: dict) -> None:
+        """A push for this socket (from the fanout): sent in order by this socket's own task, so one
+        slow phone never holds up the others; one too far behind is asked to reconnect."""
+        if self._inbox.qsize() >= INBOX_LIMIT:
+            asyncio.get_running_loop().create_task(self.close(code=RECONNECT))
+            return
+        self._inbox.put_nowait(message)
+        self._start_pump()
+
+    def _start_pump(self) -> None:
+        if self._pump is None and self._ready:  # after the first state: nothing is sent before accept
+            self._pump = asyncio.get_running_loop().create_task(self._send_pushes())
+
+    async def _send_pushes(self) -> None:
+        while True:
+            message = await self._inbox.get()
+            handler = getattr(self, str(message.get("type", "")).replace(".", "_"), None)
+            try:
+                if handler is not None:
+                    await handler(message)
+            except Exception:  # noqa: BLE001 - the socket is closing; the page gets the state on reconnect
+                log.debug("live: a push to one socket failed", exc_info=True)
 
     async def live_state(self, event):
         state = event["state"]
         personal = event.get("personal")
         if personal and self.as_ == "phone":
-            q = LiveQuestion(pk=personal["id"], live_id=personal["live"], key=personal["key"], kind=personal["kind"],
-                             spec=personal["spec"], personal=True, position=personal["position"], snapshot={})
-            from .services import _public_question, _seed
-
-            snap = bank.build_snapshot(q.spec, param_seed=_seed(q.live_id, q.key, self.user.pk), choice_seed=0,
-                                       shuffle_choices=False)
-            state = {**state, "question": _public_question(snap, q)}
+            # This student's numbers, drawn in a thread: 300 phones' snapshots never stall the loop.
+            state = {**state, "question": await _personal_question(personal, self.user.pk)}
         if self.as_ == "phone":
             state = {**state, "fresh": True}  # no personal fields: the page keeps its own, or asks me.json
         await self.send_json(state)

@@ -173,24 +173,69 @@ def _student_snapshot(q: LiveQuestion, user_id: int) -> dict:
                                shuffle_choices=False)
 
 
-def answer(live_id: int, user, question_id, data) -> tuple[Response, bool]:
-    """Store one answer of a joined student to the open question. Returns (response, created):
-    the same answer sent again (a retry whose "received" was lost) is (the stored one, False).
-    Raises LiveError for everything else, with nothing stored."""
-    now = timezone.now()
-    live = LiveSession.objects.filter(pk=live_id).first()
-    if live is None:
-        raise LiveError("This live quiz does not exist.", 404)
+_QUESTIONS: dict[int, LiveQuestion] = {}  # id -> question: a started session's copies never change
+
+
+def _question(live_id: int, question_id) -> LiveQuestion:
+    """The session's question ``question_id`` (kept per process after the first look-up: its spec
+    and snapshot are copies made when the session started, never edited)."""
     try:
         question_id = int(question_id)
     except (TypeError, ValueError):
         raise LiveError("The page is out of date: it now shows the current question.", 400) from None
-    q = LiveQuestion.objects.filter(pk=question_id, live_id=live_id).first()
+    q = _QUESTIONS.get(question_id)
     if q is None:
+        q = LiveQuestion.objects.filter(pk=question_id).only(
+            "id", "live_id", "position", "key", "kind", "spec", "personal", "snapshot").first()
+        if q is None:
+            raise LiveError("That question is not part of this live quiz.", 400)
+        if len(_QUESTIONS) > 4096:
+            _QUESTIONS.clear()
+        _QUESTIONS[question_id] = q
+    if q.live_id != live_id:
         raise LiveError("That question is not part of this live quiz.", 400)
-    if not Participant.objects.filter(live_id=live_id, user=user).exists():
-        raise LiveError("Join with the code on the screen first.", 403)
-    existing = Response.objects.filter(question=q, user=user).first()
+    return q
+
+
+# One statement stores an answer: only while its question is the session's open one (a Close holds
+# the session's row lock, FOR SHARE waits for it and then sees the closed phase), only from an
+# active user who is a joined student of the course and (on a socket) whose login session still
+# exists (logged out elsewhere: refused), once per student and question (ON CONFLICT: a retry
+# stores nothing).
+_INSERT = """
+WITH s AS (
+    SELECT id, course_id FROM live_livesession
+    WHERE id = %(live)s AND current = %(position)s AND phase = 'open'
+      AND (closes_at IS NULL OR closes_at > %(now)s)
+    FOR SHARE
+)
+INSERT INTO live_response (question_id, user_id, response, snapshot, score, answered_at)
+SELECT %(question)s, %(user)s, %(response)s, %(snapshot)s, %(score)s, %(now)s FROM s
+WHERE EXISTS (SELECT 1 FROM live_participant p WHERE p.live_id = s.id AND p.user_id = %(user)s)
+  AND EXISTS (SELECT 1 FROM auth_user u WHERE u.id = %(user)s AND u.is_active)
+  AND (%(session)s::text IS NULL OR EXISTS (SELECT 1 FROM django_session d
+                                           WHERE d.session_key = %(session)s AND d.expire_date > %(now)s))
+  AND EXISTS (SELECT 1 FROM courses_membership m
+              WHERE m.course_id = s.course_id AND m.user_id = %(user)s AND m.role = %(role)s)
+ON CONFLICT (question_id, user_id) DO NOTHING
+RETURNING id
+"""
+
+
+def answer(live_id: int, user, question_id, data, session_key: str | None = None) -> tuple[Response, bool]:
+    """Store one answer of a joined student to the open question, committed before this returns.
+    Returns (response, created): the same answer sent again (a retry whose "received" was lost) is
+    (the stored one, False). Raises LiveError for everything else, with nothing stored.
+    ``session_key``: the login session a socket was opened with, which must still exist.
+
+    The usual case is one round trip to the database (the question is cached, the answer cleaned
+    and graded here, and _INSERT checks the rest); only a refused or repeated answer looks further
+    to say why."""
+    from django.db import connection
+    from psycopg.types.json import Jsonb
+
+    now = timezone.now()
+    q = _question(live_id, question_id)
     snap = _student_snapshot(q, user.pk)
     try:
         cleaned = bank.clean_response(snap, data)
@@ -198,30 +243,47 @@ def answer(live_id: int, user, question_id, data) -> tuple[Response, bool]:
         raise LiveError(str(exc), 400) from None
     if cleaned is None:
         raise LiveError("Choose or type an answer first.", 400)
+    score, _ = bank.grade(snap, cleaned)
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute(_INSERT, {"live": live_id, "position": q.position, "now": now, "question": q.pk,
+                                  "user": user.pk, "response": Jsonb(cleaned),
+                                  "snapshot": Jsonb(snap) if q.personal else None, "score": score,
+                                  "role": Role.STUDENT, "session": session_key})
+            row = cur.fetchone()
+    if row is not None:
+        transaction.on_commit(lambda: push.counts_soon(live_id, q.pk))
+        return Response(pk=row[0], question=q, user=user, response=cleaned, score=score,
+                        snapshot=snap if q.personal else None, answered_at=now), True
+    return _not_stored(live_id, user, q, cleaned, now, session_key)
+
+
+def _not_stored(live_id: int, user, q: LiveQuestion, cleaned: dict, now, session_key) -> tuple[Response, bool]:
+    """Why _INSERT stored nothing: a repeat of the stored answer (fine), a different second answer,
+    a closed question, a student who has not joined or is no longer in the course, a login that
+    has ended."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.models import Session
+
+    if session_key is not None and not Session.objects.filter(session_key=session_key, expire_date__gt=now).exists():
+        raise LiveError("You are logged out: log in again, then reload this page.", 401)
+    if not get_user_model().objects.filter(pk=user.pk, is_active=True).exists():
+        raise LiveError("You are logged out: log in again, then reload this page.", 401)
+    live = LiveSession.objects.filter(pk=live_id).first()
+    if live is None:
+        raise LiveError("This live quiz does not exist.", 404)
+    if not Membership.objects.filter(course_id=live.course_id, user=user, role=Role.STUDENT).exists():
+        raise LiveError("Only the course's students answer.", 403)
+    if not Participant.objects.filter(live_id=live_id, user=user).exists():
+        raise LiveError("Join with the code on the screen first.", 403)
+    existing = Response.objects.filter(question=q, user=user).first()
     if existing is not None:
         if existing.response == cleaned:
             return existing, False
         raise LiveError("You have already answered this question; your first answer counts.")
     if q.position != live.current or live.phase == Phase.ENDED:
         raise LiveError("This question is not open: the page now shows the current one.")
-    if _effective_phase(live, now) != Phase.OPEN:
-        raise LiveError("Too late: the question was closed before your answer arrived.")
-    score, _ = bank.grade(snap, cleaned)
-    try:
-        with transaction.atomic():
-            # The phase again, under the session's row lock: a Close committed meanwhile wins.
-            locked = LiveSession.objects.select_for_update().get(pk=live_id)
-            if locked.current != q.position or _effective_phase(locked, now) != Phase.OPEN:
-                raise LiveError("Too late: the question was closed before your answer arrived.")
-            row = Response.objects.create(question=q, user=user, response=cleaned, score=score,
-                                          snapshot=snap if q.personal else None)
-    except IntegrityError:
-        row = Response.objects.get(question=q, user=user)  # a double tap: the other request stored it
-        if row.response == cleaned:
-            return row, False
-        raise LiveError("You have already answered this question; your first answer counts.") from None
-    transaction.on_commit(lambda: push.counts(live_id, question_id=q.pk))
-    return row, True
+    raise LiveError("Too late: the question was closed before your answer arrived.")
 
 
 # --------------------------------------------------------------------------- what the screens show
@@ -276,6 +338,12 @@ def personal_state(live: LiveSession, user) -> dict:
         if state["phase"] == Phase.REVEALED and q.personal:
             state["correct_html"] = bank.correct_answer_text(snap)
     return state
+
+
+def answer_text(row: Response) -> str:
+    """A stored answer as its student's phone shows it ("Answer received: B")."""
+    q = row.question
+    return response_text(row.snapshot or q.snapshot, row.response)
 
 
 def response_text(snap: dict, response: dict) -> str:

@@ -205,6 +205,7 @@ def answer(request, course_slug, live_id):
         return redirect("live:phone", course_slug=course_slug, live_id=live.pk)
     message = "Answer received." if created else "Answer received (it had already arrived)."
     if _wants_json(request):
-        return JsonResponse({"ok": True, "message": message, "question": row.question_id, "created": created})
+        return JsonResponse({"ok": True, "message": message, "question": row.question_id, "created": created,
+                             "text": services.answer_text(row)})
     messages.success(request, message)
     return redirect("live:phone", course_slug=course_slug, live_id=live.pk)

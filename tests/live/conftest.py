@@ -3,17 +3,21 @@ live session, and (for the push tests) the real ASGI server (uvicorn) against th
 and the real Redis channel layer, in a process of its own."""
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
+
+from bench._common import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,12 +116,33 @@ def _own_channel_prefix(settings):
     os.environ["CHANNEL_LAYER_PREFIX"] = prefix
     yield
     channel_layers.backends.clear()
+    from courseplatform.live import push
+
+    push.close_db_connections()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def run_async(coro):
+    """asyncio.run in a thread of its own: the browser tests' Playwright (sync API) keeps an event
+    loop running in the main thread for the whole session."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class BackgroundLoop:
+    """An event loop in a thread for clients that must stay connected (and reconnect) while the test
+    does other things, browsers included: ``bg.run(coro)`` waits for one coroutine there."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro, timeout: float = 60):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
 
 
 class AsgiServer:

@@ -4,7 +4,6 @@ it commits is pushed through Redis to the sockets the server holds."""
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 
 import pytest
@@ -14,14 +13,9 @@ from websockets.exceptions import InvalidStatus
 from courseplatform.live import services
 from courseplatform.live.models import Response
 
+from .conftest import run_async as _run
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _run(coro) -> None:
-    """asyncio.run in a thread of its own: the browser tests' Playwright (sync API) keeps an event
-    loop running in the main thread for the whole session."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, coro).result()
 
 
 def _ws_url(server, live, as_="phone"):
@@ -156,3 +150,63 @@ def test_restart_of_the_push_server_mid_question_loses_no_acknowledged_answer(as
 
     _run(after())
     assert Response.objects.filter(question=q).count() == 1
+
+
+def test_answers_on_the_socket_are_stored_before_the_reply_and_checked(asgi_server, live, student, other_student,
+                                                                      instructor, session_cookie):
+    from django.contrib.sessions.models import Session
+    from websockets.exceptions import ConnectionClosed
+
+    from courseplatform.courses.models import Membership
+
+    for u in (student, other_student):
+        services.join(u, live.code)
+    services.control(live.pk, "next", version=None)
+    q, later = live.questions.get(position=0), live.questions.get(position=1)
+    right, wrong = (next(c["id"] for c in q.snapshot["choices"] if c["html"] == t) for t in ("12", "8"))
+    phone_url = _ws_url(asgi_server, live)
+    alice = session_cookie(student)
+
+    async def ask(ws, rid, **body):
+        await ws.send(json.dumps({"type": "answer", "rid": rid, **body}))
+        return await _next_state(ws, lambda m: m.get("type") == "answered" and m["rid"] == rid)
+
+    async def scenario():
+        async with connect(phone_url, additional_headers=_headers(asgi_server, alice)) as ws, \
+                connect(phone_url, additional_headers=_headers(asgi_server, session_cookie(other_student))) as bob, \
+                connect(_ws_url(asgi_server, live, "screen"),
+                        additional_headers=_headers(asgi_server, session_cookie(instructor))) as screen:
+            await ws.recv(), await bob.recv(), await screen.recv()
+            reply = await ask(ws, "r1", question=q.pk, choice=[right])
+            assert (reply["ok"], reply["created"], reply["text"]) == (True, True, "B")
+            # in the database before the reply came
+            assert await asyncio.to_thread(lambda: Response.objects.filter(question=q, user=student).count()) == 1
+            counted = await _next_state(screen, lambda m: m.get("type") == "counts" and m["answered"] == 1)
+            assert counted["question"] == q.pk
+            again = await ask(ws, "r2", question=q.pk, choice=[right])  # a reply that got lost: sent again
+            assert again["ok"] and again["created"] is False
+            changed = await ask(ws, "r3", question=q.pk, choice=[wrong])
+            assert not changed["ok"] and changed["status"] == 409 and "first answer counts" in changed["message"]
+            stale = await ask(ws, "r4", question=later.pk, choice=[later.snapshot["choices"][0]["id"]])
+            assert not stale["ok"] and stale["state"]["question"]["id"] == q.pk  # told the current question
+            for rid, body in (("r5", {"question": q.pk, "choice": [{"x": 1}]}), ("r6", {"question": "zzz"}),
+                              ("r7", {"question": q.pk, "choice": ["x" * 2000]})):
+                bad = await ask(ws, rid, **body)
+                assert not bad["ok"] and bad["status"] == 400
+            # a staff screen does not answer: no reply, nothing stored
+            await screen.send(json.dumps({"type": "answer", "rid": "s1", "question": q.pk, "choice": [right]}))
+            with pytest.raises(asyncio.TimeoutError):
+                await _next_state(screen, lambda m: m.get("type") == "answered", timeout=1.5)
+            # removed from the course while the socket is open: refused, nothing stored
+            await asyncio.to_thread(lambda: Membership.objects.filter(user=other_student).delete())
+            gone = await ask(bob, "b1", question=q.pk, choice=[right])
+            assert not gone["ok"] and gone["status"] == 403
+            # logged out elsewhere (the session is gone) while the socket is open: refused, socket closed
+            await asyncio.to_thread(lambda: Session.objects.filter(session_key=alice).delete())
+            out = await ask(ws, "r8", question=later.pk, choice=[later.snapshot["choices"][0]["id"]])
+            assert not out["ok"] and out["status"] == 401
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+
+    _run(scenario())
+    assert list(Response.objects.values_list("user_id", "response")) == [(student.pk, {"choice": right})]

@@ -1,5 +1,8 @@
-// Live quizzes: one socket per page (phone, control, projector) that reconnects by itself and is
-// sent the current state on every (re)connect; answers and the instructor's steps are POSTs.
+// Live quizzes: one socket per page (phone, control, projector) that reconnects by itself (backoff
+// 250 ms doubling to 3 s, with jitter) and is sent the current state on every (re)connect. A phone
+// sends its answer on the socket and waits for the "received" reply (stored in the database
+// first); with no open socket, or no reply within 5 s, it POSTs the same answer (a repeat is
+// recognised). The instructor's steps are POSTs.
 (function () {
   "use strict";
   var root = document.getElementById("live");
@@ -16,7 +19,7 @@
   }
 
   // ------------------------------------------------------------------ the socket
-  var socket = null, retry = 0;
+  var socket = null, retry = 0, pending = {}, rids = 0;
   function connect() {
     var s = new WebSocket(wsUrl());
     socket = s;
@@ -25,9 +28,11 @@
       var msg; try { msg = JSON.parse(ev.data); } catch (e) { return; }
       if (msg.type === "state") onState(msg);
       else if (msg.type === "counts") onCounts(msg);
+      else if (msg.type === "answered" && pending[msg.rid]) pending[msg.rid](msg);
     };
     s.onclose = function () {
       setConn(false);
+      Object.keys(pending).forEach(function (rid) { pending[rid](null); });  // unanswered: POST them
       retry = Math.min(retry + 1, 6);
       setTimeout(connect, Math.min(250 * Math.pow(2, retry - 1), 3000) + Math.random() * 250);
     };
@@ -256,6 +261,26 @@
       .then(function (r) { return r.json(); }).then(function (s) { s.fresh = false; onState(s); })
       .catch(function () {});
   }
+  function postAnswer(body) {
+    return fetch(root.dataset.answerUrl, {method: "POST", body: body, credentials: "same-origin",
+      headers: {"X-CSRFToken": csrf, "Accept": "application/json"}})
+      .then(function (r) { return r.json().then(function (j) { return [r.status, j]; }); });
+  }
+  function sendAnswer(body) {  // over the socket when it is open, else (or without a reply) by POST
+    if (!socket || socket.readyState !== WebSocket.OPEN) return postAnswer(body);
+    var msg = {type: "answer", rid: "a" + (++rids), question: body.get("question"),
+               choice: body.getAll("choice"), value: body.getAll("value"), text: body.getAll("text")};
+    return new Promise(function (resolve) {
+      var timer = setTimeout(function () { done(null); }, 5000);
+      function done(reply) {
+        clearTimeout(timer);
+        delete pending[msg.rid];
+        resolve(reply ? Promise.resolve([reply.status || 200, reply]) : postAnswer(body));
+      }
+      pending[msg.rid] = done;
+      socket.send(JSON.stringify(msg));
+    });
+  }
   if (form) {
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
@@ -263,15 +288,13 @@
       var body = new URLSearchParams(new FormData(form));
       received.textContent = "Sending…";
       setFormEnabled(false);
-      fetch(root.dataset.answerUrl, {method: "POST", body: body, credentials: "same-origin",
-        headers: {"X-CSRFToken": csrf, "Accept": "application/json"}})
-        .then(function (r) { return r.json().then(function (j) { return [r.status, j]; }); })
+      sendAnswer(body)
         .then(function (res) {
           var j = res[1];
           if (j.ok) {
             var qid = j.question;
-            answered[qid] = answered[qid] || {text: "sent"};
-            fetchMe();
+            answered[qid] = answered[qid] || {text: j.text || "sent"};
+            if (!j.text) fetchMe();
             received.textContent = j.message;
             received.classList.remove("is-error");
           } else {
