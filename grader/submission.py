@@ -5,6 +5,7 @@ sandbox, with student-facing messages for everything it refuses.
 """
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
@@ -28,6 +29,43 @@ class Decoded:
     notebook: str | None = None    # the notebook JSON (for execute_notebook), if the main file is one
     notes: list[str] = field(default_factory=list)
     linemap: object = None         # grader.notebook.LineMap of a notebook: module line -> cell, line
+
+    def dumps(self) -> bytes:
+        """The decoded form as JSON, for a trusted store (the web keeps it next to the upload, so
+        that the worker does not parse the upload again): ``Decoded.loads`` reads it back."""
+        lm = self.linemap
+        return json.dumps({
+            "format": DECODED_FORMAT, "kind": self.kind, "module": self.module, "main": self.main,
+            "files": {path: base64.b64encode(data).decode("ascii") for path, data in self.files.items()},
+            "notebook": self.notebook, "notes": list(self.notes),
+            "linemap": None if lm is None else {"lines": lm.lines, "cells": {str(k): v for k, v in lm.cells.items()},
+                                                "filename": lm.filename},
+        }).encode()
+
+    @classmethod
+    def loads(cls, blob: bytes) -> Decoded:
+        """What ``dumps`` wrote (trusted: written by the platform, never by a student). Raises
+        ValueError for another format."""
+        d = json.loads(blob)
+        if d.get("format") != DECODED_FORMAT:
+            raise ValueError("a decoded form of another format")
+        lm = d["linemap"]
+        linemap = None if lm is None else notebook.LineMap(
+            lines=[tuple(x) if isinstance(x, list) else x for x in lm["lines"]],
+            cells={int(k): v for k, v in lm["cells"].items()}, filename=lm["filename"])
+        return cls(d["kind"], d["module"], {p: base64.b64decode(v) for p, v in d["files"].items()}, d["main"],
+                   d["notebook"], list(d["notes"]), linemap)
+
+
+# The decoded form's version: part of its storage key (decoded_key), so a change of the conversion
+# (grader/notebook.py, this module) must bump it and a stored form of an older engine is not used.
+DECODED_FORMAT = 1
+
+
+def decoded_key(module: str, import_module: bool, accepted) -> str:
+    """What a decoded form depends on besides the upload's bytes: the pack's module, import_module
+    and accepted kinds, and the format. Safe in a file name."""
+    return f"{module}-{int(bool(import_module))}-{'.'.join(accepted)}-f{DECODED_FORMAT}"
 
 
 def kind_of(filename: str) -> str:
