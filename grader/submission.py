@@ -104,6 +104,8 @@ def read_bounded(source, limit: int) -> tuple[bytes, str]:
             raise SubmissionError(f"The file is larger than the limit of {limit // 1024} KiB.", "too_large", limit=limit)
         digest.update(chunk)
         parts.append(chunk)
+    if hasattr(source, "seek"):
+        source.seek(0)  # the caller may hand the same file on (Django streams it again if asked)
     return b"".join(parts), digest.hexdigest()
 
 
