@@ -33,7 +33,7 @@ def blob_path(relpath: str) -> Path:
     return Path(settings.MEDIA_ROOT) / relpath
 
 
-def _write_once(rel: str, write) -> bool:
+def write_once(rel: str, write) -> bool:
     """Write a file of the content-addressed store atomically (readers never see half a file) and
     read-only; False when it is already there (immutable once written)."""
     dest = blob_path(rel)
@@ -67,9 +67,9 @@ def store_blob(upload, checked: CheckedFile) -> tuple[str, bool]:
         for chunk in upload.chunks():
             out.write(chunk)
 
-    created = _write_once(rel, write)
+    created = write_once(rel, write)
     if checked.decoded is not None and checked.decoded_key:
-        _write_once(decoded_path(rel, checked.decoded_key), lambda out: out.write(checked.decoded.dumps()))
+        write_once(decoded_path(rel, checked.decoded_key), lambda out: out.write(checked.decoded.dumps()))
     return rel, created
 
 

@@ -21,7 +21,7 @@ from courseplatform.grading.worker import MAX_DELIVERIES, MAX_RETRIES, backoff, 
 from grader.errors import GraderError
 from grader.submission import decoded_key
 
-from . import dispatch
+from . import artifacts, dispatch
 from .models import PackUpload, State, Submission
 from .packs import check_and_install
 from .services import find_stuck, read_blob, read_decoded
@@ -122,8 +122,9 @@ def _save_result(sub, generation: int, result: dict) -> str:
     message = str(result.get("message") or "")
     if penalty and status == "graded":
         message = f"{message} Late by {days} day(s): −{penalty:g}% → {score:g}/{max_score:g}.".strip()
-    # Large artifacts (executed notebooks) are kept, but the output is cut to what a page can show.
-    stored = json_safe(dict(result))
+    # Artifacts (executed notebooks, plots) are kept as files, not inside the JSON (artifacts.py); the
+    # output is cut to what a page can show.
+    stored = artifacts.store(json_safe(dict(result)))
     if isinstance(stored.get("output"), str) and len(stored["output"]) > 64 * 1024:
         stored["output"] = stored["output"][: 64 * 1024] + "\n… (truncated)"
     updated = Submission.objects.filter(pk=sub.pk, generation=generation).update(
