@@ -10,7 +10,7 @@ Prints: saturation throughput (submissions accepted per second while the senders
 upload request's median and p95 (as the senders saw it, over HTTP), submit-to-graded median and p95,
 and the grading throughput; with the machine's load average at the start and the end.
 ``--micro N`` first times N uploads through the upload view in this process (Django's test client,
-no HTTP, no workers running): the view's own cost, median and p95.
+no HTTP, no workers running): the view's own cost, median and p95 (``--micro-only``: only that).
 
 It creates a throw-away PostgreSQL database (<name>_bench_<pid>) next to DATABASE_URL's, its own
 media and pack store in a temp folder, purges the `cpu` queue of that Redis database, and removes
@@ -129,6 +129,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--kind", choices=("py", "ipynb"), default="py")
     parser.add_argument("--micro", type=int, default=0, help="first time N uploads through the view in-process")
+    parser.add_argument("--micro-only", action="store_true", help="only the in-process timing (no workers, no HTTP)")
     parser.add_argument("--timeout", type=float, default=1200)
     parser.add_argument("--sender", nargs=2, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -246,6 +247,8 @@ def run(args, tmp: Path, procs: list) -> int:
         t = micro(url, students, filename, sources, args.micro)
         print(f"upload view (in-process, {args.kind}, {args.micro} uploads, load {os.getloadavg()[0]:.1f}): "
               f"median {statistics.median(t) * 1000:.1f} ms, p95 {pct(t, .95) * 1000:.1f} ms", flush=True)
+    if args.micro_only:
+        return 0
 
     env = dict(os.environ, DB_CONN_MAX_AGE="0", LOG_LEVEL="WARNING")
     for n in range(args.workers):

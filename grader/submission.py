@@ -146,12 +146,14 @@ class Intake:
         return _decode_zip(self.name, dict(self._files), module, self.accepted, import_module)
 
 
-def take(filename: str, data: bytes, *, accepted=("py", "ipynb", "zip"), require_v4: bool = False) -> Intake:
+def take(filename: str, data: bytes, *, accepted=("py", "ipynb", "zip"), require_v4: bool = False,
+         sha256: str | None = None) -> Intake:
     """The one intake of an upload: its kind's decoding and checks, each once (the bounded walk
     of a notebook first, nbformat's validation after it). ``require_v4`` refuses a notebook of
     another major format (code nbformat) before nbformat converts it. Raises SubmissionError (with
-    a message for the student and a ``code``), and nothing else."""
-    return _guarded(filename, lambda: _take(filename, bytes(data), tuple(accepted), require_v4))
+    a message for the student and a ``code``), and nothing else. ``sha256``: the hash read_bounded
+    computed while reading (not computed again)."""
+    return _guarded(filename, lambda: _take(filename, bytes(data), tuple(accepted), require_v4, sha256))
 
 
 def _guarded(filename: str, work):
@@ -168,14 +170,14 @@ def _guarded(filename: str, work):
                               error=type(exc).__name__) from None
 
 
-def _take(filename: str, data: bytes, accepted: tuple, require_v4: bool) -> Intake:
+def _take(filename: str, data: bytes, accepted: tuple, require_v4: bool, sha256: str | None) -> Intake:
     kind = kind_of(filename)
     if kind not in ("py", "ipynb", "zip"):
         raise SubmissionError(f"'{filename}' is not a .py, .ipynb or .zip file.", "extension")
     if kind not in accepted:
         raise SubmissionError(f"This assignment accepts {', '.join('.' + k for k in accepted)} files, not .{kind}.",
                               "extension")
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256 or hashlib.sha256(data).hexdigest()
     if kind == "py":
         _text(data, filename)
         return Intake(filename, kind, data, digest, accepted=accepted)

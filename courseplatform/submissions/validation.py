@@ -88,7 +88,7 @@ def check_upload(upload, accepted_kinds) -> CheckedFile:
     if not upload.size:
         raise UploadRejected(f"“{name}” is empty.", "empty")
     try:
-        data, _ = read_bounded(upload, limit)
+        data, sha256 = read_bounded(upload, limit)
     except SubmissionError:
         raise UploadRejected(f"“{name}” is larger than the limit of {filesizeformat(limit)}.", "too_large") from None
     finally:
@@ -96,7 +96,7 @@ def check_upload(upload, accepted_kinds) -> CheckedFile:
     if not data:
         raise UploadRejected(f"“{name}” is empty.", "empty")
     try:
-        intake = take(name, data, accepted=tuple(accepted), require_v4=True)
+        intake = take(name, data, accepted=tuple(accepted), require_v4=True, sha256=sha256)
     except SubmissionError as exc:
         raise _rejected(exc, name, kind) from None
     if kind == "ipynb" and not intake.code_cells:
