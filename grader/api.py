@@ -10,7 +10,7 @@ from grader import pool
 from grader.driver import Runner
 from grader.errors import GraderError, PackError, SubmissionError
 from grader.pack import load_pack
-from grader.submission import decode
+from grader.submission import Decoded, decode
 from grader.text import clean_result
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def _trusted_threads() -> None:
 
 
 def grade(pack_dir, filename: str, data: bytes, *, slug: str | None = None, only_visible: bool = False,
-          queue: str | None = None) -> dict:
+          queue: str | None = None, decoded: Decoded | None = None) -> dict:
     """Grade one submission. Raises GraderError only for infrastructure faults.
 
     ``slug`` names the pack in the result (``engine.pack``) when its assignment.toml has no
@@ -89,7 +89,10 @@ def grade(pack_dir, filename: str, data: bytes, *, slug: str | None = None, only
     ``only_visible`` runs the visible cases only (a student's "check"): hidden cases are neither run
     nor listed, so the result reveals nothing about them. ``queue`` is where this grade runs when
     it is not the pack's own: a GPU pack's check runs on "cpu", with the CPU device (ctx.device) and
-    so the pack's small CPU settings, and never takes the GPU from a submission."""
+    so the pack's small CPU settings, and never takes the GPU from a submission. ``decoded`` is the
+    upload already decoded for this pack by the trusted side (grader.submission: Intake.decode, kept
+    by the web as Decoded.dumps under decoded_key): ``data`` is then not decoded (nor needed); a
+    decoded form for another module is an infrastructure fault (GraderError), never graded."""
     t0 = time.monotonic()
     _trusted_threads()
     try:
@@ -98,8 +101,11 @@ def grade(pack_dir, filename: str, data: bytes, *, slug: str | None = None, only
     except PackError as exc:
         raise GraderError(f"invalid pack: {exc}") from exc
     try:
-        decoded = decode(filename, bytes(data), module=pack.meta["module"], accepted=pack.meta["accepted"],
-                         import_module=pack.meta["import_module"])
+        if decoded is not None and decoded.module != pack.meta["module"]:
+            raise GraderError(f"the decoded form is for module {decoded.module!r}, not {pack.meta['module']!r}")
+        if decoded is None:
+            decoded = decode(filename, bytes(data), module=pack.meta["module"], accepted=pack.meta["accepted"],
+                             import_module=pack.meta["import_module"])
     except SubmissionError as exc:
         res = error_result(pack, str(exc), only_visible=only_visible)
         res["elapsed_s"] = round(time.monotonic() - t0, 4)

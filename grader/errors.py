@@ -16,7 +16,17 @@ class PackError(Exception):
 
 
 class SubmissionError(Exception):
-    """The submission cannot be graded; the message is shown to the student."""
+    """The submission cannot be graded; the message is shown to the student. ``code`` classifies the
+    refusal (the web's upload codes: not_text, bad_notebook, zip_escape, zip_bomb, too_large, ...);
+    ``detail`` holds what a caller may word differently (a byte position, a JSON line and column)."""
+
+    code = "engine_refused"
+
+    def __init__(self, message: str = "", code: str | None = None, **detail):
+        super().__init__(message)
+        if code:
+            self.code = code
+        self.detail = detail
 
 
 class GraderError(Exception):

@@ -1,5 +1,6 @@
 """The one zip-safety policy: every zip the platform opens (a student's .zip submission in the
-engine, the same zip when the web checks the upload, an instructor's pack zip) goes through here.
+engine, the same zip when the web checks the upload, an instructor's pack zip, a group's project
+delivery) goes through here.
 
 Nothing is trusted: neither the names, the modes nor the sizes the headers declare. A zip is
 refused, with one message for the person who uploaded it, when it
@@ -57,6 +58,22 @@ def pack_policy(max_archive_bytes: int) -> ZipPolicy:
     """An instructor's pack zip: the same rules, a larger budget (data files)."""
     return ZipPolicy(max_archive_bytes=max_archive_bytes, max_members=500, max_member_bytes=100 * MiB,
                      max_total_bytes=100 * MiB, max_ratio=200)
+
+
+def delivery_policy(max_archive_bytes: int) -> ZipPolicy:
+    """A group's project delivery (a report, slides, code, data): the same rules, the site's budget
+    for a delivery, more entries."""
+    return ZipPolicy(max_archive_bytes=max_archive_bytes, max_members=1000, max_member_bytes=max(max_archive_bytes, 20 * MiB),
+                     max_total_bytes=max(4 * max_archive_bytes, 20 * MiB))
+
+
+def check_all(source: bytes | BinaryIO, label: str, policy: ZipPolicy) -> list[str]:
+    """Check a zip against ``policy`` and unpack every entry within its budget (nothing is kept):
+    the files it holds, or ZipRefused. For a zip that is stored as it is (a delivery)."""
+    with open_zip(source, label, policy) as archive:
+        for _ in archive.files():
+            pass
+        return list(archive.paths)
 
 
 class ZipRefused(Exception):

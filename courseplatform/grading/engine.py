@@ -3,6 +3,7 @@ benchmarks swap in a stand-in)."""
 from __future__ import annotations
 
 import importlib
+import inspect
 
 from django.conf import settings
 
@@ -14,3 +15,12 @@ def grade_function():
 
 def is_real_engine() -> bool:
     return settings.GRADE_FUNCTION == "grader.api.grade"
+
+
+def takes_decoded() -> bool:
+    """Whether the engine in use accepts the upload's decoded form (grader.api.grade's ``decoded``);
+    stand-ins that take the file's bytes only get the bytes."""
+    try:
+        return "decoded" in inspect.signature(grade_function()).parameters
+    except (TypeError, ValueError):
+        return False

@@ -41,6 +41,7 @@ class EngineCall:
     data: bytes
     only_visible: bool = False
     queue: str | None = None  # where it runs when not the pack's queue (a GPU pack's check: "cpu")
+    decoded: object = None    # the upload's decoded form for this pack, kept by the web's intake (real engine only)
 
 
 class Kind:

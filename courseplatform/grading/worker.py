@@ -120,6 +120,8 @@ def _grade_and_save(task, kind: Kind, record, generation: int) -> str:
         extra = {"only_visible": True} if call.only_visible else {}
         if call.queue:
             extra["queue"] = call.queue
+        if call.decoded is not None:
+            extra["decoded"] = call.decoded
         result = engine.grade_function()(call.pack_dir, call.filename, call.data, **extra)
         if not isinstance(result, dict):
             raise InfrastructureError(f"the engine returned {type(result).__name__}, not a result")

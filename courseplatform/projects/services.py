@@ -6,9 +6,6 @@ writes a GroupEvent (the history staff see).
 from __future__ import annotations
 
 import hashlib
-import io
-import json
-import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -24,6 +21,9 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from courseplatform.courses.models import is_student, students_of
+from grader import ziparchive
+from grader.errors import SubmissionError
+from grader.submission import load_notebook_json, read_bounded
 
 from . import litreview
 from .models import (
@@ -267,7 +267,7 @@ def clean_repo_url(raw: str) -> str:
     return url
 
 
-def _check_file_content(ext: str, data: bytes) -> None:
+def _check_file_content(ext: str, data: bytes, name: str = "delivery.zip") -> None:
     if ext == "pdf":
         if not data.startswith(b"%PDF-"):
             raise ProjectError("This file is not a PDF (it does not start with %PDF-).")
@@ -278,17 +278,18 @@ def _check_file_content(ext: str, data: bytes) -> None:
             data.decode("utf-8")
         except UnicodeDecodeError:
             raise ProjectError("Text files must be UTF-8 encoded.")
-    elif ext == "zip":
+    elif ext == "zip":  # the platform's one zip policy (grader.ziparchive), with a delivery's budget
         try:
-            with zipfile.ZipFile(io.BytesIO(data)) as z:
-                z.infolist()
-        except zipfile.BadZipFile:
-            raise ProjectError("This file is not a valid zip archive.")
-    elif ext == "ipynb":
+            ziparchive.check_all(data, name, ziparchive.delivery_policy(max_delivery_bytes()))
+        except ziparchive.ZipRefused as exc:
+            raise ProjectError(exc.message)
+    elif ext == "ipynb":  # the engine's bounded walk (depth, values, cells), not an unbounded json.loads
         try:
-            json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+            load_notebook_json(data.decode("utf-8"), name)
+        except UnicodeDecodeError:
             raise ProjectError("This notebook is not valid JSON.")
+        except SubmissionError as exc:
+            raise ProjectError(f"This notebook is not valid JSON or not a notebook: {str(exc).split(': ', 1)[-1]}")
 
 
 @dataclass
@@ -296,6 +297,7 @@ class CleanFile:
     name: str
     data: bytes
     ext: str
+    sha256: str = ""  # hashed as it was read (clean_file)
 
 
 def clean_file(milestone: Milestone, upload) -> CleanFile:
@@ -313,14 +315,15 @@ def clean_file(milestone: Milestone, upload) -> CleanFile:
             f"“{name or 'this file'}” has a type this milestone does not accept; upload "
             + ", ".join(f".{e}" for e in allowed) + "."
         )
-    data = upload.read()
-    if len(data) > limit:
-        raise ProjectError(f"The file is larger than the limit of {filesizeformat(limit)}.")
+    try:  # read once, within the limit
+        data, sha256 = read_bounded(upload, limit)
+    except SubmissionError:
+        raise ProjectError(f"The file is larger than the limit of {filesizeformat(limit)}.") from None
     if not data:
         raise ProjectError("The file is empty.")
-    _check_file_content(ext, data)
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)[:120] or f"delivery.{ext}"
-    return CleanFile(name=safe, data=data, ext=ext)
+    _check_file_content(ext, data, safe)
+    return CleanFile(name=safe, data=data, ext=ext, sha256=sha256)
 
 
 def require_member(group: Group, user) -> None:
@@ -389,7 +392,7 @@ def deliver(milestone: Milestone, group: Group, user, *, repo_url: str = "", upl
     if file is not None:
         version.filename = file.name
         version.size = len(file.data)
-        version.sha256 = hashlib.sha256(file.data).hexdigest()
+        version.sha256 = file.sha256 or hashlib.sha256(file.data).hexdigest()
         version.file.save(file.name, ContentFile(file.data), save=False)
     version.save()
     delivery.updated_at = now

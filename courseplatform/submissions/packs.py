@@ -18,7 +18,6 @@ never change the files another course's assignment grades with, even under the s
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 from pathlib import Path, PurePosixPath
@@ -30,7 +29,8 @@ from django.utils import timezone
 
 from courseplatform.grading import jobs
 from grader import check as engine_check
-from grader.errors import PackError
+from grader.errors import PackError, SubmissionError
+from grader.submission import read_bounded
 from grader.ziparchive import CheckedZip, ZipRefused, open_zip, pack_policy
 
 from . import dispatch, services
@@ -119,20 +119,19 @@ def receive(course, user, upload, regrade_after: bool = False) -> PackUpload:
         raise PackRejected(f"“{name}” is {filesizeformat(upload.size)}; a pack may be at most {filesizeformat(limit)}.")
     if not upload.size:
         raise PackRejected(f"“{name}” is empty.")
-    digest = hashlib.sha256()
-    for chunk in upload.chunks():
-        digest.update(chunk)
-    upload.seek(0)
-    try:
-        archive = open_zip(upload, name, pack_policy(limit))
+    try:  # the one intake: read once within the limit, hashed as it is read, then the zip policy
+        data, sha256 = read_bounded(upload, limit)
+        archive = open_zip(data, name, pack_policy(limit))
+    except SubmissionError:
+        raise PackRejected(f"“{name}” is larger than {filesizeformat(limit)}, the limit for a pack.") from None
     except ZipRefused as exc:
         raise PackRejected(exc.message) from None
     uploads_root().mkdir(parents=True, exist_ok=True)
     with archive:
         slug, plan = _plan(archive, name)
         row = PackUpload.objects.create(
-            course=course, uploaded_by=user, original_name=name[:255], sha256=digest.hexdigest(),
-            size=upload.size, slug=slug, regrade_after=regrade_after, staging_path="",
+            course=course, uploaded_by=user, original_name=name[:255], sha256=sha256,
+            size=len(data), slug=slug, regrade_after=regrade_after, staging_path="",
         )
         staging = uploads_root() / str(row.pk) / slug
         try:

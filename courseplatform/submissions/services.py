@@ -5,7 +5,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -23,6 +23,7 @@ from .sync import sync_pack
 from .validation import CheckedFile, UploadRejected, check_upload, engine_check
 
 BLOB_DIR = "submissions"
+DECODED_DIR = "decoded"  # the intake's decoded forms (services.decoded_path)
 
 
 # --- files ------------------------------------------------------------------------------
@@ -32,30 +33,73 @@ def blob_path(relpath: str) -> Path:
     return Path(settings.MEDIA_ROOT) / relpath
 
 
-def store_blob(upload, checked: CheckedFile) -> tuple[str, bool]:
-    """Store the upload by content hash; returns (relative path, created). Immutable once written."""
-    rel = f"{BLOB_DIR}/{checked.sha256[:2]}/{checked.sha256}.{checked.kind}"
+def write_once(rel: str, write) -> bool:
+    """Write a file of the content-addressed store atomically (readers never see half a file) and
+    read-only; False when it is already there (immutable once written)."""
     dest = blob_path(rel)
     if dest.exists():
-        return rel, False
+        return False
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".upload-")
     try:
         with os.fdopen(fd, "wb") as out:
-            upload.seek(0)
-            for chunk in upload.chunks():
-                out.write(chunk)
+            write(out)
         os.chmod(tmp, 0o440)
-        os.replace(tmp, dest)  # atomic: readers never see half a file
+        os.replace(tmp, dest)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return rel, True
+    return True
+
+
+def store_blob(upload, checked: CheckedFile) -> tuple[str, bool]:
+    """Store the upload by content hash; returns (relative path, created). Immutable once written.
+    The bytes are the intake's (read once by check_upload); the upload is read only without one.
+    The decoded form for the pack (engine_check) is stored too (decoded_path), for the worker."""
+    rel = f"{BLOB_DIR}/{checked.sha256[:2]}/{checked.sha256}.{checked.kind}"
+
+    def write(out):
+        if checked.intake is not None:
+            out.write(checked.intake.data)
+            return
+        upload.seek(0)
+        for chunk in upload.chunks():
+            out.write(chunk)
+
+    created = write_once(rel, write)
+    if checked.decoded is not None and checked.decoded_key:
+        write_once(decoded_path(rel, checked.decoded_key), lambda out: out.write(checked.decoded.dumps()))
+    return rel, created
+
+
+def decoded_path(rel: str, key: str) -> str:
+    """Where the decoded form of the blob ``rel`` for a pack (grader.submission.decoded_key) is kept:
+    beside the blobs, under DECODED_DIR, by the blob's content hash."""
+    return f"{DECODED_DIR}/{rel.removeprefix(BLOB_DIR + '/')}.{key}.json"
+
+
+def remove_blob(rel: str) -> None:
+    """A blob this request wrote and no row refers to, with its decoded forms."""
+    for extra in blob_path(decoded_path(rel, "x")).parent.glob(PurePosixPath(rel).name + ".*.json"):
+        extra.unlink(missing_ok=True)
+    blob_path(rel).unlink(missing_ok=True)
 
 
 def read_blob(submission: Submission) -> bytes:
     return blob_path(submission.blob).read_bytes()
+
+
+def read_decoded(submission: Submission, key: str):
+    """The decoded form the web kept for this submission's file and pack (a grader.submission.Decoded),
+    or None when there is none for that pack (another module, an older engine, a file stored before
+    the intake kept one): then the worker decodes the file itself."""
+    from grader.submission import Decoded
+
+    try:
+        return Decoded.loads(blob_path(decoded_path(submission.blob, key)).read_bytes())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 # --- policy -----------------------------------------------------------------------------
@@ -166,7 +210,7 @@ def accept_upload(assignment: Assignment, user, upload, admit) -> Submission:
             enqueue_on_commit(sub)
     except BaseException:
         if created_blob and not Submission.objects.filter(blob=created_blob).exists():
-            blob_path(created_blob).unlink(missing_ok=True)
+            remove_blob(created_blob)
         raise
     return sub
 

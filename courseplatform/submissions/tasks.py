@@ -15,14 +15,17 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from courseplatform.grading import engine
 from courseplatform.grading.jobs import EngineCall, InfrastructureError, Kind
 from courseplatform.grading.worker import MAX_DELIVERIES, MAX_RETRIES, backoff, grading_task
 from grader.errors import GraderError
+from grader.submission import decoded_key
 
-from . import dispatch
+from . import artifacts, dispatch
 from .models import PackUpload, State, Submission
 from .packs import check_and_install
-from .services import find_stuck, read_blob
+from .services import find_stuck, read_blob, read_decoded
+from .validation import pack_facts
 
 logger = logging.getLogger(__name__)
 
@@ -56,14 +59,20 @@ class SubmissionJob(Kind):
         pack_dir = Path(assignment.pack_path)
         if not assignment.pack_path or not pack_dir.is_dir():
             raise InfrastructureError(f"the pack of {assignment.slug} is missing from trusted storage ({pack_dir})")
+        # The real engine starts from the decoded form the web's intake kept for this pack (the file is
+        # not read or parsed again); without one (or for a stand-in engine) from the file.
+        decoded = None
+        facts = pack_facts(assignment.pack_path) if engine.takes_decoded() else None
+        if facts is not None:
+            decoded = read_decoded(sub, decoded_key(*facts, tuple(assignment.kinds)))
         try:
-            data = read_blob(sub)
+            data = b"" if decoded is not None else read_blob(sub)
         except OSError as exc:
             raise InfrastructureError(f"cannot read the submitted file: {exc}") from exc
         # A student's "check" (via="check", never for credit) runs the visible cases only.
         run_on = dispatch.run_queue(sub)  # the pack's queue, or cpu for a GPU pack's check
         return EngineCall(pack_dir, sub.original_name, data, only_visible=sub.via == dispatch.CHECK_VIA,
-                          queue=run_on if run_on != (assignment.queue or "cpu") else None)
+                          queue=run_on if run_on != (assignment.queue or "cpu") else None, decoded=decoded)
 
     def save(self, sub, generation: int, result: dict) -> str:
         return _save_result(sub, generation, result)
@@ -113,8 +122,9 @@ def _save_result(sub, generation: int, result: dict) -> str:
     message = str(result.get("message") or "")
     if penalty and status == "graded":
         message = f"{message} Late by {days} day(s): −{penalty:g}% → {score:g}/{max_score:g}.".strip()
-    # Large artifacts (executed notebooks) are kept, but the output is cut to what a page can show.
-    stored = json_safe(dict(result))
+    # Artifacts (executed notebooks, plots) are kept as files, not inside the JSON (artifacts.py); the
+    # output is cut to what a page can show.
+    stored = artifacts.store(json_safe(dict(result)))
     if isinstance(stored.get("output"), str) and len(stored["output"]) > 64 * 1024:
         stored["output"] = stored["output"][: 64 * 1024] + "\n… (truncated)"
     updated = Submission.objects.filter(pk=sub.pk, generation=generation).update(

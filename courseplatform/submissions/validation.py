@@ -1,14 +1,14 @@
-"""Cheap checks on an uploaded file before anything is stored. The engine re-checks everything.
+"""Checks on an uploaded file before anything is stored, through the engine's one intake.
 
-Each check raises UploadRejected with a message a student can act on. Files are read in
-chunks from Django's UploadedFile (spooled to disk above FILE_UPLOAD_MAX_MEMORY_SIZE); the
-size limit is also enforced while the upload streams in (see uploads.py).
+The upload is read once (within its limit, hashed as it is read) and decoded once by the engine
+(grader.submission.take); the page's own rules (an accepted extension, notebook format 4, a code
+cell, code in a zip) look at that intake, and the pack's decoding (engine_check) starts from it.
+Each check raises UploadRejected with a message a student can act on. The size limit is also
+enforced while the upload streams in (see uploads.py).
 """
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -17,8 +17,9 @@ from django.template.defaultfilters import filesizeformat
 
 from grader.errors import SubmissionError
 from grader.pack import load_pack
-from grader.submission import MAX_NOTEBOOK_BYTES, MAX_SOURCE_BYTES, decode, load_notebook_json
-from grader.ziparchive import SUBMISSIONS, ZipRefused, open_zip
+from grader.submission import (MAX_NOTEBOOK_BYTES, MAX_SOURCE_BYTES, Decoded, Intake, decoded_key, read_bounded,
+                               take)
+from grader.ziparchive import SUBMISSIONS
 
 KINDS = ("py", "ipynb", "zip")
 
@@ -36,6 +37,9 @@ class CheckedFile:
     kind: str
     size: int
     sha256: str
+    intake: Intake | None = None    # the upload read, hashed and decoded once (grader.submission.take)
+    decoded: Decoded | None = None  # its sandbox files for the pack (engine_check), kept for the worker
+    decoded_key: str = ""           # what the decoded form depends on (grader.submission.decoded_key)
 
 
 def max_bytes(kind: str | None = None) -> int:
@@ -62,7 +66,10 @@ def safe_name(name: str) -> str:
 
 
 def check_upload(upload, accepted_kinds) -> CheckedFile:
-    """Validate an UploadedFile (name, size, chunks()); returns its kind, size and hash."""
+    """Validate an UploadedFile (name, size, chunks()) through the engine's one intake: read once
+    within the limit and hashed, then decoded and checked once (grader.submission.take: a notebook's
+    bounded walk first, nbformat's validation after it; a zip by the zip policy). Returns its kind,
+    size, hash and the intake."""
     if upload is None:
         raise UploadRejected("Choose a file to upload.", "missing")
     name = safe_name(upload.name)
@@ -80,124 +87,86 @@ def check_upload(upload, accepted_kinds) -> CheckedFile:
         )
     if not upload.size:
         raise UploadRejected(f"“{name}” is empty.", "empty")
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in upload.chunks():
-        size += len(chunk)
-        if size > limit:
-            raise UploadRejected(f"“{name}” is larger than the limit of {filesizeformat(limit)}.", "too_large")
-        digest.update(chunk)
-    if size == 0:
+    try:
+        data, sha256 = read_bounded(upload, limit)
+    except SubmissionError:
+        raise UploadRejected(f"“{name}” is larger than the limit of {filesizeformat(limit)}.", "too_large") from None
+    finally:
+        upload.seek(0)
+    if not data:
         raise UploadRejected(f"“{name}” is empty.", "empty")
-    upload.seek(0)
     try:
-        if kind == "py":
-            _check_py(name, upload)
-        elif kind == "ipynb":
-            _check_ipynb(name, upload)
-        elif kind == "zip":
-            _check_zip(name, upload)
-    except UploadRejected:
-        raise
-    except (RecursionError, MemoryError):
-        raise UploadRejected(f"“{name}” is too deeply nested or too large to be read.", "unreadable") from None
-    except Exception as exc:  # noqa: BLE001  a parser that trips over malformed bytes: refuse, never 500
-        raise UploadRejected(
-            f"“{name}” could not be read: it is damaged or not a valid .{kind} file ({type(exc).__name__}).",
-            "unreadable",
-        ) from None
-    upload.seek(0)
-    return CheckedFile(name=name, kind=kind, size=size, sha256=digest.hexdigest())
-
-
-def _read_all(upload) -> bytes:
-    upload.seek(0)
-    return b"".join(upload.chunks())
-
-
-def _check_py(name, upload) -> None:
-    data = _read_all(upload)
-    if b"\x00" in data:
-        raise UploadRejected(f"“{name}” is not a Python source file (it contains binary data).", "not_text")
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UploadRejected(
-            f"“{name}” is not UTF-8 text (byte {exc.start}); save it as UTF-8 and upload again.", "not_text"
-        ) from None
-
-
-def _check_ipynb(name, upload) -> None:
-    data = _read_all(upload)
-    try:
-        text = data.decode("utf-8")
-        nb = json.loads(text)
-    except RecursionError:
-        raise UploadRejected(f"“{name}” is not a valid notebook: it is nested too deeply.", "bad_notebook") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise UploadRejected(
-            f"“{name}” is not a valid notebook: it is not JSON{where}. Download it again from Jupyter "
-            "(File → Download as → Notebook .ipynb).",
-            "bad_notebook",
-        ) from None
-    if not isinstance(nb, dict):
-        raise UploadRejected(f"“{name}” is not a valid notebook: the JSON is not an object.", "bad_notebook")
-    major = nb.get("nbformat")
-    if major != 4:
-        shown = major if isinstance(major, int) else "unknown"
-        raise UploadRejected(
-            f"“{name}” uses notebook format {shown}; only format 4 is accepted. Open it in a current "
-            "Jupyter and save it again.",
-            "nbformat",
-        )
-    import nbformat  # heavy (jsonschema, ~0.2 s): imported on the first notebook upload, not by every web process
-
-    try:
-        notebook = nbformat.from_dict(nb)
-        nbformat.validate(notebook)
-    except Exception as exc:  # nbformat.ValidationError and malformed structures
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise UploadRejected(f"“{name}” is not a valid format-4 notebook: {first}", "bad_notebook") from None
-    try:  # then the engine's own checks (depth, value count, cell types, lone surrogates)
-        load_notebook_json(text, name)
+        intake = take(name, data, accepted=tuple(accepted), require_v4=True, sha256=sha256)
     except SubmissionError as exc:
-        raise UploadRejected(str(exc), "bad_notebook") from None
-    if not any(cell.get("cell_type") == "code" for cell in nb.get("cells", [])):
+        raise _rejected(exc, name, kind) from None
+    if kind == "ipynb" and not intake.code_cells:
         raise UploadRejected(f"“{name}” has no code cells.", "bad_notebook")
-
-
-def _check_zip(name, upload) -> None:
-    """The engine's own zip policy (grader.ziparchive.SUBMISSIONS), every entry unpacked within
-    its budget, so the web never accepts a zip the engine refuses."""
-    try:
-        with open_zip(upload, name, SUBMISSIONS) as archive:
-            for _ in archive.files():
-                pass
-            paths = archive.paths
-    except ZipRefused as exc:
-        raise UploadRejected(exc.message, exc.code) from None
-    if not any(kind_of(path) in ("py", "ipynb") for path in paths):
+    if kind == "zip" and not any(kind_of(path) in ("py", "ipynb") for path in intake.paths):
         raise UploadRejected(f"“{name}” contains no .py or .ipynb file.", "bad_zip")
+    return CheckedFile(name=name, kind=kind, size=intake.size, sha256=intake.sha256, intake=intake)
+
+
+_NOT_JSON = ("“{name}” is not a valid notebook: it is not JSON{where}. Download it again from Jupyter "
+             "(File → Download as → Notebook .ipynb).")
+
+
+def _rejected(exc: SubmissionError, name: str, kind: str) -> UploadRejected:
+    """The engine's refusal in the upload page's words (and codes)."""
+    code, detail = exc.code, exc.detail
+    if code == "not_text" and kind == "py":
+        if detail.get("nul"):
+            return UploadRejected(f"“{name}” is not a Python source file (it contains binary data).", "not_text")
+        return UploadRejected(f"“{name}” is not UTF-8 text (byte {detail.get('position')}); save it as UTF-8 and "
+                              "upload again.", "not_text")
+    if kind == "ipynb" and (code == "not_text" or "json_error" in detail):
+        where = detail.get("json_error")
+        return UploadRejected(_NOT_JSON.format(name=name, where=f" (line {where[0]}, column {where[1]})" if where else ""),
+                              "bad_notebook")
+    if code == "nbformat":
+        major = detail.get("major")
+        return UploadRejected(
+            f"“{name}” uses notebook format {major if isinstance(major, int) else 'unknown'}; only format 4 is "
+            "accepted. Open it in a current Jupyter and save it again.", "nbformat")
+    if code == "bad_notebook":
+        reason = detail.get("first_line") or str(exc).split("is not a valid notebook: ", 1)[-1]
+        return UploadRejected(f"“{name}” is not a valid format-4 notebook: {reason}", "bad_notebook")
+    if code == "unreadable":
+        if detail.get("nested"):
+            return UploadRejected(f"“{name}” is too deeply nested or too large to be read.", "unreadable")
+        return UploadRejected(f"“{name}” could not be read: it is damaged or not a valid .{kind} file "
+                              f"({detail.get('error')}).", "unreadable")
+    if code in ("zip_escape", "zip_bomb", "bad_zip", "too_large") and kind == "zip":
+        return UploadRejected(str(exc), code)
+    return UploadRejected(str(exc), "engine_refused")
 
 
 @functools.lru_cache(maxsize=64)
-def _pack_module(pack_path: str) -> str | None:
+def pack_facts(pack_path: str) -> tuple[str, bool] | None:
+    """(module, import_module) of the pack at pack_path (a trusted copy, named by its hash), or None
+    when it cannot be read."""
     try:
-        return str(load_pack(Path(pack_path)).meta.get("module") or "") or None
+        meta = load_pack(Path(pack_path)).meta
     except Exception:
         return None
+    module = str(meta.get("module") or "")
+    return (module, bool(meta.get("import_module", True))) if module else None
 
 
 def engine_check(upload, checked: CheckedFile, pack_path: str, accepted) -> None:
-    """The engine's own trusted-side decoding (no student code runs): catches what only the pack
-    knows, e.g. a zip without the module the pack imports. Skipped when the pack cannot be read."""
-    module = _pack_module(pack_path) if pack_path else None
-    if module is None:
+    """The engine's own trusted-side decoding for the pack (no student code runs), from the intake
+    (nothing is read or parsed again): catches what only the pack knows, e.g. a zip without the
+    module the pack imports. The decoded form is kept on ``checked`` for the worker. Skipped when
+    the pack cannot be read."""
+    facts = pack_facts(pack_path) if pack_path else None
+    if facts is None:
         return
+    module, import_module = facts
+    intake = checked.intake
+    if intake is None:  # a CheckedFile made without check_upload
+        intake = take(checked.name, read_bounded(upload, max_bytes(checked.kind))[0], accepted=tuple(accepted))
+        upload.seek(0)
     try:
-        decode(checked.name, _read_all(upload), module=module, accepted=tuple(accepted))
+        checked.decoded = intake.decode(module, import_module)
     except SubmissionError as exc:
         raise UploadRejected(str(exc), "engine_refused") from None
-    finally:
-        upload.seek(0)
+    checked.decoded_key = decoded_key(module, import_module, tuple(accepted))

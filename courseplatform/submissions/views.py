@@ -7,7 +7,6 @@ those decide grades, while a regrade only recomputes them with the current pack.
 """
 from __future__ import annotations
 
-import base64
 from collections import defaultdict
 from functools import wraps
 from pathlib import Path
@@ -28,6 +27,7 @@ from django.views.decorators.http import require_POST
 from courseplatform.courses.models import STAFF_ROLES, Membership, Role
 from courseplatform.courses.permissions import course_role_required
 
+from . import artifacts as artifact_files
 from . import notebooks, services
 from .charts import histogram_svg
 from .exports import export_stream, staff_statistics
@@ -206,8 +206,10 @@ def submission_artifact(request, course_slug, pk, index):
     if index >= len(artifacts):
         raise Http404("No such artifact.")
     art = artifacts[index]
+    if not isinstance(art, dict):
+        raise Http404("No such artifact.")
     try:
-        data = base64.b64decode(art.get("data_b64") or "", validate=False)
+        data = artifact_files.read(art)
     except ValueError:
         raise Http404("Damaged artifact.") from None
     name = Path(str(art.get("name") or f"artifact-{index}")).name
@@ -458,7 +460,7 @@ def _artifact(request, pk, index):
         raise Http404("No such artifact.")
     art = artifacts[index]
     try:
-        data = notebooks.decode(art)
+        data = artifact_files.read(art)
     except ValueError:
         raise Http404("Damaged artifact.") from None
     return sub, art, data
@@ -482,7 +484,7 @@ def notebook_frame(request, course_slug, pk, index):
     if not notebooks.is_notebook(art):
         raise Http404("This artifact is not a notebook.")
     try:
-        body = notebooks.render(data)
+        body = artifact_files.rendered(art, data)  # rendered once per content, then read back
     except notebooks.NotebookUnreadable as exc:
         from django.utils.html import escape
 

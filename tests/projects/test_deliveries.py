@@ -239,3 +239,67 @@ def test_student_index_lists_states(course, student, team, make_milestone, clien
     body = client_for(student).get(reverse("projects:index", args=[course.slug])).content.decode()
     assert "missing" in body and "not yet" in body and "on time" in body
     assert past.title in body
+
+
+# --------------------------------------------------------------------------- the one zip policy
+
+
+def _zip(entries: dict, mode: int | None = None, compression=None) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression if compression is not None else zipfile.ZIP_DEFLATED) as zf:
+        for name, content in entries.items():
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zf.compression
+            if mode is not None:
+                info.external_attr = mode << 16
+            zf.writestr(info, content)
+    return buf.getvalue()
+
+
+HOSTILE_ZIPS = [
+    (_zip({"slides.pdf": b"0" * 5_000_000}), "zip bomb"),
+    (_zip({"../../outside.txt": b"x"}), "escapes the folder"),
+    (_zip({"/etc/cron.d/x": b"x"}), "absolute path"),
+    (_zip({"link": b"/etc/passwd"}, mode=0o120777), "symbolic link"),
+    (_zip({"code.py": b"x", "inner.zip": b"PK"}), "another archive"),
+    (b"PK\x03\x04" + b"\xff" * 100, "not a valid zip"),
+]
+
+
+@pytest.mark.parametrize("data,message", HOSTILE_ZIPS, ids=["bomb", "traversal", "absolute", "symlink", "nested",
+                                                              "garbage"])
+def test_a_delivered_zip_goes_through_the_zip_policy_of_submissions(course, student, team, make_milestone,
+                                                                    client_for, data, message):
+    """A project delivery's zip is refused by the same policy (grader.ziparchive) as a submission's,
+    with its message, and nothing is stored."""
+    from grader.ziparchive import SUBMISSIONS, ZipRefused, open_zip
+
+    with pytest.raises(ZipRefused) as same:  # the submissions' policy says the same about this zip
+        with open_zip(data, "project.zip", SUBMISSIONS) as archive:
+            archive.read()
+    assert message in same.value.message
+    m = make_milestone(file_types="pdf,zip")
+    r = client_for(student).post(durl(course, m, team), {"file": SimpleUploadedFile("project.zip", data)})
+    assert r.status_code == 400 and message in r.content.decode()
+    assert not DeliveryVersion.objects.exists()
+
+
+def test_a_sound_delivered_zip_is_stored(course, student, team, make_milestone):
+    m = make_milestone(file_types="pdf,zip")
+    data = _zip({"project/report.pdf": PDF, "project/src/train.py": b"print(1)\n", "project/README.md": b"# x\n"})
+    v = services.deliver(m, team, student, upload=SimpleUploadedFile("project.zip", data))
+    assert v.size == len(data) and v.filename == "project.zip"
+    import hashlib
+
+    assert v.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_delivered_notebook_is_walked_within_bounds(course, student, team, make_milestone):
+    """A deeply nested notebook is refused with a message (the engine's bounded walk), not a crash."""
+    m = make_milestone(file_types="pdf,ipynb")
+    deep = b'{"cells": ' + b"[" * 30_000 + b"]" * 30_000 + b', "nbformat": 4}'
+    with pytest.raises(ProjectError, match="nested too deeply"):
+        services.deliver(m, team, student, upload=SimpleUploadedFile("work.ipynb", deep))

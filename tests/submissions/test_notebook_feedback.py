@@ -1,5 +1,6 @@
-"""Notebook feedback: the executed notebook a pack returns is stored with the result, rendered
-sanitized in a script-free frame for the owner and staff, downloadable; its plot is shown."""
+"""Notebook feedback: the executed notebook a pack returns is stored as a file (not inside the result
+JSON), rendered sanitized in a script-free frame for the owner and staff (once, then read back),
+downloadable; its plot is shown."""
 from __future__ import annotations
 
 import base64
@@ -9,7 +10,7 @@ import nbformat
 import pytest
 from django.urls import reverse
 
-from courseplatform.submissions import notebooks
+from courseplatform.submissions import artifacts, notebooks
 from courseplatform.submissions.models import Submission
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +38,9 @@ def executed_notebook() -> bytes:
     return nbformat.writes(nb).encode()
 
 
+EXECUTED = executed_notebook()  # once: its cells get random ids
+
+
 def artifact(name, ctype, data: bytes) -> dict:
     return {"name": name, "content_type": ctype, "data_b64": base64.b64encode(data).decode()}
 
@@ -46,11 +50,12 @@ def nb_sub(assignment, student):
     return Submission.objects.create(
         assignment=assignment, student=student, sha256="0" * 64, blob="x", original_name="embeddings.ipynb", kind="ipynb",
         size=1, state="graded", score=10, max_score=10,
-        result={"status": "graded", "score": 10, "max_score": 10, "message": "10/10", "tests": [], "artifacts": [
-            artifact("executed.ipynb", "application/x-ipynb+json", executed_notebook()),
+        result=artifacts.store({"status": "graded", "score": 10, "max_score": 10, "message": "10/10", "tests": [],
+                                "artifacts": [
+            artifact("executed.ipynb", "application/x-ipynb+json", EXECUTED),
             artifact("bank_projection.png", "image/png", PNG),
             artifact("fake.png", "image/png", b"<html><script>alert(1)</script></html>"),
-        ]},
+        ]}),
     )
 
 
@@ -130,3 +135,65 @@ def test_damaged_notebook_gets_a_message(nb_sub, client_for, student):
 def test_sanitize_keeps_tables_and_drops_handlers():
     out = notebooks.sanitize('<table class="dataframe"><tr><td onclick="x()">1</td></tr></table><img src="http://x/y.png">')
     assert '<table class="dataframe">' in out and "onclick" not in out and "http://x" not in out
+
+
+# --------------------------------------------------------------------------- artifacts as files
+
+
+def test_artifacts_are_files_and_not_inside_the_result_json(nb_sub, settings, client_for, student):
+    from pathlib import Path
+
+    assert "data_b64" not in json.dumps(nb_sub.result)
+    art = nb_sub.result["artifacts"][0]
+    path = Path(settings.MEDIA_ROOT) / artifacts.artifact_path(art["sha256"])
+    assert path.read_bytes() == EXECUTED and art["size"] == len(EXECUTED)
+    r = client_for(student).get(urls(nb_sub)["download"])
+    assert r.status_code == 200 and r.content == EXECUTED
+    path.chmod(0o640)
+    path.unlink()  # a missing file is a damaged artifact, not an error page
+    assert client_for(student).get(urls(nb_sub)["download"]).status_code == 404
+
+
+def test_the_worker_saves_the_engines_artifacts_as_files(assignment, student, settings):
+    from courseplatform.submissions.tasks import _save_result
+
+    sub = Submission.objects.create(assignment=assignment, student=student, sha256="0" * 64, blob="x",
+                                    original_name="e.ipynb", kind="ipynb", size=1, state="running")
+    result = {"status": "graded", "score": 1, "max_score": 10, "message": "", "tests": [], "notes": [],
+              "artifacts": [artifact("bank_projection.png", "image/png", PNG)]}
+    assert _save_result(sub, sub.generation, result) == "saved"
+    sub.refresh_from_db()
+    (art,) = sub.result["artifacts"]
+    assert "data_b64" not in art and art["name"] == "bank_projection.png" and art["content_type"] == "image/png"
+    assert artifacts.read(art) == PNG
+
+
+def test_the_notebook_is_rendered_once_across_views(nb_sub, client_for, student, instructor, monkeypatch):
+    calls = []
+    real = notebooks.render
+    monkeypatch.setattr(notebooks, "render", lambda data: calls.append(1) or real(data))
+    u = urls(nb_sub)
+    first = client_for(student).get(u["frame"])
+    second = client_for(instructor).get(u["frame"])
+    assert first.status_code == second.status_code == 200 and len(calls) == 1
+    assert first.content == second.content and b"cosine 0.42" in second.content
+    assert "sandbox" in second["Content-Security-Policy"]
+
+
+def test_the_migration_moves_stored_artifacts_into_files(assignment, student):
+    import importlib
+
+    from django.apps import apps
+
+    legacy = {"status": "graded", "tests": [], "artifacts": [artifact("executed.ipynb", "application/x-ipynb+json",
+                                                                      EXECUTED), {"name": "odd"}]}
+    sub = Submission.objects.create(assignment=assignment, student=student, sha256="0" * 64, blob="x",
+                                    original_name="e.ipynb", kind="ipynb", size=1, state="graded", result=legacy)
+    migration = importlib.import_module("courseplatform.submissions.migrations.0004_artifacts_as_files")
+    migration.forwards(apps, None)
+    sub.refresh_from_db()
+    assert "data_b64" not in json.dumps(sub.result) and sub.result["artifacts"][1] == {"name": "odd"}
+    assert artifacts.read(sub.result["artifacts"][0]) == EXECUTED
+    migration.backwards(apps, None)
+    sub.refresh_from_db()
+    assert sub.result == legacy
