@@ -7,7 +7,9 @@ refused, with one message for the person who uploaded it, when it
 
 - is not a zip, is larger than ``max_archive_bytes``, or has more than ``max_members`` entries;
 - has an absolute path (``/x``, ``C:x``, a backslash), a ``..`` part, a NUL byte or a character
-  outside ``[A-Za-z0-9_.- ]`` in a file name;
+  outside ``[A-Za-z0-9_.- ]`` in a file name (code the sandbox imports); a delivery, stored as it
+  is and never unpacked to disk, keeps people's file names ("Report (final).pdf", "Präsentation.pptx")
+  and refuses only control characters and the characters that no file system accepts;
 - holds a symbolic link, a special file (FIFO, device, socket), an encrypted entry, another
   archive (.zip, .tar, .gz, ...), or the same file twice;
 - declares or unpacks to more than ``max_member_bytes`` in one file or ``max_total_bytes`` in all,
@@ -35,6 +37,13 @@ MiB = 1024 * 1024
 ARCHIVES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar", ".whl", ".egg", ".jar")
 JUNK_PARTS = frozenset({"__MACOSX", "__pycache__", ".ipynb_checkpoints", ".git", ".DS_Store"})
 _SAFE_PART = re.compile(r"^[A-Za-z0-9_.\- ]+$")
+_UNPORTABLE = frozenset('\\:*?"<>|')
+
+
+def _name_ok(part: str, policy: ZipPolicy) -> bool:
+    if policy.code_names:
+        return bool(_SAFE_PART.match(part))
+    return part.isprintable() and part.strip() == part and not _UNPORTABLE.intersection(part)
 # what zipfile/zlib raise on malformed bytes (never a crash: always a refusal)
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError, ValueError)
 
@@ -47,6 +56,7 @@ class ZipPolicy:
     max_total_bytes: int = 20 * MiB     # all files, unpacked
     max_ratio: int = 100                # unpacked : packed, per file ...
     ratio_floor: int = 1 * MiB          # ... above this unpacked size (small text files compress well)
+    code_names: bool = True             # names limited to [A-Za-z0-9_.- ] (False: any printable name)
 
 
 # Student submissions: the engine decodes with this, and the web checks uploads with it, so the
@@ -64,7 +74,7 @@ def delivery_policy(max_archive_bytes: int) -> ZipPolicy:
     """A group's project delivery (a report, slides, code, data): the same rules, the site's budget
     for a delivery, more entries."""
     return ZipPolicy(max_archive_bytes=max_archive_bytes, max_members=1000, max_member_bytes=max(max_archive_bytes, 20 * MiB),
-                     max_total_bytes=max(4 * max_archive_bytes, 20 * MiB))
+                     max_total_bytes=max(4 * max_archive_bytes, 20 * MiB), code_names=False)
 
 
 def check_all(source: bytes | BinaryIO, label: str, policy: ZipPolicy) -> list[str]:
@@ -195,7 +205,7 @@ def _check_directory(infos: list[zipfile.ZipInfo], label: str, policy: ZipPolicy
             continue
         path = "/".join(parts)
         shown = path[:80]
-        if not all(_SAFE_PART.match(p) for p in parts):
+        if not all(_name_ok(p, policy) for p in parts):
             raise ZipRefused(f"'{label}' contains a file name with unsupported characters ({shown}).", "zip_escape")
         if path.lower().endswith(ARCHIVES):
             raise ZipRefused(f"'{label}' contains another archive ({shown}); zip your files directly, "

@@ -297,6 +297,29 @@ def test_a_sound_delivered_zip_is_stored(course, student, team, make_milestone):
     assert v.sha256 == hashlib.sha256(data).hexdigest()
 
 
+def test_a_delivered_zip_keeps_peoples_file_names(course, student, team, make_milestone):
+    """A delivery is stored as it is, never unpacked for code: "Report (final).pdf" and non-ASCII
+    names pass, while the submissions' policy (names the sandbox imports) still refuses them."""
+    from grader.ziparchive import SUBMISSIONS, ZipRefused, open_zip
+
+    m = make_milestone(file_types="pdf,zip")
+    data = _zip({"Report (final).pdf": PDF, "Präsentation – Gruppe 3/slides #2.pptx": b"x", "src/train.py": b"1\n"})
+    v = services.deliver(m, team, student, upload=SimpleUploadedFile("project.zip", data))
+    assert v.size == len(data)
+    with pytest.raises(ZipRefused, match="unsupported characters"):
+        with open_zip(data, "project.zip", SUBMISSIONS) as archive:
+            archive.read()
+
+
+@pytest.mark.parametrize("name", ["bell\x07.txt", "report:v2.pdf", "what?.pdf", "trailing .pdf ", "pipe|x.pdf"])
+def test_a_delivered_zip_refuses_names_no_file_system_takes(course, student, team, make_milestone, name):
+    m = make_milestone(file_types="pdf,zip")
+    data = _zip({"report.pdf": PDF, name: b"x"})
+    with pytest.raises(ProjectError, match="unsupported characters"):
+        services.deliver(m, team, student, upload=SimpleUploadedFile("project.zip", data))
+    assert not DeliveryVersion.objects.exists()
+
+
 def test_a_delivered_notebook_is_walked_within_bounds(course, student, team, make_milestone):
     """A deeply nested notebook is refused with a message (the engine's bounded walk), not a crash."""
     m = make_milestone(file_types="pdf,ipynb")
