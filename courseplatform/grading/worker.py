@@ -20,7 +20,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.utils import timezone
 
 from courseplatform.ops import metrics
-from grader.errors import GraderError
+from grader.api import GraderError
 
 from . import engine
 from .jobs import Gone, InfrastructureError, Kind, register

@@ -1,7 +1,7 @@
 """Load assignment packs into a course: `manage.py sync_course assignments/`.
 
 For each `<root>/<slug>/assignment.toml` the pack is validated by the engine
-(grader.pack.load_pack), copied into trusted storage at PACK_STORE/<slug>/<hash>/ (a new
+(grader.authoring.pack.load_pack), copied into trusted storage at PACK_STORE/<slug>/<hash>/ (a new
 folder per pack version, written once: a pack change is explicit, and a regrade after a
 sync uses the new version), and its Assignment row is created or updated. Running it
 twice changes nothing. Deadlines and policies the instructor set are kept, unless the
@@ -21,8 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from courseplatform.courses import hooks, markdown
-from grader.errors import PackError
-from grader.pack import load_pack, pack_files, pack_hash
+from grader.api import PackError, load_pack, pack_files, pack_hash
 
 from .models import Assignment, LatePolicy
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from courseplatform.grading.jobs import EngineCall, InfrastructureError, Kind
 from courseplatform.grading.worker import MAX_DELIVERIES, MAX_RETRIES, backoff, grading_task
-from grader.errors import GraderError
+from grader.api import GraderError
 
 from . import dispatch
 from .models import PackUpload, State, Submission

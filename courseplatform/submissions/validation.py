@@ -15,10 +15,8 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
-from grader.errors import SubmissionError
-from grader.pack import load_pack
-from grader.submission import MAX_NOTEBOOK_BYTES, MAX_SOURCE_BYTES, decode, load_notebook_json
-from grader.ziparchive import SUBMISSIONS, ZipRefused, open_zip
+from grader.api import (MAX_NOTEBOOK_BYTES, MAX_SOURCE_BYTES, SUBMISSIONS, SubmissionError, ZipRefused, decode,
+                        load_notebook_json, load_pack, open_zip)
 
 KINDS = ("py", "ipynb", "zip")
 
@@ -168,7 +166,7 @@ def _check_ipynb(name, upload) -> None:
 
 
 def _check_zip(name, upload) -> None:
-    """The engine's own zip policy (grader.ziparchive.SUBMISSIONS), every entry unpacked within
+    """The engine's own zip policy (grader.intake.ziparchive.SUBMISSIONS), every entry unpacked within
     its budget, so the web never accepts a zip the engine refuses."""
     try:
         with open_zip(upload, name, SUBMISSIONS) as archive:

@@ -427,7 +427,7 @@ def test_check_runs_visible_tests_only_is_not_an_attempt_and_is_rate_limited(
     from courseplatform.grading import checks
     from courseplatform.quizzes import tasks
     from courseplatform.quizzes.models import CodeCheck
-    from grader.pack import load_pack
+    from grader.authoring.pack import load_pack
 
     sent = []
     monkeypatch.setattr(tasks.run_code_check, "apply_async",
