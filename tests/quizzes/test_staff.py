@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from courseplatform.courses.hooks import PartsFailed
+from courseplatform.core.hooks import PartsFailed
 from courseplatform.grading.models import GradingJob
 from courseplatform.quizzes import codepacks, services
 from courseplatform.quizzes.models import Attempt, AttemptQuestion, Question, Quiz
