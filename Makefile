@@ -64,8 +64,10 @@ system-deps:
 services: system-deps
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) bash scripts/services.sh
 
-# The whole suite against real PostgreSQL and Redis; pytest's exit status is make's.
+# The import contracts first (pyproject.toml [tool.importlinter]: a broken one fails the run), then the
+# whole suite against real PostgreSQL and Redis; pytest's exit status is make's.
 test: install services $(FRONTEND_STAMP)
+	$(VENV)/bin/lint-imports
 	DEBUG=1 DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 		$(PY) -m pytest $(PYTEST_ARGS)

@@ -44,10 +44,10 @@ import sys, time, importlib.util
 t0 = time.perf_counter()
 import torch
 torch.set_num_threads(1)
-from grader import protocol
-from grader.driver import Context, Runner, collect_cases
-from grader.pack import load_pack
-from grader.submission import decode
+from grader.authoring.driver import Context, Runner, collect_cases
+from grader.authoring.pack import load_pack
+from grader.intake.submission import decode
+from grader.sandbox import protocol
 
 pack = load_pack(sys.argv[1])
 data = open(sys.argv[2], "rb").read()
@@ -102,8 +102,8 @@ def main() -> int:
     assert first["score"] == first["max_score"], first["message"]
     warm, b2b, cold = [], [], []
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    from grader import pool
-    from grader.pack import load_pack
+    from grader.authoring.pack import load_pack
+    from grader.sandbox import pool
 
     meta = load_pack(pack)
     zygote = pool.get(meta.queue, meta.preload)

@@ -10,7 +10,7 @@ copies: a source student's file copied by one or two others with every identifie
 functions reordered, comments and prints added (tests/similarity/variants.py), some padded with dead
 statements inside the function, some with a self-test of their own appended.
 
-The whole check runs as the site runs it (grader/similarity.py: read, fingerprint, starter and
+The whole check runs as the site runs it (grader/similarity/: read, fingerprint, starter and
 handout excluded, compare every pair, regions of every kept pair), in one process. Prints the wall
 time and peak memory against the budgets (60 s on 2 cores, 1 GiB), whether every planted pair ranks
 above every other pair, and precision / recall of the planted pairs at the report's default threshold.

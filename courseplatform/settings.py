@@ -33,7 +33,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 DEBUG = env_bool("DEBUG", False)
 # A dashboard panel or gradebook provider that raises fails the request (tests set it too); in
-# production it is logged and left out (courseplatform/courses/hooks.py).
+# production it is logged and left out (courseplatform/core/hooks.py).
 HOOKS_FAIL_LOUDLY = env_bool("HOOKS_FAIL_LOUDLY", DEBUG)
 
 _DEV_SECRET = "dev-insecure-secret-key-only-for-local-runs-0123456789abcdef"
@@ -61,7 +61,13 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",  # django-ninja's Swagger page and its static assets (served locally, no CDN)
     "axes",
-    # Our apps, in dependency order: courses is the base the others build on.
+    # Our apps, from the bottom up. core is the shared infrastructure (hooks, Markdown, CSV, CSP, time
+    # zones): it imports no app, and discovers the apps' hook modules at start-up. courses holds what
+    # every feature builds on (courses, roles, memberships, sessions); grading is the one grading path
+    # that submissions and quizzes share; the apps after them build on those and never on each other.
+    # Apps import each other only through their public modules. Both are checked by `lint-imports`
+    # (the contracts in pyproject.toml, [tool.importlinter]).
+    "courseplatform.core",
     "courseplatform.courses",
     "courseplatform.grading",  # the one grading path: jobs, lease, sweeper, requeue (grading/__init__.py)
     "courseplatform.submissions",
@@ -80,7 +86,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times the whole request
     "django.middleware.security.SecurityMiddleware",
     "courseplatform.lti.middleware.LtiFrameMiddleware",  # an LTI session may be framed by its LMS (lti/middleware.py)
-    "courseplatform.courses.csp.ContentSecurityPolicyMiddleware",  # CSP on every page (courses/csp.py)
+    "courseplatform.core.csp.ContentSecurityPolicyMiddleware",  # CSP on every page (core/csp.py)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -105,10 +111,10 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "courseplatform.courses.context_processors.course_context",
+                "courseplatform.core.context_processors.course_context",
             ],
             # |when, |zoned, |duration_words in every template (times shown with their zone).
-            "builtins": ["courseplatform.courses.templatetags.cp_time"],
+            "builtins": ["courseplatform.core.templatetags.cp_time"],
         },
     },
 ]
@@ -144,10 +150,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Argon2id first (Django's recommended hasher; cost measured in courses/hashers.py); the others
+# Argon2id first (Django's recommended hasher; cost measured in core/hashers.py); the others
 # still verify old hashes, which are upgraded at the next login.
 PASSWORD_HASHERS = [
-    "courseplatform.courses.hashers.CourseArgon2PasswordHasher",
+    "courseplatform.core.hashers.CourseArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
@@ -161,10 +167,10 @@ AUTHENTICATION_BACKENDS = [
 ]
 # Per account AXES_USERNAME_FAILURE_LIMIT failures, per address (a lecture hall's NAT) a much higher
 # AXES_IP_FAILURE_LIMIT; axes has one limit for both, so AXES_FAILURE_LIMIT is a callable that
-# applies the two (courses/login_throttle.py).
+# applies the two (core/login_throttle.py).
 AXES_USERNAME_FAILURE_LIMIT = int(os.environ.get("AXES_USERNAME_FAILURE_LIMIT", "10"))
 AXES_IP_FAILURE_LIMIT = int(os.environ.get("AXES_IP_FAILURE_LIMIT", "100"))
-AXES_FAILURE_LIMIT = "courseplatform.courses.login_throttle.failure_limit"
+AXES_FAILURE_LIMIT = "courseplatform.core.login_throttle.failure_limit"
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
@@ -386,13 +392,13 @@ if not DEBUG:
 
 # One format and one clock (UTC, "Z") for Django, gunicorn and Celery; each line is written once (the
 # "django" and gunicorn loggers do not also propagate to the root); a refused request (4xx) is one
-# line without a traceback (courses/logutil.py).
+# line without a traceback (core/logutil.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"()": "courseplatform.courses.logutil.UTCFormatter",
+    "formatters": {"plain": {"()": "courseplatform.core.logutil.UTCFormatter",
                              "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"no_4xx_traceback": {"()": "courseplatform.courses.logutil.ClientErrorsWithoutTraceback"}},
+    "filters": {"no_4xx_traceback": {"()": "courseplatform.core.logutil.ClientErrorsWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
                              "filters": ["no_4xx_traceback"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from grader.api import grade, trusted_ceiling
-from grader.check import check_pack, find_packs, gate_main
+from grader.authoring.check import check_pack, find_packs, gate_main
+from grader.authoring.pack import load_pack
 from grader.errors import GraderError, PackError
-from grader.pack import load_pack
 from grader.text import clean
 
 

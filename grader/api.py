@@ -1,4 +1,23 @@
-"""The engine's Python API: ``grade(pack_dir, filename, data) -> dict``."""
+"""The engine's Python API: ``grade(pack_dir, filename, data) -> dict``.
+
+This module is the one place that names the engine's surface for the platform (courseplatform/
+imports nothing else of grader/; the import contracts in pyproject.toml check it):
+
+- grading: ``grade``, ``trusted_ceiling``, ``error_result``; the exceptions ``GraderError``,
+  ``PackError``, ``SubmissionError``;
+- packs: ``load_pack``, ``pack_files``, ``pack_hash``, ``DEFAULT_LIMITS``, and ``check`` (a pack's
+  self-check: ``check.expectations``, ``check.check_item``);
+- uploads (the one intake): ``read_bounded`` (read once, bounded, hashed), ``take`` (decode once:
+  an ``Intake``), ``Intake.decode`` / ``decode`` (the sandbox's files: a ``Decoded``, kept for the
+  worker under ``decoded_key``), ``load_notebook_json``, ``MAX_SOURCE_BYTES``, ``MAX_NOTEBOOK_BYTES``,
+  and the zip policy ``open_zip``, ``check_all``, ``CheckedZip``, ``ZipRefused``, ``SUBMISSIONS``,
+  ``pack_policy``, ``delivery_policy``;
+- the warm sandboxes of a worker process: ``pool`` (``pool.start``, ``pool.shutdown``,
+  ``pool.pool_preload``);
+- copy detection: ``similarity``.
+
+A pack author's surface is ``grader.authoring`` instead.
+"""
 from __future__ import annotations
 
 import logging
@@ -6,11 +25,14 @@ import os
 import time
 from pathlib import Path
 
-from grader import pool
-from grader.driver import Runner
+from grader import similarity
+from grader.authoring.driver import Runner
+from grader.authoring.pack import DEFAULT_LIMITS, load_pack, pack_files, pack_hash
 from grader.errors import GraderError, PackError, SubmissionError
-from grader.pack import load_pack
-from grader.submission import Decoded, decode
+from grader.intake.submission import (MAX_NOTEBOOK_BYTES, MAX_SOURCE_BYTES, Decoded, Intake, decode, decoded_key,
+                                      load_notebook_json, read_bounded, take)
+from grader.intake.ziparchive import SUBMISSIONS, CheckedZip, ZipRefused, check_all, delivery_policy, open_zip, pack_policy
+from grader.sandbox import pool
 from grader.text import clean_result
 
 logger = logging.getLogger(__name__)
@@ -90,7 +112,7 @@ def grade(pack_dir, filename: str, data: bytes, *, slug: str | None = None, only
     nor listed, so the result reveals nothing about them. ``queue`` is where this grade runs when
     it is not the pack's own: a GPU pack's check runs on "cpu", with the CPU device (ctx.device) and
     so the pack's small CPU settings, and never takes the GPU from a submission. ``decoded`` is the
-    upload already decoded for this pack by the trusted side (grader.submission: Intake.decode, kept
+    upload already decoded for this pack by the trusted side (grader.intake.submission: Intake.decode, kept
     by the web as Decoded.dumps under decoded_key): ``data`` is then not decoded (nor needed); a
     decoded form for another module is an infrastructure fault (GraderError), never graded."""
     t0 = time.monotonic()
@@ -137,3 +159,13 @@ def grade(pack_dir, filename: str, data: bytes, *, slug: str | None = None, only
     result["elapsed_s"] = round(time.monotonic() - t0, 4)
     # every string a submission could influence is cleaned here, once (grader/text.py)
     return clean_result(result)
+
+
+# Last: the self-check grades through grade() above (grader.authoring.check imports it from here).
+from grader.authoring import check  # noqa: E402
+
+__all__ = ["grade", "trusted_ceiling", "error_result", "GraderError", "PackError", "SubmissionError",
+           "load_pack", "pack_files", "pack_hash", "DEFAULT_LIMITS", "check",
+           "read_bounded", "take", "Intake", "Decoded", "decode", "decoded_key", "load_notebook_json",
+           "MAX_SOURCE_BYTES", "MAX_NOTEBOOK_BYTES", "open_zip", "check_all", "CheckedZip", "ZipRefused", "SUBMISSIONS",
+           "pack_policy", "delivery_policy", "pool", "similarity"]

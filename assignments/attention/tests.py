@@ -3,7 +3,7 @@
 Every case builds seeded inputs, asks the submission for (output, weights), computes the
 reference itself (in float64, cast to the input dtype) and compares. When the weights are wrong,
 ``_diagnose`` names a classic mistake only when the weights equal what that mistake gives on the
-same inputs (grader.compare.which_mistake); otherwise the message says what differs and where.
+same inputs (grader.authoring.compare.which_mistake); otherwise the message says what differs and where.
 
 Handout promise -> case(s) that exercise it:
   signature (q, k, v, mask=None) -> (output, weights) tuple .......... shapes_2d, every _check
@@ -29,8 +29,7 @@ import math
 
 import torch
 
-from grader import compare
-from grader.driver import Fail, case
+from grader.authoring import Fail, case, compare
 
 FN = "scaled_dot_product_attention"
 TOL32 = dict(atol=1e-5, rtol=1e-4)
@@ -116,7 +115,7 @@ MESSAGES = {
 
 def _diagnose(w, ref_w, q, k, v, mask):
     """The hint for wrong weights: the classic mistake they equal on these inputs, or None (then the
-    message only says what differs and where). See grader.compare.which_mistake."""
+    message only says what differs and where). See grader.authoring.compare.which_mistake."""
     if not isinstance(w, torch.Tensor) or not w.is_floating_point():
         return None
     key = compare.which_mistake(w.double(), ref_w.double(), _variants(q, k, v, mask), atol=1e-4, rtol=1e-3)

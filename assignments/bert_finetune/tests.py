@@ -63,7 +63,7 @@ import time
 import weakref
 from pathlib import Path
 
-from grader.driver import Fail, case
+from grader.authoring import Fail, case
 
 DATA = Path(__file__).resolve().parent / "data"
 GPU_SETTINGS = {"device": "cuda", "train_size": None, "budget_s": 60.0}

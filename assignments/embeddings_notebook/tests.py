@@ -54,8 +54,7 @@ import weakref
 
 import torch
 
-from grader import notebook
-from grader.driver import Fail, SandboxCrash, SandboxTimeout, case
+from grader.authoring import Fail, SandboxCrash, SandboxTimeout, case, notebook
 
 VALUES_MIME = "application/vnd.courseplatform.values+json"
 NAMES = ("bank_river", "bank_money", "cos_river_money", "cos_river_river", "bank_points")

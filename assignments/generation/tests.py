@@ -80,8 +80,7 @@ from functools import lru_cache
 
 import torch
 
-from grader import compare
-from grader.driver import Fail, case
+from grader.authoring import Fail, case, compare
 
 SMALL = dict(vocab_size=256, n_positions=256, n_embd=64, n_layer=2, n_head=4, n_inner=256,
              resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, initializer_range=0.2,

@@ -47,8 +47,7 @@ import math
 
 import torch
 
-from grader import compare
-from grader.driver import Fail, case
+from grader.authoring import Fail, case, compare
 
 ATOL, RTOL = 1e-5, 1e-4
 CLASS = "MultiHeadAttention"

@@ -43,8 +43,7 @@ import math
 
 import torch
 
-from grader import compare
-from grader.driver import Fail, case
+from grader.authoring import Fail, case, compare
 
 PE_ATOL = 2e-4
 ATOL, RTOL = 1e-4, 1e-4

@@ -40,8 +40,7 @@ from __future__ import annotations
 import random
 from functools import lru_cache
 
-from grader import compare
-from grader.driver import Fail, StudentError, case
+from grader.authoring import Fail, StudentError, case, compare
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # Tokenizer libraries are forbidden by the [forbid] table of assignment.toml (enforced by the engine).

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from . import attendance as att
-from .hooks import Panel
+from courseplatform.core.hooks import Panel
 from .models import LectureSession, Membership, Role
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from courseplatform.gradebook.items import GradeItem
+from courseplatform.core.hooks import GradeItem
 
 from . import attendance as att
 

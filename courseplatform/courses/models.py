@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models
 
-from .timezones import validate_zone
+from courseplatform.core.timezones import validate_zone
 
 
 class Course(models.Model):

@@ -16,7 +16,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from .models import ANY_ROLE, Course, Membership, Role
-from .timezones import course_zone
+from courseplatform.core.timezones import course_zone
 
 
 def get_membership(user, course: Course) -> Membership | None:

@@ -9,9 +9,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from courseplatform.core import csvexport, hooks
+
 from . import attendance as att
-from . import csvexport
-from . import enrolment, hooks
+from . import enrolment
 from .forms import (
     CourseSettingsForm, EnrolForm, MemberRoleForm, SessionAttendanceForm, SessionForm, WeeklySessionsForm,
 )

@@ -1,7 +1,7 @@
 """The course gradebook: every app's GradeItems, per-student category percentages and a weighted total.
 
 Rules (also in the README):
-  * Items come from each app's `gradebook.items(course)` (the hook registry, courses/hooks.py).
+  * Items come from each app's `gradebook.items(course)` (the hook registry, core/hooks.py).
   * An item counts for a student once it is due (or has no due date) or once the student has a score
     for it; a missing score then counts as 0 points. Open items without a score are left out, so the
     total is "the grade so far". Items with max_points <= 0 never count.
@@ -19,11 +19,11 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from courseplatform.courses import hooks
+from courseplatform.core import hooks
+from courseplatform.core.hooks import GradeItem
 from courseplatform.courses.attendance import summary
 from courseplatform.courses.models import Membership
 
-from .items import GradeItem
 from .models import CATEGORIES, CategoryWeights
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Course-dashboard panel: a student's total so far; staff get the class average and the flagged students."""
 from __future__ import annotations
 
-from courseplatform.courses.hooks import Panel
+from courseplatform.core.hooks import Panel
 from courseplatform.courses.models import Role
 
 from . import compute

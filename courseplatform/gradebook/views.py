@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from courseplatform.courses import csvexport
+from courseplatform.core import csvexport
 from courseplatform.courses.models import ANY_ROLE, STAFF_ROLES, Role
 from courseplatform.courses.permissions import course_role_required
 

@@ -7,6 +7,7 @@ code answers and quiz checks.
   sweeper.py  the one sweeper: lapsed leases, messages the broker lost, stuck jobs (every kind)
   checks.py   the one limit of "Check" (visible tests only, never an attempt)
   engine.py   the engine entry point (settings.GRADE_FUNCTION)
+  packstore.py the trusted pack store, PACK_STORE/<name>/<hash>/: every pack is graded from a copy there
   models.py   the states (PENDING_STATES) and GradingJob, the lease record of the kinds whose own
               row has none (quiz answers and checks; a Submission is its own lease record)
 

@@ -19,10 +19,9 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from courseplatform.ops import metrics
-from grader.errors import GraderError
+from grader.api import GraderError
 
-from . import engine
+from . import engine, signals
 from .jobs import Gone, InfrastructureError, Kind, register
 from .models import FINAL_STATES, State
 
@@ -138,8 +137,9 @@ def _grade_and_save(task, kind: Kind, record, generation: int) -> str:
     with transaction.atomic():
         saved = kind.save(record, generation, result)
         if saved == "saved":
-            metrics.record_result(kind.queue(record), kind.name, "graded" if result.get("status") == "graded" else "error",
-                                  result, _latency(record))
+            signals.result_saved.send(type(kind), queue=kind.queue(record), kind=kind.name,
+                                      status="graded" if result.get("status") == "graded" else "error",
+                                      result=result, latency_s=_latency(record))
     return saved
 
 
@@ -156,7 +156,7 @@ def _infrastructure_fault(task, kind: Kind, record, generation: int, exc: BaseEx
                 state=State.QUEUED, retries=task.request.retries + 1,
                 message=f"The grader had a problem and will try again shortly ({type(exc).__name__}).",
             )
-            metrics.record_infrastructure_fault(kind.queue(record), kind.name, final=False)
+            signals.infrastructure_fault.send(type(kind), queue=kind.queue(record), kind=kind.name, final=False)
         raise task.retry(exc=exc, countdown=backoff(task.request.retries))
     if kind.previous_result_stands(record):
         message = (f"The regrade could not run because of a problem on our side ({type(exc).__name__}); "
@@ -164,7 +164,7 @@ def _infrastructure_fault(task, kind: Kind, record, generation: int, exc: BaseEx
         with transaction.atomic():
             if kind.records().filter(pk=record.pk, generation=generation).update(
                     state=State.GRADED, finished_at=timezone.now(), retries=task.request.retries, message=message):
-                metrics.record_infrastructure_fault(kind.queue(record), kind.name, final=True)
+                signals.infrastructure_fault.send(type(kind), queue=kind.queue(record), kind=kind.name, final=True)
         return "regrade-failed"
     message = kind.infrastructure_message.format(error=f"{type(exc).__name__}: {str(exc)[:300]}")
     with transaction.atomic():
@@ -172,7 +172,7 @@ def _infrastructure_fault(task, kind: Kind, record, generation: int, exc: BaseEx
             state=State.ERROR, finished_at=timezone.now(), retries=task.request.retries, message=message)
         if updated:
             kind.fail(record, message)
-            metrics.record_infrastructure_fault(kind.queue(record), kind.name, final=True)
+            signals.infrastructure_fault.send(type(kind), queue=kind.queue(record), kind=kind.name, final=True)
     return "infrastructure-error"
 
 

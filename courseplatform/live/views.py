@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from courseplatform.courses import csvexport
+from courseplatform.core import csvexport
 from courseplatform.courses.models import Role
 from courseplatform.courses.permissions import course_role_required
 

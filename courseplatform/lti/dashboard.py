@@ -1,7 +1,7 @@
-"""Dashboard hook: staff see the course's LMS link and passback states (courses/hooks.py)."""
+"""Dashboard hook: staff see the course's LMS link and passback states (core/hooks.py)."""
 from __future__ import annotations
 
-from courseplatform.courses.hooks import Panel
+from courseplatform.core.hooks import Panel
 
 
 def panels(request, course, membership):

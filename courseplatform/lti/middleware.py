@@ -1,6 +1,6 @@
 """Pages of a session started by an LTI launch may be framed by that LMS.
 
-The site's policy is frame-ancestors 'self' and X-Frame-Options DENY (courses/csp.py). For a session
+The site's policy is frame-ancestors 'self' and X-Frame-Options DENY (core/csp.py). For a session
 whose launch came from an LMS, the LMS's origins (views.frame_ancestors) are added to frame-ancestors
 and X-Frame-Options is dropped, on that session's responses only. Over HTTPS its session and CSRF
 cookies are sent SameSite=None; Secure (a cross-site iframe gets no Lax cookie); every other session

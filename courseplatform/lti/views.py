@@ -54,7 +54,7 @@ def refuse(request, refusal: Refusal, detail: str = "", **fields):
 def frameable(response, request):
     """The refusal and cookie-check pages show inside whatever LMS frames them (before a launch is
     validated, nothing says which LMS that is); they hold no data of anyone's."""
-    from courseplatform.courses.csp import POLICY
+    from courseplatform.core.csp import POLICY
 
     response["Content-Security-Policy"] = POLICY.format(nonce=request.csp_nonce).replace(
         "frame-ancestors 'self'", "frame-ancestors *")
@@ -288,7 +288,7 @@ def deep_link(request):
             response = render(request, "lti/deep_link_return.html", {"return_url": return_url, "jwt": jwt,
                                                                       "picked": picked})
             # The site's policy allows forms to post to the site only; this one posts to the LMS.
-            from courseplatform.courses.csp import POLICY
+            from courseplatform.core.csp import POLICY
             response["Content-Security-Policy"] = POLICY.format(nonce=request.csp_nonce).replace(
                 "form-action 'self'", f"form-action 'self' {_origin(return_url)}")
             return response

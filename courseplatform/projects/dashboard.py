@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from courseplatform.courses.hooks import Panel
+from courseplatform.core.hooks import Panel
 from courseplatform.courses.models import Role
 
 from . import services

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from django.urls import reverse
 
+from courseplatform.core.hooks import GradeItem
 from courseplatform.courses.models import Membership
-from courseplatform.gradebook.items import GradeItem
 
 from .models import Delivery, GroupMember, Milestone, MilestoneGrade
 

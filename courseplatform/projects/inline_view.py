@@ -22,7 +22,7 @@ from pathlib import PurePosixPath
 from django.http import HttpResponse
 from django.utils.html import escape
 
-from courseplatform.courses import markdown
+from courseplatform.core import markdown
 from courseplatform.submissions import notebooks
 
 MAX_INLINE_BYTES = 20 * 1024 * 1024

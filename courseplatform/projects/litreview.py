@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
-from courseplatform.courses import markdown
+from courseplatform.core import markdown
 
 REQUIRED_FIELDS = ("Objective", "Method", "Outcome")
 OPTIONAL_FIELDS = ("Reference",)

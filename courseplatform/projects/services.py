@@ -21,9 +21,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from courseplatform.courses.models import is_student, students_of
-from grader import ziparchive
-from grader.errors import SubmissionError
-from grader.submission import load_notebook_json, read_bounded
+from grader.api import SubmissionError, ZipRefused, check_all, delivery_policy, load_notebook_json, read_bounded
 
 from . import litreview
 from .models import (
@@ -278,10 +276,10 @@ def _check_file_content(ext: str, data: bytes, name: str = "delivery.zip") -> No
             data.decode("utf-8")
         except UnicodeDecodeError:
             raise ProjectError("Text files must be UTF-8 encoded.")
-    elif ext == "zip":  # the platform's one zip policy (grader.ziparchive), with a delivery's budget
+    elif ext == "zip":  # the platform's one zip policy (grader.intake.ziparchive), with a delivery's budget
         try:
-            ziparchive.check_all(data, name, ziparchive.delivery_policy(max_delivery_bytes()))
-        except ziparchive.ZipRefused as exc:
+            check_all(data, name, delivery_policy(max_delivery_bytes()))
+        except ZipRefused as exc:
             raise ProjectError(exc.message)
     elif ext == "ipynb":  # the engine's bounded walk (depth, values, cells), not an unbounded json.loads
         try:

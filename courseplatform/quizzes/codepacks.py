@@ -4,7 +4,7 @@ A code question names a pack folder relative to the quizzes folder (``pack = "co
 in a bank file). Like an assignment's pack, it is graded from a trusted copy, never from the
 editable folder: synchronising a bank (``sync_course``, the "Resync" button) copies each code
 question's pack to ``PACK_STORE/_quiz/<pack>/<hash>/`` (the engine's content hash,
-``grader.pack.pack_hash``; written once, by ``submissions.sync.store_pack``) and points
+``grader.api.pack_hash``; written once, by ``grading.packstore.store_pack``) and points
 ``PACK_STORE/_quiz/<pack>/CURRENT`` at that hash. Editing the folder changes nothing until the
 next sync; a regrade after a sync grades with the new version, as for assignments.
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from courseplatform.submissions.sync import store_pack
-from grader.pack import load_pack, pack_hash
+from courseplatform.grading.packstore import store_pack
+from grader.api import load_pack, pack_hash
 
 STORE_FOLDER = "_quiz"  # PACK_STORE/_quiz/<pack>/<hash>/, apart from the assignments' PACK_STORE/<slug>/
 POINTER = "CURRENT"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from courseplatform.courses.hooks import Panel
+from courseplatform.core.hooks import Panel
 
 from . import services
 from .models import Attempt, Quiz

@@ -20,7 +20,7 @@ import textwrap
 from dataclasses import dataclass, field
 
 from . import bank
-from courseplatform.courses.markdown import sanitize
+from courseplatform.core.markdown import sanitize
 
 # An escaped backslash (\\ in the file) first: \\= is a backslash followed by the = control character.
 ESCAPES = {"\\\\": "\u0007",

@@ -5,8 +5,8 @@ from collections import defaultdict
 
 from django.urls import reverse
 
+from courseplatform.core.hooks import GradeItem
 from courseplatform.courses.models import Membership
-from courseplatform.gradebook.items import GradeItem
 
 from .models import Attempt, Quiz
 from .services import quiz_grade

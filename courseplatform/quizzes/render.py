@@ -1,7 +1,7 @@
 """Quiz text (questions, choices, explanations, feedback) through the site's one renderer, in its "quiz" context."""
 from __future__ import annotations
 
-from courseplatform.courses import markdown
+from courseplatform.core import markdown
 
 
 def render_markdown(text: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from courseplatform.courses import hooks
+from courseplatform.core import hooks
 
 from . import bank, codepacks
 from .models import Question, Quiz, QuizSource

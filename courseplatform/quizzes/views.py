@@ -17,10 +17,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from courseplatform.courses.hooks import PartsFailed
+from courseplatform.core.charts import histogram_svg
+from courseplatform.core.hooks import PartsFailed
 from courseplatform.courses.models import STAFF_ROLES, Membership, Role
 from courseplatform.courses.permissions import course_role_required
-from courseplatform.submissions.charts import histogram_svg
 
 from . import bank, services
 from .forms import ExtensionForm, GiftImportForm, QuestionEditForm, QuizSettingsForm

@@ -1,6 +1,6 @@
 """Similarity checks of an assignment's submissions (copy detection; staff only).
 
-A check compares each student's latest submission with every other (grader/similarity.py) and
+A check compares each student's latest submission with every other (grader/similarity/) and
 keeps the ranked pairs above a floor, with their matching regions. Fingerprints are cached by the
 file's sha256, so a rerun after new submissions only reads the new files. Reviews are kept per
 pair of students, not per check, so a rerun keeps what staff decided.

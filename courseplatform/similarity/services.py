@@ -1,6 +1,6 @@
 """Running a similarity check for an assignment: what is compared, the cache, the saved report.
 
-The engine (grader/similarity.py) does the comparison; this module picks each student's latest
+The engine (grader/similarity/) does the comparison; this module picks each student's latest
 submission, reads the pack's starter and handout, the assignment's public sources, reuses cached
 fingerprints (by sha256) and saves the ranked pairs.
 """
@@ -17,7 +17,7 @@ from django.utils import timezone
 from courseplatform.courses.models import Membership
 from courseplatform.submissions.models import Assignment, LatePolicy, Submission
 from courseplatform.submissions.services import blob_path
-from grader import similarity
+from grader.api import similarity
 
 from .models import FingerprintCache, PublicSource, SimilarityCheck, SimilarityPair, SimilaritySettings
 
@@ -108,12 +108,12 @@ def add_public_sources(assignment: Assignment, user, upload) -> list[PublicSourc
     data = upload.read()
     files: list[tuple[str, bytes]] = []
     if kind == "zip":
-        from grader import ziparchive
+        from grader.api import SUBMISSIONS, ZipRefused, open_zip
 
         try:
-            with ziparchive.open_zip(data, name, ziparchive.SUBMISSIONS) as archive:
+            with open_zip(data, name, SUBMISSIONS) as archive:
                 files = [(p, b) for p, b in archive.files() if p.endswith((".py", ".ipynb"))]
-        except ziparchive.ZipRefused as exc:
+        except ZipRefused as exc:
             raise PublicRejected(exc.message) from None
         if not files:
             raise PublicRejected(f"'{name}' holds no .py or .ipynb file.")

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from courseplatform.courses import csvexport
+from courseplatform.core import csvexport
 from courseplatform.courses.models import STAFF_ROLES, Role
 from courseplatform.courses.permissions import course_role_required
 from courseplatform.submissions.models import Assignment

@@ -21,9 +21,9 @@ from django.utils import timezone
 from ninja import NinjaAPI, Schema, Status
 from ninja.security import HttpBearer
 
+from courseplatform.core.timezones import zone
 from courseplatform.courses.models import Course, Membership
 from courseplatform.courses.permissions import course_membership, get_membership
-from courseplatform.courses.timezones import zone
 
 from . import services
 from .precheck import check

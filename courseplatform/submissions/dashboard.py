@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from courseplatform.courses.hooks import Panel
+from courseplatform.core.hooks import Panel
 
 from . import services
 from .models import PENDING_STATES, Assignment, State, Submission

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from courseplatform.courses import demo_data
 
+from . import dispatch
 from .models import Assignment, State, Submission
 from .sync import sync
 
@@ -158,7 +159,6 @@ def _submit_and_grade(assignment, student, upload, created_at):
     """Store a demo submission as if it had been uploaded before the deadline, then grade it
     here and now through the same task code the workers run (eagerly)."""
     from .services import store_blob
-    from .tasks import grade_submission
     from .validation import UploadRejected, check_upload
 
     try:
@@ -172,7 +172,7 @@ def _submit_and_grade(assignment, student, upload, created_at):
         queued_at=created_at, max_score=assignment.points,
     )
     try:
-        grade_submission.apply(args=[sub.pk, sub.generation])
+        dispatch.run_here(dispatch.GRADE_SUBMISSION, [sub.pk, sub.generation])
     except Exception as exc:  # no engine here: leave it queued for a worker
         Submission.objects.filter(pk=sub.pk).update(message=f"Waiting for a worker ({type(exc).__name__}).")
     sub.refresh_from_db()

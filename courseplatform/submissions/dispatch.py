@@ -4,8 +4,9 @@ A task is looked up in Celery's registry by the stable name it is declared with 
 the modules that send never import ``tasks.py``, while ``tasks.py`` imports them at the top of its
 file: imports run one way, tasks → services/packs → dispatch. A submission is graded through the one
 grading path (courseplatform/grading: services.enqueue_on_commit and regrade go through
-grading.jobs); packs.py sends the pack self-check with ``send``. ``SubmissionsConfig.ready()``
-imports ``tasks.py``, so the registry holds these tasks in every process.
+grading.jobs); packs.py sends the pack self-check with ``send``; the demo grades in this process
+with ``run_here``. ``SubmissionsConfig.ready()`` imports ``tasks.py``, so the registry holds these
+tasks in every process.
 """
 from __future__ import annotations
 
@@ -46,3 +47,10 @@ def queue_for(pack_queue: str, via: str) -> str:
 def send(name: str, args: list, queue: str):
     """Send the registered task ``name`` with ``args`` to ``queue``; returns Celery's AsyncResult."""
     return app.tasks[name].apply_async(args=args, queue=queue)
+
+
+def run_here(name: str, args: list):
+    """Run the registered task ``name`` in this process, now (Celery's eager ``apply``: the same task
+    body and signals a worker runs); returns Celery's EagerResult. For ``manage.py load_demo``, which
+    grades its demo submissions while it loads them."""
+    return app.tasks[name].apply(args=args)

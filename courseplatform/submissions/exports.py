@@ -9,7 +9,7 @@ from pathlib import Path
 from django.db.models import Count
 from django.utils import timezone
 
-from courseplatform.courses import csvexport
+from courseplatform.core import csvexport
 from courseplatform.courses.models import Membership
 
 from . import services

@@ -18,7 +18,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from grader.pack import DEFAULT_LIMITS
+from grader.api import DEFAULT_LIMITS
 
 DEFAULT_GPU_MEMORY_MB = int(DEFAULT_LIMITS["gpu_memory_mb"])  # one default, the engine's
 GPU_MAX_CONCURRENCY = 16

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from django.urls import reverse
 
-from courseplatform.gradebook.items import GradeItem
+from courseplatform.core.hooks import GradeItem
 
 from . import services
 from .models import Assignment, Submission

@@ -3,7 +3,7 @@ to its owner and to staff.
 
 A student's notebook output is hostile HTML: it was produced by the student's code. It is
 rendered with nbconvert's HTMLExporter (the `basic` template: cells only, no template scripts),
-then cleaned with the site's sanitiser in its "notebook" context (courses/markdown.py: an
+then cleaned with the site's sanitiser in its "notebook" context (core/markdown.py: an
 allow-list of tags and attributes; no <script>, no event handlers, no style attributes, images only as inline data: PNG/JPEG/GIF), and served as its own document
 under a Content-Security-Policy that forbids every script and every load but inline data images
 (`sandbox` directive included), shown in an <iframe sandbox> on the feedback page. Three walls:
@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from courseplatform.courses import markdown
+from courseplatform.core import markdown
 
 NOTEBOOK_TYPES = ("application/x-ipynb+json",)
 IMAGE_TYPES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff", "image/gif": b"GIF8"}

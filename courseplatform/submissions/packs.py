@@ -1,12 +1,12 @@
 """Instructors upload an assignment pack as a zip.
 
 1. `receive()` (in the request): the zip is checked without trusting it by the one zip policy,
-   `grader.ziparchive`, with a pack's larger size budget (`pack_policy`),
+   `grader.intake.ziparchive`, with a pack's larger size budget (`pack_policy`),
    extracted into trusted storage (PACK_STORE/_uploads/<id>/<slug>/), and validated by the
-   engine (`grader.pack.load_pack`: assignment.toml, reference.py, tests.py). A refused zip leaves
+   engine (`grader.authoring.pack.load_pack`: assignment.toml, reference.py, tests.py). A refused zip leaves
    nothing behind.
 2. `check_pack_upload` (a Celery task on the pack's queue, so a GPU pack is checked on a GPU
-   worker): the engine's self-check (`grader.check`): the reference and every solutions/* get full
+   worker): the engine's self-check (`grader.authoring.check`): the reference and every solutions/* get full
    marks, the starter zero, each mutant the score and message recorded in mutants/expected.toml.
    Progress is saved after each file; the page polls it.
 3. If every expectation holds, the pack is installed exactly as `sync_course` does
@@ -28,10 +28,8 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from courseplatform.grading import jobs
-from grader import check as engine_check
-from grader.errors import PackError, SubmissionError
-from grader.submission import read_bounded
-from grader.ziparchive import CheckedZip, ZipRefused, open_zip, pack_policy
+from grader.api import CheckedZip, PackError, SubmissionError, ZipRefused, open_zip, pack_policy, read_bounded
+from grader.api import check as engine_check
 
 from . import dispatch, services
 from .models import Assignment, PackUpload, Submission
@@ -92,7 +90,7 @@ def _plan(archive: CheckedZip, zip_name: str) -> tuple[str, list[tuple[str, str]
 
 
 def _extract(archive: CheckedZip, plan, dest: Path) -> None:
-    """Unpack within the policy's budget (grader.ziparchive) into ``dest``."""
+    """Unpack within the policy's budget (grader.intake.ziparchive) into ``dest``."""
     where = dict(plan)
     root = dest.resolve()
     try:

@@ -74,7 +74,7 @@ def store_blob(upload, checked: CheckedFile) -> tuple[str, bool]:
 
 
 def decoded_path(rel: str, key: str) -> str:
-    """Where the decoded form of the blob ``rel`` for a pack (grader.submission.decoded_key) is kept:
+    """Where the decoded form of the blob ``rel`` for a pack (grader.intake.submission.decoded_key) is kept:
     beside the blobs, under DECODED_DIR, by the blob's content hash."""
     return f"{DECODED_DIR}/{rel.removeprefix(BLOB_DIR + '/')}.{key}.json"
 
@@ -91,10 +91,10 @@ def read_blob(submission: Submission) -> bytes:
 
 
 def read_decoded(submission: Submission, key: str):
-    """The decoded form the web kept for this submission's file and pack (a grader.submission.Decoded),
+    """The decoded form the web kept for this submission's file and pack (a grader.intake.submission.Decoded),
     or None when there is none for that pack (another module, an older engine, a file stored before
     the intake kept one): then the worker decodes the file itself."""
-    from grader.submission import Decoded
+    from grader.api import Decoded
 
     try:
         return Decoded.loads(blob_path(decoded_path(submission.blob, key)).read_bytes())

@@ -1,7 +1,7 @@
 """Load assignment packs into a course: `manage.py sync_course assignments/`.
 
 For each `<root>/<slug>/assignment.toml` the pack is validated by the engine
-(grader.pack.load_pack), copied into trusted storage at PACK_STORE/<slug>/<hash>/ (a new
+(grader.authoring.pack.load_pack), copied into trusted storage at PACK_STORE/<slug>/<hash>/ (a new
 folder per pack version, written once: a pack change is explicit, and a regrade after a
 sync uses the new version), and its Assignment row is created or updated. Running it
 twice changes nothing. Deadlines and policies the instructor set are kept, unless the
@@ -9,10 +9,7 @@ pack's assignment.toml sets them (`due`, `opens`, [late]).
 """
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import tempfile
 import tomllib
 from datetime import datetime, time
 from pathlib import Path
@@ -20,11 +17,12 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from courseplatform.courses import hooks, markdown
-from grader.errors import PackError
-from grader.pack import load_pack, pack_files, pack_hash
+from courseplatform.core import hooks, markdown
+from courseplatform.grading.packstore import store_pack
+from grader.api import PackError, load_pack, pack_hash
 
 from .models import Assignment, LatePolicy
+
 
 class PackInvalid(Exception):
     pass
@@ -42,31 +40,6 @@ def load_meta(pack_dir: Path) -> tuple[dict, str]:
     except PackError as exc:
         raise PackInvalid(str(exc)) from exc
     return dict(pack.meta), pack.handout
-
-
-def store_pack(slug: str, pack_dir: Path, digest: str) -> Path:
-    """Copy the pack to PACK_STORE/<slug>/<hash>/ once (atomic rename); returns the trusted path."""
-    dest = Path(settings.PACK_STORE) / slug / digest
-    if dest.is_dir():
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{digest[:8]}-"))
-    try:
-        for rel, path in pack_files(pack_dir):
-            target = tmp / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-        os.chmod(tmp, 0o755)
-        try:
-            os.rename(tmp, dest)
-        except OSError:
-            if not dest.is_dir():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)  # another process stored the same version
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
 
 
 def _aware(value):

@@ -18,8 +18,7 @@ from django.utils import timezone
 from courseplatform.grading import engine
 from courseplatform.grading.jobs import EngineCall, InfrastructureError, Kind
 from courseplatform.grading.worker import MAX_DELIVERIES, MAX_RETRIES, backoff, grading_task
-from grader.errors import GraderError
-from grader.submission import decoded_key
+from grader.api import GraderError, decoded_key
 
 from . import artifacts, dispatch
 from .models import PackUpload, State, Submission

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import precheck, queue_views, views
+from . import queue_views, views
 
 app_name = "submissions"
 
@@ -18,7 +18,7 @@ urlpatterns = [
     path("<slug:slug>/", views.detail, name="detail"),
     path("<slug:slug>/leaderboard/", views.leaderboard, name="leaderboard"),
     path("<slug:slug>/submit/", views.submit, name="submit"),
-    path("<slug:slug>/check/", precheck.check_view, name="check"),
+    path("<slug:slug>/check/", views.check_view, name="check"),
     path("<slug:slug>/starter.<str:kind>", views.starter, name="starter"),
     path("<slug:slug>/staff/", views.staff_overview, name="staff"),
     path("<slug:slug>/staff/student/<int:user_id>/", views.staff_student, name="staff_student"),

@@ -1,7 +1,7 @@
 """Checks on an uploaded file before anything is stored, through the engine's one intake.
 
 The upload is read once (within its limit, hashed as it is read) and decoded once by the engine
-(grader.submission.take); the page's own rules (an accepted extension, notebook format 4, a code
+(grader.intake.submission.take); the page's own rules (an accepted extension, notebook format 4, a code
 cell, code in a zip) look at that intake, and the pack's decoding (engine_check) starts from it.
 Each check raises UploadRejected with a message a student can act on. The size limit is also
 enforced while the upload streams in (see uploads.py).
@@ -15,11 +15,8 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
-from grader.errors import SubmissionError
-from grader.pack import load_pack
-from grader.submission import (MAX_NOTEBOOK_BYTES, MAX_SOURCE_BYTES, Decoded, Intake, decoded_key, read_bounded,
-                               take)
-from grader.ziparchive import SUBMISSIONS
+from grader.api import (MAX_NOTEBOOK_BYTES, MAX_SOURCE_BYTES, SUBMISSIONS, Decoded, Intake, SubmissionError, decoded_key,
+                        load_pack, read_bounded, take)
 
 KINDS = ("py", "ipynb", "zip")
 
@@ -37,9 +34,9 @@ class CheckedFile:
     kind: str
     size: int
     sha256: str
-    intake: Intake | None = None    # the upload read, hashed and decoded once (grader.submission.take)
+    intake: Intake | None = None    # the upload read, hashed and decoded once (grader.intake.submission.take)
     decoded: Decoded | None = None  # its sandbox files for the pack (engine_check), kept for the worker
-    decoded_key: str = ""           # what the decoded form depends on (grader.submission.decoded_key)
+    decoded_key: str = ""           # what the decoded form depends on (grader.intake.submission.decoded_key)
 
 
 def max_bytes(kind: str | None = None) -> int:
@@ -67,7 +64,7 @@ def safe_name(name: str) -> str:
 
 def check_upload(upload, accepted_kinds) -> CheckedFile:
     """Validate an UploadedFile (name, size, chunks()) through the engine's one intake: read once
-    within the limit and hashed, then decoded and checked once (grader.submission.take: a notebook's
+    within the limit and hashed, then decoded and checked once (grader.intake.submission.take: a notebook's
     bounded walk first, nbformat's validation after it; a zip by the zip policy). Returns its kind,
     size, hash and the intake."""
     if upload is None:

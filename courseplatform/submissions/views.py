@@ -19,22 +19,24 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotAllo
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
+from courseplatform.core.charts import histogram_svg
 from courseplatform.courses.models import STAFF_ROLES, Membership, Role
 from courseplatform.courses.permissions import course_role_required
 
 from . import artifacts as artifact_files
 from . import notebooks, services
-from .charts import histogram_svg
 from .exports import export_stream, staff_statistics
 from .forms import AssignmentSettingsForm, ExtensionForm, PackUploadForm, TokenForm, UploadForm
 from .leaderboard import board
 from .models import ApiToken, Assignment, Extension, PackUpload, Submission
 from .packs import UPLOAD_SOURCE, PackRejected, max_pack_bytes, receive, uploads_allowed
+from .precheck import check
 from .sync import PackInvalid
 from .uploads import install_limit
 from .validation import UploadRejected, max_bytes
@@ -164,6 +166,40 @@ def _refuse(request, slug, message, status=400):
         response["Connection"] = "close"
         return response
     return redirect(url)
+
+
+# --- the "Check" button of the assignment page (htmx; the check itself: precheck.check) ----------
+
+def _check_refused(request, slug, message: str, status: int):
+    if request.htmx:
+        # htmx does not swap 4xx answers: the refusal is a 200 fragment shown in the check's slot,
+        # with the real status in a header.
+        response = HttpResponse(format_html('<p class="flag bad check-refused">{}</p>', message))
+        response["X-Check-Status"] = str(status)
+        return response
+    messages.error(request, message)
+    response = redirect(reverse("submissions:detail", args=[request.course.slug, slug]))
+    if status == 413:
+        response["Connection"] = "close"
+    return response
+
+
+@upload_view(_check_refused)
+def check_view(request, course_slug, slug, assignment, upload):
+    """POST a file: an htmx request gets the check's live card (it polls itself until graded);
+    a plain form post is redirected to the assignment page. The size limit and CSRF: upload_view."""
+    staff = request.membership.is_staff_role
+    try:
+        sub = check(assignment, request.user, upload, is_staff=staff)
+    except UploadRejected as exc:
+        return _check_refused(request, slug, exc.message, 429 if exc.code == "rate_limited" else 400)
+    if not request.htmx:
+        messages.success(request, f"Check received: {sub.original_name}. Only the visible tests run; it is not an attempt.")
+        return redirect(reverse("submissions:detail", args=[course_slug, slug]) + f"#submission-{sub.pk}")
+    sub.refresh_from_db()  # an eager or fast worker may have graded it already
+    return render(request, "submissions/_submission.html", {
+        "item": {"s": sub, "fb": services.feedback(sub, staff)}, "staff": staff, "course": request.course,
+    })
 
 
 @upload_view(_refuse)

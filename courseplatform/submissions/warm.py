@@ -1,7 +1,7 @@
 """Warm sandbox pools in Celery workers (the signals below are connected when this module is
 imported: SubmissionsConfig.ready()).
 
-A worker process grades with the engine's process-wide pool (grader.pool). Started lazily, the
+A worker process grades with the engine's process-wide pool (grader.sandbox.pool). Started lazily, the
 first grade of each worker process pays the sandbox parent's start-up (importing torch, and
 transformers for some packs: seconds). So each process that executes tasks starts its pools as
 soon as it exists, for the queues this worker consumes:
@@ -30,8 +30,7 @@ from django.db import connection
 
 from courseplatform.grading import engine
 
-from grader import pool
-from grader.pack import load_pack
+from grader.api import load_pack, pool
 
 from .models import Assignment
 

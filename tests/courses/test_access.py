@@ -149,7 +149,7 @@ def test_superuser_acts_as_instructor(client_for, course, django_user_model):
 
 
 def _add_panels(monkeypatch, panels):
-    from courseplatform.courses import hooks
+    from courseplatform.core import hooks
 
     broken = hooks.Hook("fake", "dashboard", "courseplatform.fake.dashboard", panels)
     monkeypatch.setitem(hooks._registry, "dashboard", [*hooks._registry["dashboard"], broken])
@@ -181,7 +181,7 @@ def test_broken_panel_in_production_is_logged_and_the_rest_shown(client_for, ins
 
 
 def test_system_check_refuses_a_hook_without_its_function_or_with_other_parameters(monkeypatch):
-    from courseplatform.courses import hooks
+    from courseplatform.core import hooks
 
     monkeypatch.setitem(hooks._registry, "gradebook", [
         hooks.Hook("a", "gradebook", "courseplatform.a.gradebook", None),
@@ -193,7 +193,7 @@ def test_system_check_refuses_a_hook_without_its_function_or_with_other_paramete
 
 
 def test_registry_is_discovered_once_per_app():
-    from courseplatform.courses import hooks
+    from courseplatform.core import hooks
 
     assert [h.app for h in hooks.hooks("dashboard")] == ["courses", "submissions", "quizzes", "projects", "gradebook", "lti"]
     assert [h.app for h in hooks.hooks("sync")] == ["submissions", "quizzes", "projects"]

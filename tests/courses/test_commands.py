@@ -20,7 +20,7 @@ def counts():
 
 
 def only_courses_hook(monkeypatch, name, extra=()):
-    from courseplatform.courses import hooks
+    from courseplatform.core import hooks
 
     function = hooks.KINDS[name][0]
     registered = [h for h in hooks._registry.get(name, []) if h.app == "courses"]
@@ -102,7 +102,7 @@ def test_sync_course_reports_a_failing_app(monkeypatch, tmp_path, course):
 def test_sync_course_goes_on_after_an_app_with_broken_parts_then_fails(monkeypatch, tmp_path, course):
     """An app whose sync raises PartsFailed (it synced the rest) does not stop the other apps, and
     the command exits non-zero naming every broken part."""
-    from courseplatform.courses.hooks import PartsFailed
+    from courseplatform.core.hooks import PartsFailed
 
     seen = []
     partly = types.ModuleType("courseplatform.partly.sync")

@@ -41,7 +41,7 @@ def test_the_flagship_deadline_lands_in_the_coming_week_on_its_weekday_and_time(
 
 
 def _only(monkeypatch, apps):
-    from courseplatform.courses import hooks
+    from courseplatform.core import hooks
 
     monkeypatch.setitem(hooks._registry, "demo", [h for h in hooks._registry.get("demo", []) if h.app in apps])
 

@@ -28,7 +28,7 @@ def test_the_lockout_page_says_minutes_not_an_iso_duration(client, django_user_m
 
 
 def test_duration_words():
-    from courseplatform.courses.templatetags.cp_time import duration_words
+    from courseplatform.core.templatetags.cp_time import duration_words
 
     assert duration_words("PT15M") == "15 minutes"
     assert duration_words("PT1H30M") == "1 hour 30 minutes"

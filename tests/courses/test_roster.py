@@ -147,7 +147,7 @@ def test_existing_username_with_other_email_is_refused(client_for, instructor, s
 
 def test_template_download(client_for, instructor):
     r = client_for(instructor).get(reverse("courses:enrol_template", args=["llms"]))
-    assert r.status_code == 200 and r.content.decode().startswith("username,name,email\r\n")  # RFC 4180 line ends (courses/csvexport.py)
+    assert r.status_code == 200 and r.content.decode().startswith("username,name,email\r\n")  # RFC 4180 line ends (core/csvexport.py)
 
 
 def test_roster_lists_members_with_roles(client_for, instructor, ta, student, other_student):

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from courseplatform.courses.timezones import course_time, iso_local, validate_zone
+from courseplatform.core.timezones import course_time, iso_local, validate_zone
 
 pytestmark = pytest.mark.django_db
 

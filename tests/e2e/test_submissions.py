@@ -178,7 +178,7 @@ def test_instructor_uploads_a_pack_and_watches_the_check(live_server, page, logi
             "handout.md": "# Doubling\n\nWrite `double(x)`.\n",
             "starter.py": "def double(x):\n    raise NotImplementedError\n",
             "reference.py": "def double(x):\n    return 2 * x\n",
-            "tests.py": ("from grader.driver import case, Fail\n\n\n@case(points=4)\ndef twice(ctx):\n    \"\"\"double(3) is 6\"\"\"\n"
+            "tests.py": ("from grader.authoring import Fail, case\n\n\n@case(points=4)\ndef twice(ctx):\n    \"\"\"double(3) is 6\"\"\"\n"
                          "    if ctx.sub.call('double', 3) != 6:\n        raise Fail('double(3) should be 6')\n"),
             "mutants/expected.toml": '[same]\nscore = 0\nmessage = "double(3) should be 6"\n',
             "mutants/same.py": "def double(x):\n    return x\n",

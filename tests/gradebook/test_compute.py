@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from courseplatform.courses import csvexport
+from courseplatform.core import csvexport
+from courseplatform.core.hooks import GradeItem
 from courseplatform.gradebook import compute
-from courseplatform.gradebook.items import GradeItem
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=dt_tz.utc)
 PAST = NOW - timedelta(days=3)
@@ -114,7 +114,7 @@ def test_broken_or_duplicate_items_reported(monkeypatch, settings):
     def broken_items(course):
         raise RuntimeError("db gone")
 
-    from courseplatform.courses import hooks
+    from courseplatform.core import hooks
 
     Broken = hooks.Hook("submissions", "gradebook", "courseplatform.submissions.gradebook", broken_items)
     Fine = hooks.Hook("quizzes", "gradebook", "courseplatform.quizzes.gradebook", lambda course: [

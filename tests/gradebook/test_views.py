@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from courseplatform.core.hooks import GradeItem
 from courseplatform.gradebook import compute
-from courseplatform.gradebook.items import GradeItem
 from courseplatform.gradebook.models import CategoryWeights
 from courseplatform.projects import services
 from courseplatform.projects.models import Group, GroupMember, Milestone, MilestoneGrade, RubricCriterion

@@ -14,7 +14,7 @@ from grader_testutil import ATTENTION, FAKE_SECRET, PACKS, UID_BASE, sandbox_pro
 @pytest.fixture(scope="session", autouse=True)
 def _grader_pool():
     """The engine tests' pool starts with this session's sandbox uid range; shut down at the end."""
-    from grader import pool
+    from grader.sandbox import pool
 
     pool.shutdown()
     saved = os.environ.get("GRADER_UID_BASE")

@@ -1,4 +1,4 @@
-"""The cgroup v2 path of grader/cgroups.py, against a stand-in cgroupfs.
+"""The cgroup v2 path of grader/sandbox/cgroups.py, against a stand-in cgroupfs.
 
 This host mounts the memory, pids and cpu controllers as cgroup v1 (its unified hierarchy has only
 hugetlb), so the hostile tests in test_hostile_kernel.py exercise v1 in a real kernel. Production
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import cgroups
+from grader.sandbox import cgroups
 
 INTERFACE = ("cgroup.procs", "cgroup.subtree_control", "cgroup.controllers", "memory.max", "memory.swap.max",
              "memory.events", "memory.peak", "memory.oom.group", "pids.max", "cpu.max", "cpu.weight")

@@ -38,7 +38,7 @@ LUCKY_PACK = {
     "handout.md": "# luck\n",
     "tests.py": '''
 import torch
-from grader.driver import case
+from grader.authoring import case
 
 
 @case(points=1)
@@ -101,7 +101,7 @@ def _cpu_ticks(pid: int) -> int:
 
 
 def test_busy_cores_really_loads_every_core_and_stops():
-    from grader.check import busy_cores
+    from grader.authoring.check import busy_cores
 
     with busy_cores() as procs:
         assert len(procs) == os.cpu_count()

@@ -11,10 +11,10 @@ import nbformat
 import pytest
 import torch
 
-from grader import pool, protocol
 from grader.api import grade
+from grader.authoring.pack import load_pack
 from grader.errors import GraderError, PackError
-from grader.pack import load_pack
+from grader.sandbox import pool, protocol
 from grader_testutil import ATTENTION, PACKS, REFERENCE
 
 
@@ -134,9 +134,9 @@ def test_large_tensors_cross_the_boundary(grade_src):
     """A driver can send a big state dict in (no size cap on trusted frames) and get tensors back."""
     res = grade_src((PACKS / "module" / "reference.py").read_text(), pack=PACKS / "module", filename="net.py")
     assert res["score"] == 4.0
-    from grader.driver import Runner
-    from grader.pack import load_pack
-    from grader.submission import decode
+    from grader.authoring.driver import Runner
+    from grader.authoring.pack import load_pack
+    from grader.intake.submission import decode
 
     pack = load_pack(PACKS / "module")
     runner = Runner(pack, decode("net.py", b"TinyNet = None\ndef make(d=4):\n    import torch\n    return torch.nn.Linear(d, d)\n",

@@ -9,10 +9,10 @@ import shutil
 import nbformat
 import pytest
 
-from grader import forbid
 from grader.api import grade
+from grader.authoring.pack import load_pack, validate_meta
 from grader.errors import PackError
-from grader.pack import load_pack, validate_meta
+from grader.intake import forbid
 from grader_testutil import PACKS
 
 PACK = PACKS / "forbid"
@@ -283,7 +283,7 @@ def test_stubs_stay_in_their_sandbox():
 
 
 def _spy_primed(monkeypatch) -> list[bool]:
-    from grader import pool
+    from grader.sandbox import pool
 
     seen: list[bool] = []
     real = pool.Zygote.acquire
@@ -330,7 +330,7 @@ def test_a_sandbox_primed_for_other_rules_refuses_to_load(no_leftovers):
     under other forbid rules stops before any of it runs, as a setup error."""
     import time
 
-    from grader import pool, protocol
+    from grader.sandbox import pool, protocol
 
     z = pool.Zygote("cpu", ("torch",), 1)  # one spare: it is always primed for the last pack
     try:
@@ -363,7 +363,7 @@ def test_a_sandbox_primed_for_other_rules_refuses_to_load(no_leftovers):
 def test_the_pool_primes_for_the_pack_asked_for_and_drops_stale_spares(no_leftovers):
     """The zygote's status: spares follow the rules of the latest request; a request without
     rules discards the spares primed for others, and its sandboxes are never primed."""
-    from grader import pool
+    from grader.sandbox import pool
 
     z = pool.Zygote("cpu", ("torch",), 2)
     try:

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grader import protocol
 from grader.errors import SubmissionError
-from grader.submission import decode, load_notebook_json
+from grader.intake.submission import decode, load_notebook_json
+from grader.sandbox import protocol
 from grader.text import clean, clean_result
 
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,

@@ -43,7 +43,7 @@ def only_test(res):
 
 
 def _zygotes():
-    from grader import pool
+    from grader.sandbox import pool
 
     return list(pool._pools.values())
 
@@ -131,7 +131,7 @@ def host_clean():
     files_before = _host_files_with_mark()
     state = {"uids": set()}
     yield state
-    from grader import pool
+    from grader.sandbox import pool
 
     deadline = time.monotonic() + 20  # killed sandboxes must still be scheduled to exit on a busy machine
     size = pool.pool_size()
@@ -552,7 +552,7 @@ def probe(info):
 
 
 def test_without_a_usable_cgroup_the_pool_refuses_to_start_unless_rlimit_only_is_allowed(monkeypatch, tmp_path):
-    from grader import pool
+    from grader.sandbox import pool
 
     saved = dict(pool._enforced)
     monkeypatch.setenv("GRADER_CGROUP_PARENT", str(tmp_path))  # a plain directory: no cgroup can be made there

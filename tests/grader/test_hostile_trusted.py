@@ -42,7 +42,7 @@ result_mb = 64
 """
 
 TESTS_PY = f'''
-from grader.driver import Fail, case
+from grader.authoring import Fail, case
 
 SECRET = {SECRET!r}
 REF = {REF!r}

@@ -15,8 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import nbshim, notebook
-from grader.submission import decode
+from grader.intake import nbshim, notebook
+from grader.intake.submission import decode
 from grader_testutil import ATTENTION, PACKS, ROOT
 
 HERE = Path(__file__).resolve().parent / "notebooks_real"

@@ -1,4 +1,4 @@
-"""A pack's identity (grader.pack.pack_hash) is its files' paths and contents: the engine's Pack.hash,
+"""A pack's identity (grader.authoring.pack.pack_hash) is its files' paths and contents: the engine's Pack.hash,
 the platform's PACK_STORE/<slug>/<hash>/ folder and Assignment.pack_hash are one value."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from grader.pack import load_pack, pack_hash
+from grader.authoring.pack import load_pack, pack_hash
 
 ATTENTION = Path(__file__).resolve().parents[2] / "assignments" / "attention"
 

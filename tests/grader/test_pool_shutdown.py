@@ -13,7 +13,7 @@ ROOT = str(Path(__file__).resolve().parents[2])
 
 SCRIPT = r"""
 import json, threading, time
-from grader import pool
+from grader.sandbox import pool
 
 errors = []
 
@@ -62,7 +62,7 @@ def test_a_second_caller_gets_the_pool_the_first_one_started(tmp_path):
     """Two threads asking for one pool at once start one sandbox parent, not two."""
     script = r"""
 import json, threading
-from grader import pool
+from grader.sandbox import pool
 got = []
 threads = [threading.Thread(target=lambda: got.append(pool.start("cpu", ("torch",)))) for _ in range(3)]
 for t in threads: t.start()

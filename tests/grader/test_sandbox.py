@@ -298,7 +298,7 @@ def test_segfault_through_ctypes(probe, grade_src):
 def test_killing_its_parent_and_everything_it_can(probe, grade_src):
     """P is pid 1 of its own pid namespace: its real parent, the sandbox parent and the worker are
     not addressable; kill(0)/kill(-1) reach only the namespace itself."""
-    from grader import pool
+    from grader.sandbox import pool
 
     zygotes = [z.proc.pid for z in pool._pools.values()]
     assert zygotes

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from grader.errors import SubmissionError
-from grader.submission import decode
+from grader.intake.submission import decode
 from grader_testutil import ATTENTION, REFERENCE
 
 

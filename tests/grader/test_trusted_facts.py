@@ -24,7 +24,7 @@ import time
 import nbformat
 import pytest
 
-from grader import pool
+from grader.sandbox import pool
 from grader_testutil import ATTENTION, PACKS, REFERENCE
 
 BUDGET = PACKS / "budget"
@@ -129,7 +129,7 @@ def test_the_proc_fallback_counts_an_unwaited_auto_reaped_child():
 def test_cpu_counters_are_read_where_each_hierarchy_keeps_them(tmp_path):
     """v2 cpu.stat usage_usec; v1 cpuacct.usage in a cpuacct group of its own or co-mounted with cpu;
     no counter: None (the trusted side then samples /proc)."""
-    from grader import cgroups
+    from grader.sandbox import cgroups
 
     v2 = tmp_path / "v2"
     v2.mkdir()
@@ -172,7 +172,7 @@ def test_a_forged_device_answer_is_not_the_drivers_device(grade_src):
 
 
 def test_the_child_has_no_operation_that_reports_a_fact():
-    from grader import child
+    from grader.sandbox import child
 
     src = open(child.__file__).read()
     assert '"rusage"' not in src and "getrusage" not in src
@@ -297,8 +297,8 @@ def test_a_sanity_check_cell_gets_full_marks_with_a_note(grade_src):
 
 
 def test_sanity_split_rules():
-    from grader import forbid
-    from grader.pack import load_pack
+    from grader.authoring.pack import load_pack
+    from grader.intake import forbid
 
     cfg = load_pack(ATTENTION).meta["forbid"]
     own = "import torch\nimport torch.nn.functional as F\n\ndef attn(q, ref=None):\n    return q\n\n"
@@ -363,7 +363,7 @@ def test_holding_the_gpu_waits_for_other_grades_cases_and_not_on_the_students_cl
     import threading
     import types
 
-    from grader import driver
+    from grader.authoring import driver
 
     monkeypatch.setattr(driver.tempfile, "gettempdir", lambda: str(tmp_path))
     other = driver._device_lock()           # another grade's case is running on the device

@@ -1,4 +1,4 @@
-"""One zip policy (grader.ziparchive) for the three places that open a zip: the engine decoding a
+"""One zip policy (grader.intake.ziparchive) for the three places that open a zip: the engine decoding a
 student's .zip, the web checking the same upload, and an instructor's pack upload. The same
 hostile zip is refused by all three with the same message, and the web never accepts a zip that
 the engine refuses."""
@@ -16,10 +16,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from courseplatform.submissions import packs
 from courseplatform.submissions.packs import PackRejected
 from courseplatform.submissions.validation import UploadRejected, check_upload
-from grader import ziparchive
 from grader.errors import SubmissionError
-from grader.submission import decode
-from grader.ziparchive import MiB, SUBMISSIONS, ZipRefused
+from grader.intake import ziparchive
+from grader.intake.submission import decode
+from grader.intake.ziparchive import MiB, SUBMISSIONS, ZipRefused
 
 NAME = "hw.zip"
 SOURCE = b"def double(x):\n    return 2 * x\n"
@@ -182,7 +182,7 @@ def test_the_upload_limit_and_the_engine_limit_agree():
 @pytest.mark.parametrize("kind", ["py", "ipynb"])
 def test_the_web_never_accepts_a_file_the_engine_refuses_for_its_size(kind):
     """A .py or .ipynb the engine would refuse for its size is refused at upload, with the size."""
-    from grader.submission import MAX_NOTEBOOK_BYTES, MAX_SOURCE_BYTES
+    from grader.intake.submission import MAX_NOTEBOOK_BYTES, MAX_SOURCE_BYTES
 
     limit = {"py": MAX_SOURCE_BYTES, "ipynb": MAX_NOTEBOOK_BYTES}[kind]
     if kind == "py":

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader import compare
 from grader.api import grade
-from grader.driver import Fail
+from grader.authoring import Fail, compare
 
 PACK = Path(__file__).resolve().parents[2] / "assignments" / "attention"
 REFERENCE = (PACK / "reference.py").read_text()
@@ -220,8 +219,7 @@ def test_a_wrong_result_that_is_no_known_mistake_gets_where_and_how_much_but_no_
 
 INPLACE_DRIVER = '''
 import torch
-from grader import compare
-from grader.driver import Fail, case
+from grader.authoring import Fail, case, compare
 
 
 @case(points=10)

@@ -139,7 +139,7 @@ def train(train_texts, train_labels, model_dir, time_budget_s, device="cpu", see
 def test_recorded_scores_hold_while_both_cores_are_busy():
     """#15/#16: the reference, every solution and every mutant graded while another process keeps
     every core busy get exactly their recorded scores (the budget is CPU time, not wall time)."""
-    from grader.check import busy_cores, check_item, expectations
+    from grader.authoring.check import busy_cores, check_item, expectations
 
     items = [it for it in expectations(PACK) if not it["file"].startswith("starter")]
     assert len(items) >= 6

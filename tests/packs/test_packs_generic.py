@@ -16,7 +16,7 @@ ASSIGNMENTS = Path(__file__).resolve().parents[2] / "assignments"
 
 
 def _params():
-    from grader.check import expectations, find_packs
+    from grader.authoring.check import expectations, find_packs
     from grader.errors import PackError
 
     params = []
@@ -40,7 +40,7 @@ def test_there_are_packs():
 
 @pytest.mark.parametrize("pack_dir, item", PARAMS)
 def test_pack_file_gets_its_recorded_result(pack_dir, item):
-    from grader.check import check_item
+    from grader.authoring.check import check_item
     from packs_graded import grade_bytes
 
     assert "error" not in item, item.get("error")
@@ -53,7 +53,7 @@ def test_pack_file_gets_its_recorded_result(pack_dir, item):
 
 @pytest.mark.parametrize("pack_dir", sorted({p.values[0] for p in PARAMS}), ids=lambda p: p.name)
 def test_pack_is_complete(pack_dir):
-    from grader.pack import load_pack
+    from grader.authoring.pack import load_pack
 
     pack = load_pack(pack_dir)
     assert (pack_dir / "handout.md").is_file(), "every pack needs a handout.md"
@@ -69,7 +69,7 @@ def test_tests_py_opens_with_the_promise_to_case_mapping(pack_dir):
     for grades something the handout does not say; a renamed case must be re-mapped)."""
     import ast
 
-    from grader.pack import load_pack
+    from grader.authoring.pack import load_pack
 
     doc = ast.get_docstring(ast.parse((pack_dir / "tests.py").read_text(encoding="utf-8"))) or ""
     assert "promise" in doc.lower(), f"{pack_dir.name}/tests.py: the docstring has no promise -> case mapping"

@@ -273,9 +273,9 @@ HOSTILE_ZIPS = [
                                                               "garbage"])
 def test_a_delivered_zip_goes_through_the_zip_policy_of_submissions(course, student, team, make_milestone,
                                                                     client_for, data, message):
-    """A project delivery's zip is refused by the same policy (grader.ziparchive) as a submission's,
+    """A project delivery's zip is refused by the same policy (grader.intake.ziparchive) as a submission's,
     with its message, and nothing is stored."""
-    from grader.ziparchive import SUBMISSIONS, ZipRefused, open_zip
+    from grader.intake.ziparchive import SUBMISSIONS, ZipRefused, open_zip
 
     with pytest.raises(ZipRefused) as same:  # the submissions' policy says the same about this zip
         with open_zip(data, "project.zip", SUBMISSIONS) as archive:
@@ -300,7 +300,7 @@ def test_a_sound_delivered_zip_is_stored(course, student, team, make_milestone):
 def test_a_delivered_zip_keeps_peoples_file_names(course, student, team, make_milestone):
     """A delivery is stored as it is, never unpacked for code: "Report (final).pdf" and non-ASCII
     names pass, while the submissions' policy (names the sandbox imports) still refuses them."""
-    from grader.ziparchive import SUBMISSIONS, ZipRefused, open_zip
+    from grader.intake.ziparchive import SUBMISSIONS, ZipRefused, open_zip
 
     m = make_milestone(file_types="pdf,zip")
     data = _zip({"Report (final).pdf": PDF, "Präsentation – Gruppe 3/slides #2.pptx": b"x", "src/train.py": b"1\n"})

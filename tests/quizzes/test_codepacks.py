@@ -11,7 +11,7 @@ import pytest
 from courseplatform.quizzes import codepacks, services
 from courseplatform.quizzes.sync import sync
 from .conftest import run_job
-from grader.pack import pack_hash
+from grader.authoring.pack import pack_hash
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from courseplatform.courses.hooks import PartsFailed
+from courseplatform.core.hooks import PartsFailed
 from courseplatform.quizzes import bank, mathcheck
 from courseplatform.quizzes.models import Quiz
 from courseplatform.quizzes.sync import sync

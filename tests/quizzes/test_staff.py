@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from courseplatform.courses.hooks import PartsFailed
+from courseplatform.core.hooks import PartsFailed
 from courseplatform.grading.models import GradingJob
 from courseplatform.quizzes import codepacks, services
 from courseplatform.quizzes.models import Attempt, AttemptQuestion, Question, Quiz
@@ -427,7 +427,7 @@ def test_check_runs_visible_tests_only_is_not_an_attempt_and_is_rate_limited(
     from courseplatform.grading import checks
     from courseplatform.quizzes import tasks
     from courseplatform.quizzes.models import CodeCheck
-    from grader.pack import load_pack
+    from grader.authoring.pack import load_pack
 
     sent = []
     monkeypatch.setattr(tasks.run_code_check, "apply_async",

@@ -100,8 +100,8 @@ def test_student_creating_a_hostile_group_name_gets_it_escaped(client_for, world
 
 
 def test_markdown_in_milestone_instructions_and_feedback_is_sanitised(client_for, world):
+    from courseplatform.core.markdown import render
     from courseplatform.projects.models import MilestoneGrade
-    from courseplatform.courses.markdown import render
 
     world.milestone.instructions = HOSTILE_MD
     world.milestone.save()
@@ -764,14 +764,14 @@ def _assert_no_formula(cells, where):
 
 
 def test_every_csv_export_neutralises_formulas(client_for, world):
-    """#12 item 5: one helper (courses/csvexport.py) behind every export; a cell starting with =, +, -, @,
+    """#12 item 5: one helper (core/csvexport.py) behind every export; a cell starting with =, +, -, @,
     tab or CR is neutralised in each of them (the gradebook and attendance exports, the set-password
     links, the roster template, and the index.csv inside an assignment's zip export)."""
     import zipfile
 
     from django.contrib.auth import get_user_model
 
-    from courseplatform.courses import csvexport
+    from courseplatform.core import csvexport
 
     for f in FORMULAS:
         assert csvexport.safe_cell(f) == "'" + f

@@ -1,4 +1,4 @@
-"""The similarity engine (grader/similarity.py) on the course's own packs: planted copies of each
+"""The similarity engine (grader/similarity/) on the course's own packs: planted copies of each
 pack's reference found and ranked first, independent correct solutions below every copy,
 starter-only submissions never flagged, notebooks and zips compared on their code."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from grader import similarity
-from grader.simtokens import parse_units
+from grader.similarity.simtokens import parse_units
 from tests.similarity.variants import disguise
 
 ROOT = Path(__file__).resolve().parents[2]

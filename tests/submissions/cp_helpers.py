@@ -18,7 +18,7 @@ accepted = ["py", "ipynb", "zip"]
 [limits]
 wall_s = 30
 """
-TESTS_PY = '''from grader.driver import case, Fail
+TESTS_PY = '''from grader.authoring import Fail, case
 
 
 @case(points=6, visible=True)

@@ -14,7 +14,7 @@ from courseplatform.submissions.models import Submission
 
 pytestmark = pytest.mark.django_db
 
-DEVICE_TESTS = '''from grader.driver import case, Fail
+DEVICE_TESTS = '''from grader.authoring import Fail, case
 
 
 @case(points=10, visible=True)

@@ -12,7 +12,7 @@ from django.core.files.base import File
 from django.core.files.uploadedfile import InMemoryUploadedFile, SimpleUploadedFile
 from django.urls import reverse
 
-import grader.submission
+import grader.intake.submission
 from cp_helpers import notebook
 from courseplatform.submissions.models import Submission
 
@@ -48,7 +48,7 @@ def counted(monkeypatch):
     _Spy(monkeypatch, File, "chunks", log, "read")
     _Spy(monkeypatch, InMemoryUploadedFile, "chunks", log, "read")
     _Spy(monkeypatch, tasks, "read_blob", log, "read")
-    _Spy(monkeypatch, grader.submission, "load_notebook_json", log, "walk")
+    _Spy(monkeypatch, grader.intake.submission, "load_notebook_json", log, "walk")
     _Spy(monkeypatch, json, "loads", log, "parse", only_the_upload=True)
     _Spy(monkeypatch, nbformat, "validate", log, "validate")
     _Spy(monkeypatch, nbformat, "reads", log, "parse", only_the_upload=True)
@@ -120,7 +120,7 @@ def test_without_a_kept_decoded_form_the_worker_decodes_the_file(client_for, stu
 
 def test_the_intake_is_immutable_and_decodes_afresh():
     nb = json.dumps(notebook("!pip install x\ndef double(x):\n    return 2 * x\n")).encode()
-    intake = grader.submission.take("tiny.ipynb", nb)
+    intake = grader.intake.submission.take("tiny.ipynb", nb)
     with pytest.raises(AttributeError):
         intake.data = b""
     one, two = intake.decode("tiny", import_module=False), intake.decode("tiny", import_module=False)

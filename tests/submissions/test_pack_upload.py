@@ -45,7 +45,7 @@ def instructors_may_upload(settings):
 @pytest.fixture
 def engine(monkeypatch, eager):
     """The engine's self-check runs with the fake grade function."""
-    from grader import check
+    from grader.authoring import check
 
     monkeypatch.setattr(check, "grade", cp_fake_grader.grade)
     return eager
@@ -225,7 +225,7 @@ def test_progress_page_polls_until_done(client_for, instructor, course, monkeypa
     assert row.status == "checking" and row.total_items == 4
     frag = c.get(reverse("submissions:pack_upload", args=[course.slug, row.pk]), HTTP_HX_REQUEST="true")
     assert b'hx-trigger="every 1s"' in frag.content and b"<html" not in frag.content
-    from grader import check
+    from grader.authoring import check
 
     def boom(*a):
         raise RuntimeError("driver crashed")

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from cp_helpers import write_pack
-from courseplatform.courses.hooks import PartsFailed
+from courseplatform.core.hooks import PartsFailed
 from courseplatform.submissions.models import Assignment, Submission
 from courseplatform.submissions.sync import sync
 

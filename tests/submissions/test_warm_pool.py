@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def fake_pool(monkeypatch, settings):
-    from grader import pool
+    from grader.sandbox import pool
 
     started = []
     monkeypatch.setattr(pool, "start", lambda queue="cpu", preload=("torch",): started.append((queue, tuple(preload))))
@@ -38,7 +38,7 @@ def test_pools_follow_the_queues_and_the_packs_preloads(fake_pool, course, tmp_p
     assert fake_pool == [("gpu", ("torch", "transformers"))]
     # The trusted modules (tests.py, reference.py) of the queue's packs are imported too.
     assert warm.preload_trusted(("gpu",)) == ["big"]
-    from grader.pack import _module_cache, load_pack
+    from grader.authoring.pack import _module_cache, load_pack
     from courseplatform.submissions.models import Assignment
 
     assert load_pack(Assignment.objects.get(slug="big").pack_path).hash in _module_cache
@@ -49,7 +49,7 @@ def test_pools_follow_the_queues_and_the_packs_preloads(fake_pool, course, tmp_p
 
 def test_a_queue_without_packs_gets_the_plain_pool_and_failures_do_not_raise(fake_pool, monkeypatch):
     assert warm.warm_targets(("gpu",)) == [("gpu", ("torch",))]
-    from grader import pool
+    from grader.sandbox import pool
 
     def broken(*a, **k):
         raise pool.SandboxUnavailable("no namespaces here")
@@ -72,7 +72,7 @@ def test_switches(settings):
 def test_the_web_process_starts_no_pool(client_for, student, instructor, assignment, monkeypatch):
     from django.urls import reverse
 
-    from grader import pool
+    from grader.sandbox import pool
 
     calls = []
     monkeypatch.setattr(pool, "get", lambda *a, **k: calls.append(a))
@@ -84,7 +84,7 @@ def test_the_web_process_starts_no_pool(client_for, student, instructor, assignm
 
 
 def _zygotes_under(pid: int) -> list[int]:
-    """Pids of `grader.zygote` processes descending from pid."""
+    """Pids of `grader.sandbox.zygote` processes descending from pid."""
     out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
     children, args = {}, {}
     for line in out.splitlines():
@@ -98,7 +98,7 @@ def _zygotes_under(pid: int) -> list[int]:
     while todo:
         p = todo.pop()
         for c in children.get(p, []):
-            if "grader.zygote" in args.get(c, ""):
+            if "grader.sandbox.zygote" in args.get(c, ""):
                 found.append(c)  # its own children (the sandboxes it forked) carry the same args
             else:
                 todo.append(c)

@@ -1,6 +1,6 @@
 from django import template
 
-from courseplatform.courses.templatetags.course_tags import get_item, points
+from courseplatform.core.templatetags.cp_tags import get_item, points
 
 register = template.Library()
 

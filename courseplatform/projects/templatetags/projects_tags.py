@@ -1,9 +1,9 @@
 from django import template
 from django.utils.safestring import mark_safe
 
-from courseplatform.courses import markdown
+from courseplatform.core import markdown
 
-from courseplatform.courses.templatetags.course_tags import get_item, points
+from courseplatform.core.templatetags.cp_tags import get_item, points
 
 register = template.Library()
 

@@ -1,4 +1,4 @@
-/* Typesets the formulas the server-side renderer marked (courseplatform/courses/markdown.py):
+/* Typesets the formulas the server-side renderer marked (courseplatform/core/markdown.py):
    <span class="math inline">$...$</span>, <span|div class="math block">$$...$$</span|div>.
    Only those elements are typeset, so a "$" in ordinary text never becomes math.
    window.cpRenderMath(root) renders one subtree; the whole page is rendered when it loads. */

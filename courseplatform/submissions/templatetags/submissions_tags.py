@@ -1,6 +1,6 @@
 from django import template
 
-from courseplatform.courses.templatetags.course_tags import points
+from courseplatform.core.templatetags.cp_tags import points
 
 register = template.Library()
 register.filter("points", points)

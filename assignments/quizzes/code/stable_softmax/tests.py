@@ -1,7 +1,7 @@
 """Trusted driver for the quiz's stable-softmax code question (grader/README.md for the API)."""
 import numpy as np
 
-from grader.driver import Fail, case
+from grader.authoring import Fail, case
 
 FN = "softmax"
 

@@ -14,8 +14,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from courseplatform.core.hooks import hooks
 from courseplatform.courses import demo_data
-from courseplatform.courses.hooks import hooks
 from courseplatform.courses.models import Course, Membership, Role
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from courseplatform.core.hooks import PartsFailed, hooks
 from courseplatform.courses import demo_data
-from courseplatform.courses.hooks import PartsFailed, hooks
 from courseplatform.courses.models import Course
 
 

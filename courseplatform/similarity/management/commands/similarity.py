@@ -1,4 +1,4 @@
-"""Rank the files of a folder by similarity, with no database (grader/similarity.py does the work).
+"""Rank the files of a folder by similarity, with no database (grader/similarity/ does the work).
 
     python manage.py similarity --files DIR [--starter FILE ...] [--handout FILE ...] [--public DIR] [--json]
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from grader import similarity
+from grader.api import similarity
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ Promises and the case(s) that exercise each:
   work() must stay within BUDGET_S CPU seconds of the whole sandbox .......... within_budget
   the driver gets the worker's device from the trusted side ................. device_from_worker
 """
-from grader.driver import Fail, case
+from grader.authoring import Fail, case
 
 BUDGET_S = 2.0
 

@@ -2,8 +2,7 @@
 ctx.source_files in a note (FILES: json)."""
 import json
 
-from grader import compare
-from grader.driver import case
+from grader.authoring import case, compare
 
 
 @case(points=1)

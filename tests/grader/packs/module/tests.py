@@ -1,7 +1,6 @@
 import torch
 
-from grader import compare
-from grader.driver import Fail, case
+from grader.authoring import Fail, case, compare
 
 
 @case(points=1)

@@ -1,7 +1,6 @@
 import json
 
-from grader import notebook
-from grader.driver import Fail, case
+from grader.authoring import Fail, case, notebook
 
 
 @case(points=1, timeout=90)

@@ -2,8 +2,7 @@
 executed notebook comes back as an artifact (cell outputs and execution counts as the student wrote it)."""
 import json
 
-from grader import notebook
-from grader.driver import Fail, case
+from grader.authoring import Fail, case, notebook
 
 
 @case(points=1, timeout=90)

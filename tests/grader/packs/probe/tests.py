@@ -2,7 +2,7 @@
 import json
 import os
 
-from grader.driver import case
+from grader.authoring import case
 
 
 @case(points=1)

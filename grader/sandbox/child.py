@@ -15,7 +15,8 @@ import signal
 import sys
 import traceback
 
-from grader import forbid, isolation, nbshim, protocol, seccomp
+from grader.intake import forbid, nbshim
+from grader.sandbox import isolation, protocol, seccomp
 
 WORK = "/tmp/work"
 
@@ -90,7 +91,7 @@ class Server:
     def prepare_spare(self) -> None:
         """What every submission needs, done while this sandbox is a spare (off the grading path):
         the notebook stand-ins and fresh global random generators (this process's own seed)."""
-        nbshim.install()  # google.colab, get_ipython(), display(), tqdm.notebook: stand-ins (grader/nbshim.py)
+        nbshim.install()  # google.colab, get_ipython(), display(), tqdm.notebook: stand-ins (grader/intake/nbshim.py)
         _fresh_global_rng()
 
     def prime(self, header) -> None:
@@ -351,7 +352,7 @@ class Server:
         nb = nbformat.reads(header["nb"], as_version=4)
         for code in header.get("append", []):
             nb.cells.append(nbformat.v4.new_code_cell(code))
-        # the kernel is its own process: the Colab stand-ins (grader/nbshim.py) and the pack's forbidden
+        # the kernel is its own process: the Colab stand-ins (grader/intake/nbshim.py) and the pack's forbidden
         # APIs are installed there by a hidden first cell; a hidden last cell reports the stand-ins used
         stubs = "\n".join(c for c in (nbshim.kernel_cell(), forbid.kernel_cell(self.forbid) if self.forbid else None) if c)
         if stubs:

@@ -2,11 +2,11 @@
 ``python manage.py similarity`` both call it).
 
 1. **Read.** A ``.py`` file as it is; a notebook as the module of its code cells (the engine's
-   conversion, grader/submission.py); a zip as each ``.py``/``.ipynb`` inside it, through the zip
-   policy (grader/ziparchive.py). Nothing is executed or imported.
-2. **Normalise** (grader/simtokens.py): a token stream per function read off the syntax tree,
+   conversion, grader/intake/submission.py); a zip as each ``.py``/``.ipynb`` inside it, through the zip
+   policy (grader/intake/ziparchive.py). Nothing is executed or imported.
+2. **Normalise** (grader/similarity/simtokens.py): a token stream per function read off the syntax tree,
    with identifiers and literals normalised and comments, docstrings, prints and imports gone.
-3. **Fingerprint** (grader/winnow.py): k-gram hashes of each unit, winnowed.
+3. **Fingerprint** (grader/similarity/winnow.py): k-gram hashes of each unit, winnowed.
 4. **Noise.** Fingerprints of the starter code and of the handout's code snippets are removed;
    fingerprints found in a large share of the class (``boilerplate_share``) are *common*: they are
    shown but never count; the rarer a fingerprint is in the class, the more it counts.
@@ -27,7 +27,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from grader import simtokens, winnow
+from grader.similarity import simtokens, winnow
 
 VERSION = 1                      # bump when tokens or hashing change: cached fingerprints are then recomputed
 KINDS = ("py", "ipynb", "zip")
@@ -67,7 +67,7 @@ def _decode_text(data: bytes) -> str:
 
 def _notebook_code(data: bytes, name: str) -> tuple[str, list[str]]:
     from grader.errors import SubmissionError
-    from grader.submission import notebook_to_source
+    from grader.intake.submission import notebook_to_source
 
     try:
         source, _notes, _nb = notebook_to_source(data, name)
@@ -101,7 +101,7 @@ def read_source(filename: str, data: bytes) -> Source:
         src.notes += notes
         _add_segment(src, code, None)
     elif kind == "zip":
-        from grader import ziparchive
+        from grader.intake import ziparchive
 
         try:
             with ziparchive.open_zip(data, filename, ziparchive.SUBMISSIONS) as archive:

@@ -3,11 +3,11 @@
 Each app under courseplatform/ may provide these modules, each defining one function:
 
   dashboard.py  panels(request, course, membership) -> list[Panel]     (the course dashboard)
-  gradebook.py  items(course) -> list[GradeItem]                      (collected by the gradebook)
+  gradebook.py  items(course) -> list[GradeItem]                      (collected by the gradebook app)
   demo.py       load(course, people, stdout)                          (`manage.py load_demo`)
   sync.py       sync(course, root: Path, stdout)                      (`manage.py sync_course`)
 
-``CoursesConfig.ready()`` calls :func:`discover` once: Django's ``autodiscover_modules`` imports the
+``CoreConfig.ready()`` calls :func:`discover` once: Django's ``autodiscover_modules`` imports the
 modules and the registry keeps one typed :class:`Hook` per app and kind, in INSTALLED_APPS order.
 The system checks below (``manage.py check``, run by every test session) refuse a hook module
 without its function, or whose function takes other parameters.
@@ -25,6 +25,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.apps import apps
 from django.conf import settings
@@ -53,6 +54,30 @@ class Panel:
     wide: bool = False
 
 
+@dataclass
+class GradeItem:
+    """The unit the gradebook is made of: a gradebook.py hook returns these from items(course)."""
+    key: str  # unique within the course, stable, e.g. "assignment:attention", "quiz:12", "milestone:3"
+    title: str
+    category: str  # "assignments" | "quizzes" | "milestones" | "attendance"
+    max_points: float
+    scores: dict[int, float | None] = field(default_factory=dict)  # user id -> points (None: nothing yet)
+    due: datetime | None = None
+    url: str | None = None  # the staff page for this item
+    notes: dict[int, str] = field(default_factory=dict)  # user id -> short note ("late -10%", "excused")
+    # Optional: user id -> a flag shown next to the student's name (e.g. "4 absences, more than 2 allowed").
+    flags: dict[int, str] = field(default_factory=dict)
+    # Optional: user ids whose work is in but not graded yet (a delivered milestone, a submission in the
+    # queue). Shown as "pending" and left out of the percentages, never counted as 0.
+    pending: set[int] = field(default_factory=set)
+    # Optional: user id -> that student's own maximum (e.g. attendance counts only the sessions held
+    # since the student enrolled). A maximum of 0 leaves the item out of the student's percentages.
+    max_points_for: dict[int, float] = field(default_factory=dict)
+
+    def max_for(self, user_id: int) -> float:
+        return float(self.max_points_for.get(user_id, self.max_points) or 0.0)
+
+
 @dataclass(frozen=True)
 class RenderedPanel:
     title: str
@@ -74,7 +99,7 @@ _registry: dict[str, list[Hook]] = {}
 
 
 def discover() -> None:
-    """Import every app's hook modules and register them (CoursesConfig.ready())."""
+    """Import every app's hook modules and register them (CoreConfig.ready())."""
     autodiscover_modules(*KINDS)
     _registry.clear()
     for config in apps.get_app_configs():
@@ -153,7 +178,7 @@ def check_hooks(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             if not callable(hook.function):
                 errors.append(checks.Error(
                     f"{hook.module} defines no function {function}()",
-                    hint=f"A {kind}.py hook module defines {function}({', '.join(params)}); see courseplatform/courses/hooks.py.",
+                    hint=f"A {kind}.py hook module defines {function}({', '.join(params)}); see courseplatform/core/hooks.py.",
                     obj=hook.module, id="courseplatform.E001"))
                 continue
             try:

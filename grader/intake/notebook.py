@@ -62,7 +62,7 @@ def images(nb: dict, mime: str = "image/png") -> list[str]:
 # * a cell that is plain Python is never rewritten (a continuation line ``% b`` stays as it is).
 #
 # Each rewrite is listed in one note. Runtime helpers (``__grader_nb__``, ``get_ipython()``,
-# ``display()``, ``google.colab``) are installed in the sandbox by grader/nbshim.py.
+# ``display()``, ``google.colab``) are installed in the sandbox by grader/intake/nbshim.py.
 
 import ast as _ast
 import re as _re

@@ -13,8 +13,8 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
-from grader import notebook, ziparchive
 from grader.errors import SubmissionError
+from grader.intake import notebook, ziparchive
 
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
@@ -28,7 +28,7 @@ class Decoded:
     main: str                      # relative path of the main .py (generated for notebooks)
     notebook: str | None = None    # the notebook JSON (for execute_notebook), if the main file is one
     notes: list[str] = field(default_factory=list)
-    linemap: object = None         # grader.notebook.LineMap of a notebook: module line -> cell, line
+    linemap: object = None         # grader.intake.notebook.LineMap of a notebook: module line -> cell, line
 
     def dumps(self) -> bytes:
         """The decoded form as JSON, for a trusted store (the web keeps it next to the upload, so
@@ -226,13 +226,13 @@ def _nbf():
 
 def notebook_to_source(data: bytes, filename: str, import_module: bool = True) -> tuple[str, list[str], str]:
     """(module source of the code cells, notes for the student, the notebook JSON to execute): the
-    engine's own conversion, for what compares notebooks as code (grader/similarity.py)."""
+    engine's own conversion, for what compares notebooks as code (grader/similarity/)."""
     conv, notes, nb_json = _notebook(data, filename, import_module)
     return conv.source, notes, nb_json
 
 
 def _notebook(data: bytes, filename: str, import_module: bool = True):
-    """(grader.notebook.Converted, notes for the student, the notebook JSON to execute).
+    """(grader.intake.notebook.Converted, notes for the student, the notebook JSON to execute).
 
     The source is what gets imported (magics and shell lines replaced by ``pass``); the notebook
     JSON is what ``execute_notebook`` runs (shell commands removed, other magics kept). The note
@@ -382,7 +382,7 @@ def _sanitize_for_kernel(cell) -> list[str]:
 # --------------------------------------------------------------------------- zip
 
 def _decode_zip(filename: str, unpacked: dict, module: str, accepted, import_module: bool = True) -> Decoded:
-    """The main file of a zip the policy (grader.ziparchive.SUBMISSIONS) checked and unpacked (take)."""
+    """The main file of a zip the policy (grader.intake.ziparchive.SUBMISSIONS) checked and unpacked (take)."""
     entries = list(unpacked)
     # strip one common top-level folder ("myproject/attention.py")
     tops = {n.split("/", 1)[0] for n in entries}

@@ -19,8 +19,8 @@ import tomllib
 from pathlib import Path
 
 from grader.api import grade
+from grader.authoring.pack import load_pack
 from grader.errors import GraderError, PackError
-from grader.pack import load_pack
 
 
 def find_packs(root: Path) -> list[Path]:
@@ -118,7 +118,7 @@ def busy_cores(n: int | None = None):
 def _reseed_trusted(rng: random.Random) -> None:
     """Fresh global random state in this (trusted) process before each grade, so a driver that
     draws from a global generator instead of ctx.rng shows up as a changed grade. The sandbox seeds
-    its own global generators freshly for every submission (grader/child.py)."""
+    its own global generators freshly for every submission (grader/sandbox/child.py)."""
     seed = rng.getrandbits(63)
     random.seed(seed)
     if "numpy" in sys.modules:

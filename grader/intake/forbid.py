@@ -29,7 +29,7 @@ loop) forbids the library version. The engine enforces it in two layers, for eve
 
 ``validate`` (trusted, pack loading) normalises the table; ``scan_files``/``refusal`` run in the
 trusted process; ``install`` runs in the sandbox (this module is imported by the zygote before it
-forks, like ``grader.child``).
+forks, like ``grader.sandbox.child``).
 """
 from __future__ import annotations
 

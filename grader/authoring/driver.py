@@ -16,8 +16,10 @@ import math
 import time
 from dataclasses import dataclass
 
-from grader import forbid, nbshim, notebook, protocol
-from grader.pool import SandboxUnavailable
+from grader.intake import forbid, nbshim, notebook
+
+from grader.sandbox import protocol
+from grader.sandbox.pool import SandboxUnavailable
 
 
 class Fail(Exception):

@@ -1,4 +1,4 @@
-"""Template filters shared by every app ({% load course_tags %}; the apps' own tag libraries
+"""Template filters shared by every app ({% load cp_tags %}; the apps' own tag libraries
 re-export them so their templates need only one {% load %})."""
 from django import template
 

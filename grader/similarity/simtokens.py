@@ -1,4 +1,4 @@
-"""Python source -> normalised token streams for the similarity check (grader/similarity.py).
+"""Python source -> normalised token streams for the similarity check (grader/similarity/).
 
 The stream is read off the syntax tree (``ast``), never off the text, so formatting, comments,
 parentheses and line breaks do not exist in it. What a copier changes cheaply is normalised away:

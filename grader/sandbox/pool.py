@@ -17,9 +17,9 @@ import threading
 import time
 from pathlib import Path
 
-from grader import protocol
+from grader.sandbox import protocol
 
-GRADER_ROOT = Path(__file__).resolve().parent.parent
+GRADER_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the grader package
 ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "GRADER_SPARE_NICE", "GRADER_ALLOW_RLIMIT_ONLY",
             "GRADER_CGROUP_PARENT")
 
@@ -296,7 +296,7 @@ class Sandbox:
         """CPU seconds used so far by every process and thread of this sandbox (waited for or not,
         running or exited), read here, on the trusted side: the sandbox's cgroup counter, else the
         /proc fallback (CpuMeter). Raises OSError when the sandbox is gone."""
-        from grader import cgroups
+        from grader.sandbox import cgroups
 
         path = cgroups.cpu_usage_path(2 if "" in (self.cgroup or {}) else 1, self.cgroup or {}) if self.cgroup else None
         if path is not None:
@@ -308,7 +308,7 @@ class Sandbox:
         return self._meter.seconds()
 
     def cpu_accounting(self) -> str:
-        from grader import cgroups
+        from grader.sandbox import cgroups
 
         if self.cgroup and cgroups.cpu_usage_path(2 if "" in self.cgroup else 1, self.cgroup):
             return "cgroup"
@@ -317,7 +317,7 @@ class Sandbox:
     def memory_peak_mb(self) -> float | None:
         """The sandbox's memory high-water mark (every process, shared memory and tmpfs included) from
         its cgroup, read on the trusted side; None where the cgroup does not record one."""
-        from grader import cgroups
+        from grader.sandbox import cgroups
 
         path = cgroups.memory_peak_path(2 if "" in (self.cgroup or {}) else 1, self.cgroup or {}) if self.cgroup else None
         if path is None:
@@ -379,7 +379,7 @@ class Zygote:
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        cmd = [os.environ.get("GRADER_PYTHON", sys.executable), "-m", "grader.zygote", "--fd", str(theirs.fileno()),
+        cmd = [os.environ.get("GRADER_PYTHON", sys.executable), "-m", "grader.sandbox.zygote", "--fd", str(theirs.fileno()),
                "--size", str(self.size), "--queue", self.queue, "--preload", ",".join(self.preload),
                "--uid-base", os.environ.get("GRADER_UID_BASE", "200000")]
         if not self.secure:
@@ -424,7 +424,7 @@ class Zygote:
     def acquire(self, timeout: float = 60.0, forbid: dict | None = None) -> Sandbox:
         """A ready sandbox. ``forbid``: the pack's forbidden APIs; the zygote hands out a spare that
         already installed them when it has one (and primes the next spares for them), so the
-        per-grade load skips that step (grader/zygote.py, "priming")."""
+        per-grade load skips that step (grader/sandbox/zygote.py, "priming")."""
         request = json.dumps({"op": "get", "forbid": forbid or None}).encode()
         with self.lock:
             for attempt in (1, 2):

@@ -1,4 +1,4 @@
-"""The sandbox parent: ``python -m grader.zygote --fd N ...`` (started by grader.pool).
+"""The sandbox parent: ``python -m grader.sandbox.zygote --fd N ...`` (started by grader.sandbox.pool).
 
 It starts with a scrubbed environment, before any pack is loaded, imports torch (threads = 1, so
 a forked child never inherits a live OpenMP pool) and the pool's preloads, then keeps ``size``
@@ -64,7 +64,7 @@ class Zygote:
     def setup_limits(self) -> None:
         """Kernel limits: detect the cgroup hierarchy and compile the syscall filter (once, at start).
         Refuses to start without cgroups unless GRADER_ALLOW_RLIMIT_ONLY is set."""
-        from grader import cgroups, seccomp
+        from grader.sandbox import cgroups, seccomp
 
         self.limits = {"rlimits": True}
         if not self.secure:
@@ -119,7 +119,7 @@ class Zygote:
 
     def finish(self, sb: dict) -> dict:
         """Wait for P's ready frame (S reports P's pid, or why the setup failed)."""
-        from grader import protocol
+        from grader.sandbox import protocol
 
         try:
             try:
@@ -156,7 +156,7 @@ class Zygote:
 
     def _sandbox_parent(self, sock, out_w, st_w, uid, group, rv_w) -> None:
         """S: runs as root in the forked child; builds the namespaces, forks P, reports its fate."""
-        from grader import isolation, protocol
+        from grader.sandbox import isolation, protocol
 
         isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -214,7 +214,7 @@ class Zygote:
 
     def _sandbox_main(self, sock, out_w, uid, insecure_work, group, rv_w) -> None:
         """P: pid 1 of the sandbox's pid namespace; never returns."""
-        from grader import child, isolation, protocol
+        from grader.sandbox import child, isolation, protocol
 
         if group is not None:
             group.enter()  # first: P and everything it ever starts are in the sandbox's cgroup
@@ -257,7 +257,7 @@ class Zygote:
         mixed = len(set(self.recent)) > 1
         if mixed and self.size > 1 and not any(o is not sb and o.get("primed") is None for o in self.ready):
             return
-        from grader import protocol
+        from grader.sandbox import protocol
 
         try:
             protocol.send_frame(sb["sock"], {"op": "prime", "forbid": self.prime_cfg}, b"", time.monotonic() + 5)
@@ -283,7 +283,7 @@ class Zygote:
 
     # ------------------------------------------------------------------ main loop
     def hand_out(self, forbid_cfg: dict | None = None) -> None:
-        from grader import forbid
+        from grader.intake import forbid
 
         key = forbid.key(forbid_cfg) if forbid_cfg else None
         self.prime_cfg, self.prime_key = (forbid_cfg, key) if key is not None else (None, None)
@@ -313,7 +313,7 @@ class Zygote:
         except BaseException as exc:
             self.failures += 1
             self.last_error = str(exc)
-            print(f"grader.zygote: sandbox preparation failed: {exc}", file=sys.stderr)
+            print(f"grader.sandbox.zygote: sandbox preparation failed: {exc}", file=sys.stderr)
             if not self.ready and not self.pending and self.failures >= 5:
                 raise
 
@@ -364,7 +364,7 @@ class Zygote:
                 except Exception as exc:  # e.g. its cgroup could not be made: count it, back off, retry
                     self.failures += 1
                     self.last_error = str(exc)
-                    print(f"grader.zygote: sandbox preparation failed: {exc}", file=sys.stderr)
+                    print(f"grader.sandbox.zygote: sandbox preparation failed: {exc}", file=sys.stderr)
                     break
             r, _, _ = select.select([self.ctl] + [sb["sock"] for sb in self.pending], [], [], 1.0)
             now = time.monotonic()
@@ -398,7 +398,7 @@ class Zygote:
 def _check_namespaces() -> None:
     """Fork once and try the sandbox's unshare: no privileges (a container without CAP_SYS_ADMIN)
     is reported as such, before the cgroups (which would then fail for the same reason)."""
-    from grader import isolation
+    from grader.sandbox import isolation
 
     pid = os.fork()
     if pid == 0:
@@ -456,7 +456,7 @@ def _warm_up() -> None:
     import numpy
     import torch
 
-    from grader import protocol
+    from grader.sandbox import protocol
 
     # every sandbox reseeds the global generators from the OS (child._fresh_global_rng): numpy's
     # first seed() builds its legacy RandomState (~9 ms), so pay that here, once
@@ -520,12 +520,12 @@ def main(argv=None) -> None:
             import nbformat  # noqa: F401
         except ImportError:
             pass
-        import grader.cgroups  # noqa: F401
-        import grader.child  # noqa: F401
-        import grader.isolation  # noqa: F401
-        __import__("grader.nbshim").nbshim.preload()  # notebook stand-ins; matplotlib imported once, here
-        import grader.seccomp  # noqa: F401
-        import grader.protocol  # noqa: F401
+        import grader.sandbox.cgroups  # noqa: F401
+        import grader.sandbox.child  # noqa: F401
+        import grader.sandbox.isolation  # noqa: F401
+        __import__("grader.intake.nbshim").intake.nbshim.preload()  # notebook stand-ins; matplotlib imported once, here
+        import grader.sandbox.seccomp  # noqa: F401
+        import grader.sandbox.protocol  # noqa: F401
     except BaseException as exc:
         socket.socket(fileno=args.fd).send(json.dumps({"ok": False, "error": f"sandbox parent failed to start: {exc!r}"}).encode())
         return

@@ -1,10 +1,10 @@
 """Stand-ins for what notebooks use but the grader does not have: Colab's ``google.colab``, IPython's
 ``get_ipython()``/``display()``, ``tqdm.notebook`` progress bars, and the runtime helpers the notebook
-conversion (grader/notebook.py) calls (``files = !ls``, ``%%writefile``, ``%%capture out``).
+conversion (grader/intake/notebook.py) calls (``files = !ls``, ``%%writefile``, ``%%capture out``).
 
 Both sides import this module:
 
-* **In the sandbox** (the zygote imports it before forking, like ``grader.child``): ``install()``
+* **In the sandbox** (the zygote imports it before forking, like ``grader.sandbox.child``): ``install()``
   runs in P before the submission is imported. ``google.colab`` and its submodules are served by an
   import hook (they are not put in ``sys.modules`` ahead of time, so ``"google.colab" in
   sys.modules`` still tells a notebook it is not in Colab). Every Colab function does nothing,
@@ -404,7 +404,7 @@ def install(kernel: bool = False) -> None:
         return
     builtins.get_ipython = get_ipython
     builtins.display = display
-    builtins.__grader_nb__ = sys.modules[__name__]  # what converted notebooks call (grader/notebook.py)
+    builtins.__grader_nb__ = sys.modules[__name__]  # what converted notebooks call (grader/intake/notebook.py)
 
 
 # --------------------------------------------------------------------------- a sandbox import watchdog

@@ -15,9 +15,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import forbid
-from grader.driver import collect_cases
+from grader.authoring.driver import collect_cases
 from grader.errors import PackError
+from grader.intake import forbid
 
 KINDS = ("py", "ipynb", "zip")
 QUEUES = ("cpu", "gpu")

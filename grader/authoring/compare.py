@@ -1,4 +1,4 @@
-"""Comparison helpers for drivers. Each raises ``grader.driver.Fail`` with a student-facing message.
+"""Comparison helpers for drivers. Each raises ``grader.authoring.driver.Fail`` with a student-facing message.
 
 All checks run on decoded data in the trusted process: a submission's objects never reach here
 (tensor subclasses arrive as plain tensors, other objects as handles), so ``__eq__`` lies are moot.
@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from grader.driver import Fail, Handle
+from grader.authoring.driver import Fail, Handle
 
 
 def _what(x) -> str:
