@@ -182,6 +182,21 @@ def stop_worker(proc: subprocess.Popen) -> None:
             pass
 
 
+def warm_up(a, user, n: int, upload) -> set[int]:
+    """A few grades before the surge (the ETAs need measured grading times); their ids."""
+    from courseplatform.submissions import services
+    from courseplatform.submissions.models import Submission
+
+    for i in range(n):
+        services.submit(a, user, upload(f"warm{i}"), is_staff=True)
+    deadline = time.monotonic() + 120
+    while Submission.objects.filter(assignment=a).exclude(state__in=["graded", "error"]).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the workers did not grade the warm-up submissions: see their logs")
+        time.sleep(0.2)
+    return set(Submission.objects.filter(assignment=a).values_list("pk", flat=True))
+
+
 def run_checks(args, policy: bool, tmp: Path) -> dict:
     """The last hour before a GPU pack's deadline, students checking and submitting; the policy on
     (checks on a CPU worker) or off (checks wait on the gpu queue with the submissions)."""
@@ -215,14 +230,7 @@ def run_checks(args, policy: bool, tmp: Path) -> dict:
         # warm-up grades (the ETAs need measured times), on both queues
         warm = User.objects.create_user(username=f"{tag}-warmup", password="x")
         Membership.objects.create(course=course, user=warm, role="student")
-        for i in range(args.slots * 2):
-            services.submit(a, warm, upload(f"warm{i}"), is_staff=True)
-        deadline = time.monotonic() + 120
-        while Submission.objects.filter(assignment=a).exclude(state__in=["graded", "error"]).exists():
-            if time.monotonic() > deadline:
-                raise SystemExit("the workers did not grade the warm-up submissions: see their logs")
-            time.sleep(0.2)
-        warm_ids = set(Submission.objects.filter(assignment=a).values_list("pk", flat=True))
+        warm_ids = warm_up(a, warm, args.slots * 2, upload)
 
         rng = random.Random(23)
         w = args.window_s
@@ -326,14 +334,7 @@ def run(args, fair: bool) -> dict:
 
     # Measured grading times for the ETAs (a few grades before the surge).
     warm = student("warmup")
-    for i in range(args.slots * 2):
-        services.submit(a, warm, upload(f"warm{i}"), is_staff=True)
-    deadline = time.monotonic() + 120
-    while Submission.objects.filter(assignment=a).exclude(state__in=["graded", "error"]).exists():
-        if time.monotonic() > deadline:
-            raise SystemExit("the worker did not grade the warm-up submissions: see its log")
-        time.sleep(0.2)
-    warm_ids = set(Submission.objects.filter(assignment=a).values_list("pk", flat=True))
+    warm_ids = warm_up(a, warm, args.slots * 2, upload)
 
     rng = random.Random(17)
     arrivals = [(rng.uniform(0, args.window_s), student(f"s{i}"), "first") for i in range(args.first)]
