@@ -58,7 +58,7 @@ class Decoded:
 
 
 # The decoded form's version: part of its storage key (decoded_key), so a change of the conversion
-# (grader/notebook.py, this module) must bump it and a stored form of an older engine is not used.
+# (grader/intake/notebook.py, this module) must bump it and a stored form of an older engine is not used.
 DECODED_FORMAT = 1
 
 
