@@ -135,7 +135,9 @@ class LivePhone:
     """A phone on the live quiz's socket, speaking the phone page's protocol (live.js): every
     (re)connect is answered with the current state; {"type": "answer", "rid", "question", "choice"/
     "value"/"text": [...]} is answered with {"type": "answered", "rid", "ok", ...} once the answer is
-    in the database. When the socket drops it reconnects by itself with the page's backoff (250 ms
+    in the database. The control page's socket (as=screen) sends the instructor's steps the same way:
+    {"type": "step", "rid", "action", "version"} is answered with {"type": "stepped", "rid", "ok",
+    "state", ...} once committed (step()). When the socket drops it reconnects by itself with the page's backoff (250 ms
     doubling to 3 s, plus up to 250 ms of jitter), until close(). ``on_state(phone, state)`` is called
     for every state message (a plain function; it may start tasks)."""
 
@@ -200,7 +202,7 @@ class LivePhone:
                 await self._connect()
 
     def _on_message(self, m: dict) -> None:
-        if m.get("type") == "answered":
+        if m.get("type") in ("answered", "stepped"):
             fut = self._replies.pop(m.get("rid"), None)
             if fut is not None and not fut.done():
                 fut.set_result(m)
@@ -212,18 +214,26 @@ class LivePhone:
             if self.on_state is not None:
                 self.on_state(self, m)
 
-    async def answer(self, question_id: int, fields: dict, timeout: float = 30) -> dict:
-        """Send one answer on the socket and return the reply (raises when the socket drops first)."""
+    async def _request(self, message: dict, timeout: float) -> dict:
         import asyncio
         import json
 
         self._rids += 1
-        rid = f"a{self._rids}"
+        rid = f"r{self._rids}"
         fut = asyncio.get_running_loop().create_future()
         self._replies[rid] = fut
-        body = {k: v if isinstance(v, list) else [v] for k, v in fields.items()}
-        await self.ws.send(json.dumps({"type": "answer", "rid": rid, "question": question_id, **body}))
+        await self.ws.send(json.dumps({**message, "rid": rid}))
         return await asyncio.wait_for(fut, timeout)
+
+    async def answer(self, question_id: int, fields: dict, timeout: float = 30) -> dict:
+        """Send one answer on the socket and return the reply (raises when the socket drops first)."""
+        body = {k: v if isinstance(v, list) else [v] for k, v in fields.items()}
+        return await self._request({"type": "answer", "question": question_id, **body}, timeout)
+
+    async def step(self, action: str, version: int | None = None, timeout: float = 30) -> dict:
+        """The control page's step on its socket (version: the state the page shows, as the page
+        sends it); the reply once it is committed."""
+        return await self._request({"type": "step", "action": action, "version": version}, timeout)
 
     async def wait_for(self, pred, timeout: float = 30) -> dict:
         """Until the latest state satisfies ``pred``; that state."""

@@ -1,12 +1,13 @@
 """Load test of the live quiz: 300 phones, 1 projector and 1 control, over real sockets on loopback.
 
-The servers are the production shape on one machine: gunicorn (the pages, the instructor's steps,
-the answer POSTs of a phone whose socket is down) and uvicorn serving courseplatform.asgi (the
+The servers are the production shape on one machine: gunicorn (the pages, the POSTs of a phone or a
+control page whose socket is down) and uvicorn serving courseplatform.asgi (the
 WebSockets, and the answers the phones send on them), joined by the Redis channel layer, on
 PostgreSQL. The clients run in a separate process (this script with --client): asyncio, one
 WebSocket per phone (the `websockets` package) and plain HTTP/1.1 POSTs.
 
-Per question: the control POSTs "next"; every phone waits for the question on its socket (open ->
+Per question: the control sends "next" on its socket, as the control page does (the POST when the
+socket is down or gives no reply within 5 s); every phone waits for the question on its socket (open ->
 shown), thinks 1-6 s, sends its answer as the phone page does, on its socket (--answer-via post:
 the POST instead), and times it until "received" (sent only after the database has it); the
 projector's count reaches 300 (last answer -> projector count); the control closes it. After 10
@@ -22,7 +23,7 @@ site, against the same gunicorn, and its autosave and page latencies are compare
     python bench/live_quiz.py --timed-students 300   # and the timed-quiz bench beside it
 
 Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432; creates and drops the
-database `cp_livebench`) and Redis (BENCH_BROKER, default redis://127.0.0.1:6379/3). The machine's
+database `cp_livebench`, or BENCH_DB) and Redis (BENCH_BROKER, default redis://127.0.0.1:6379/3). The machine's
 other load skews the figures: report them with that note. Exit status 1 when a goal is missed.
 """
 from __future__ import annotations
@@ -47,7 +48,7 @@ from urllib.parse import urlencode
 from _common import (PY, REPO, LivePhone, drop_database, free_port, fresh_database, gunicorn, load_line, pct, rss_mb,
                      server_env, stop, wait_port)
 
-DB_NAME = "cp_livebench"
+DB_NAME = os.environ.get("BENCH_DB", "cp_livebench")
 GOALS = {"open_to_phone": 1000, "answer": 150, "last_answer_to_projector": 1000}  # ms, p95 (answer: sent -> "received")
 MEMORY_GOAL_MB = 300
 
@@ -243,8 +244,8 @@ def main():
     lost = acked - stored
     print(f"\n{args.phones} phones + 1 projector + 1 control, {args.questions} questions, think "
           f"{args.think_min:g}-{args.think_max:g} s, answers sent by {args.answer_via}; gunicorn "
-          f"{args.web_workers}x{args.threads} (steps{', POSTed answers' if args.answer_via == 'post' else ''}"
-          f"{', the timed quiz' if args.timed_students else ''}) + uvicorn {args.push_workers} process(es) (sockets"
+          f"{args.web_workers}x{args.threads} (pages{', POSTed answers' if args.answer_via == 'post' else ''}"
+          f"{', the timed quiz' if args.timed_students else ''}) + uvicorn {args.push_workers} process(es) (sockets, control steps"
           f"{', answers' if args.answer_via == 'socket' else ''}), Redis channel layer, PostgreSQL; clients in their "
           f"own process; {wall:.0f} s")
     print(load_line(load_before, load_after))
@@ -257,7 +258,7 @@ def main():
         missed += [] if ok else [key]
         print(f"{key:<28}{len(v):>7}{statistics.median(v) if v else float('nan'):>9.1f}{p95:>9.1f}"
               f"{max(v) if v else float('nan'):>9.1f}  <= {goal} {'ok' if ok else 'MISSED'}")
-    print(f"control socket handshakes retried: {result.get('retries', 0)}; phone reconnects: "
+    print(f"control steps sent by POST (socket down or silent): {result.get('retries', 0)}; phone reconnects: "
           f"{result.get('reconnects', 0)} (goal 0)")
     print(f"answers acknowledged {acked}, stored {stored}, lost {lost} (goal 0); errors {len(result['errors'])} (goal 0)")
     for e in result["errors"][:15]:
@@ -424,31 +425,36 @@ async def run_clients(s: dict, res: dict) -> dict:
     for p in phones:
         if p.state.get("type") != "state":
             errors.append(f"phone: first message {p.state}")
-    print(f"HELD {n + 1} sockets (+ the control's POSTs)", flush=True)
+    print(f"HELD {n + 1} sockets (+ the control's)", flush=True)
     await asyncio.sleep(2)
     res["held"] = n + 2  # phones, projector and (below) the control page's socket
-    res["retries"] = 0
-    for attempt in range(5):  # the control page's socket; a failed handshake is retried as the page does
-        try:
-            control_ws = await connect(ws_base + "?as=screen", open_timeout=60,
-                                       additional_headers={"Cookie": f"sessionid={s['prof']}", "Origin": origin})
-            await control_ws.recv()
-            break
-        except Exception as exc:  # noqa: BLE001
-            res["retries"] += 1
-            print(f"control socket: {type(exc).__name__}: {exc}; retrying", flush=True)
-            await asyncio.sleep(1)
-    else:
-        raise RuntimeError("the control socket could not connect")
+    # The control page's socket (reconnecting with the page's backoff), which sends the steps.
+    control = LivePhone(ws_base + "?as=screen", s["prof"], origin)
+    await asyncio.wait_for(control.start(), 120)
+    res["retries"] = 0  # steps that went by POST (no socket, or no reply within 5 s)
+    last_reply: list[dict] = []
+
     async def step(action: str) -> bool:
-        """The control page's POST of one step; a failure is an error of the run, not its end."""
+        """One step as the control page sends it: on its socket with the version it shows, by POST
+        when the socket is down or gives no reply within 5 s; a failure is an error of the run."""
+        version = max((m.get("version", -1) for m in [*control.states, *last_reply]), default=None)
+        how = "socket"
         try:
-            status, body = await http_post(web, f"/courses/{course}/live/{live}/action/", s["prof"],
-                                           {"action": action}, timeout=60)
-        except Exception as exc:  # noqa: BLE001
-            status, body = None, f"{type(exc).__name__}: {exc}"
+            reply = await control.step(action, version, timeout=5)
+            status, body = reply.get("status"), reply
+        except Exception:  # noqa: BLE001 - no socket or no reply: the POST, as the page does
+            how = "POST"
+            res["retries"] += 1
+            try:
+                status, body = await http_post(web, f"/courses/{course}/live/{live}/action/", s["prof"],
+                                               {"action": action, "version": version if version is not None else ""},
+                                               timeout=60)
+            except Exception as exc:  # noqa: BLE001
+                status, body = None, f"{type(exc).__name__}: {exc}"
         if status != 200:
-            errors.append(f"control {action}: {status} {body}")
+            errors.append(f"control {action} ({how}): {status} {body}")
+        elif isinstance(body, dict) and body.get("state"):
+            last_reply[:] = [body["state"]]
         return status == 200
 
     for pos in range(s["n_questions"]):
@@ -476,7 +482,7 @@ async def run_clients(s: dict, res: dict) -> dict:
         errors.append(f"{sum(1 for p in phones if not p.state.get('ended'))} phones never saw the end")
     res["reconnects"] = sum(p.connects - 1 for p in phones)
     await asyncio.gather(*(p.close() for p in phones), return_exceptions=True)
-    await control_ws.close()
+    await control.close()
     await asyncio.wait(tasks, timeout=30)
     for t in tasks:
         t.cancel()

@@ -4,7 +4,14 @@ On connect (and so on every reconnect) the page is sent the current state from t
 afterwards it gets what push.py broadcasts. A phone sends its answers on this socket (the page
 falls back to the POST of views.py while the socket is down): each is stored in PostgreSQL
 (services.answer, one statement) before the "received" reply naming its request id goes back.
-The instructor's steps stay POSTs.
+The control page sends the instructor's steps on its socket the same way ({"type": "step"}): the
+same role check as the POST (the course's staff, checked again at every step) and the same
+services.control, committed (and pushed) in this process before the "stepped" reply.
+
+Every SESSION_EVERY s one query checks, for all of this process's sockets, that their login
+session still exists and their user is active; a socket whose session is gone (logged out
+elsewhere, expired, the user deactivated) is closed with LOGGED_OUT, which the page shows as
+"logged out" instead of reconnecting.
 
 A process that loses its Redis (a restart without persistence, a flush) loses the groups its
 sockets joined: a watchdog notices and closes its sockets with code 4001, and the pages reconnect
@@ -32,6 +39,7 @@ from .models import LiveQuestion, LiveSession
 log = logging.getLogger(__name__)
 ANSWER_FIELDS = ("choice", "value", "text")
 RECONNECT = 4001  # the close code that asks a page to reconnect at once
+LOGGED_OUT = 4401  # the login session is gone: the page says so and does not reconnect
 
 
 def _load_sync(user, live_id: int, as_: str):
@@ -81,12 +89,62 @@ def _answer_sync(live_id: int, user, session_key: str | None, content: dict) -> 
             "message": "Answer received." if created else "Answer received (it had already arrived)."}
 
 
+def _step_sync(live_id: int, user, session_key: str | None, content: dict) -> dict:
+    """One step of the control page on its socket: views.action's checks and services.control."""
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from .services import LiveError, control, staff_state
+
+    if session_key and not Session.objects.filter(session_key=session_key, expire_date__gt=timezone.now()).exists():
+        return {"ok": False, "status": 401, "message": "You have been logged out: log in again."}
+    live, role = _load_sync(user, live_id, "screen")
+    if live is None or not user.is_active:
+        log.warning("live: step %r on session %s refused to user %s (%s)", str(content.get("action"))[:20],
+                    live_id, getattr(user, "pk", None), role if live is None else "inactive")
+        return {"ok": False, "status": 403, "message": "Only the course's staff can pace this live quiz."}
+
+    def number(name):
+        try:
+            return int(content.get(name))
+        except (TypeError, ValueError):
+            return None
+
+    try:
+        live = control(live_id, str(content.get("action", ""))[:20], version=number("version"),
+                       seconds=number("seconds"))
+        ok, status, message = True, 200, "Done."
+    except LiveError as exc:
+        ok, status, message = False, exc.status, str(exc)
+        live.refresh_from_db()
+    return {"ok": ok, "status": status, "message": message, "state": staff_state(live)}
+
+
+def _sessions_alive_sync(pairs: set[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Which (session key, user id) pairs still have their session (not expired) and an active user:
+    one query for all the sockets of this process."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.models import Session
+    from django.db import connection
+
+    keys, users = zip(*pairs)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT k.key, k.uid FROM unnest(%s::varchar[], %s::bigint[]) AS k(key, uid)"
+            f" JOIN {Session._meta.db_table} s ON s.session_key = k.key AND s.expire_date > now()"
+            f" JOIN {get_user_model()._meta.db_table} u ON u.id = k.uid AND u.is_active",
+            [list(keys), list(users)])
+        return {(k, int(u)) for k, u in cur.fetchall()}
+
+
 # Not thread-sensitive: the lookups of many sockets connecting at once (300 phones after a restart of
 # the push server) run side by side in the thread pool instead of one after another in one thread,
 # so every handshake finishes well within the server's handshake timeout.
 _load = database_sync_to_async(_load_sync, thread_sensitive=False)
 _initial = database_sync_to_async(_initial_sync, thread_sensitive=False)
 _answer = database_sync_to_async(_answer_sync, thread_sensitive=False)
+_step = database_sync_to_async(_step_sync, thread_sensitive=False)
+_sessions_alive = database_sync_to_async(_sessions_alive_sync, thread_sensitive=False)
 
 
 _slots: asyncio.Semaphore | None = None
@@ -200,6 +258,41 @@ def _ensure_watchdog(layer) -> None:
         _watchdog = asyncio.get_running_loop().create_task(_watch_redis(layer))
 
 
+SESSION_EVERY = 2.0
+_session_watch: asyncio.Task | None = None
+
+
+async def _watch_sessions() -> None:
+    """Every SESSION_EVERY s: close the sockets whose login session is gone or whose user is no
+    longer active (one query for all of this process's sockets)."""
+    while True:
+        await asyncio.sleep(SESSION_EVERY)
+        sockets = [c for c in list(_open) if getattr(c, "session_key", None)]
+        if not sockets:
+            continue
+        try:
+            alive = await _sessions_alive({(c.session_key, c.user.pk) for c in sockets})
+        except Exception:  # noqa: BLE001 - the database away: try again at the next tick
+            log.warning("live: could not check the sockets' login sessions", exc_info=True)
+            continue
+        gone = [c for c in sockets if (c.session_key, c.user.pk) not in alive]
+        if gone:
+            log.info("live: %d sockets closed, their login session is gone", len(gone))
+        for consumer in gone:
+            _open.discard(consumer)
+            try:
+                await consumer.close(code=LOGGED_OUT)
+            except Exception:  # noqa: BLE001 - that one is gone already
+                pass
+
+
+def _ensure_session_watch() -> None:
+    global _session_watch
+    loop = asyncio.get_running_loop()
+    if _session_watch is None or _session_watch.done() or _session_watch.get_loop() is not loop:
+        _session_watch = loop.create_task(_watch_sessions())
+
+
 def _personal_question_sync(personal: dict, user_id: int) -> dict:
     from .services import _public_question, _seed
 
@@ -239,10 +332,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 await self.close(code=4403)
                 return
             self.user = user
+            self.session_key = getattr(self.scope.get("session"), "session_key", None)
             self.group = push.staff_group(self.live_id) if self.as_ == "screen" else push.phones_group(self.live_id)
             layer = get_channel_layer()
             await _fanout(layer).join(self.group, self)
             _ensure_watchdog(layer)
+            _ensure_session_watch()
             _open.add(self)
             await self.accept()
             await self.send_json(await _initial(self.live_id, user, self.as_))
@@ -267,7 +362,14 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             reply = await _answer(self.live_id, self.user, getattr(session, "session_key", None), content)
             await self.send_json({"type": "answered", "rid": str(content.get("rid", ""))[:40], **reply})
             if reply.get("status") == 401:  # logged out meanwhile: this socket is done
-                await self.close(code=4401)
+                await self.close(code=LOGGED_OUT)
+        elif content.get("type") == "step":
+            # The control page's step (any socket may ask; only the course's staff are obeyed).
+            # Committed, and pushed to the groups, before the reply.
+            reply = await _step(self.live_id, self.user, self.session_key, content)
+            await self.send_json({"type": "stepped", "rid": str(content.get("rid", ""))[:40], **reply})
+            if reply.get("status") == 401:
+                await self.close(code=LOGGED_OUT)
 
     def deliver(self, message: dict) -> None:
         """A push for this socket (from the fanout): sent in order by this socket's own task, so one

@@ -1,6 +1,7 @@
 """Live quiz pages. Staff: the course's live page (start, settings), control, projector, QR code,
 results and CSV. Students: the course's live page, the join form, the phone page, answers.
-Answers and the instructor's steps are plain POSTs; the pages learn what happened by push."""
+Answers and the instructor's steps are plain POSTs here: the fallback of the pages, which send them
+on their sockets (consumers.py), and the forms without JavaScript. The pages learn what happened by push."""
 from __future__ import annotations
 
 import json

@@ -125,3 +125,31 @@ def test_a_whole_live_session_in_browsers(browser, asgi_server, live, course, le
         expect.set_options(timeout=5_000)
         for ctx in contexts:
             ctx.close()
+
+
+def test_control_steps_go_on_the_socket_and_a_logged_out_page_stops_reconnecting(browser, asgi_server, live, course,
+                                                                                  instructor, session_cookie):
+    from django.contrib.sessions.models import Session
+
+    cookie = session_cookie(instructor)
+    ctx = _context(browser, asgi_server, cookie)
+    try:
+        page = ctx.new_page()
+        sockets, sent = [], []
+        page.on("websocket", lambda ws: (sockets.append(ws), ws.on("framesent", lambda f: sent.append(f))))
+        posts = []
+        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        page.goto(f"{asgi_server.url}/courses/{course.slug}/live/{live.pk}/control/")
+        expect(page.get_by_test_id("conn")).to_have_attribute("data-connected", "1")
+        page.get_by_test_id("next").click()
+        expect(page.get_by_test_id("phase")).to_have_text("Question open")
+        assert any('"type": "step"' in str(f) or '"type":"step"' in str(f) for f in sent) and posts == []
+        live.refresh_from_db()
+        assert live.phase == "open"
+        # logged out elsewhere: the socket is closed and the page says so instead of reconnecting
+        Session.objects.filter(session_key=cookie).delete()
+        expect(page.get_by_test_id("conn")).to_contain_text("Logged out", timeout=8_000)
+        page.wait_for_timeout(3000)
+        assert len(sockets) == 1
+    finally:
+        ctx.close()

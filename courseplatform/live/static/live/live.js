@@ -2,7 +2,9 @@
 // 250 ms doubling to 3 s, with jitter) and is sent the current state on every (re)connect. A phone
 // sends its answer on the socket and waits for the "received" reply (stored in the database
 // first); with no open socket, or no reply within 5 s, it POSTs the same answer (a repeat is
-// recognised). The instructor's steps are POSTs.
+// recognised). The control page sends the instructor's steps the same way (a "stepped" reply once
+// committed; else the POST, whose version check refuses a step that had already arrived). A socket
+// closed with 4401 (the login session is gone) is not reopened: the page says "logged out".
 (function () {
   "use strict";
   var root = document.getElementById("live");
@@ -19,7 +21,7 @@
   }
 
   // ------------------------------------------------------------------ the socket
-  var socket = null, retry = 0, pending = {}, rids = 0;
+  var socket = null, retry = 0, pending = {}, rids = 0, loggedOut = false;
   function connect() {
     var s = new WebSocket(wsUrl());
     socket = s;
@@ -28,11 +30,13 @@
       var msg; try { msg = JSON.parse(ev.data); } catch (e) { return; }
       if (msg.type === "state") onState(msg);
       else if (msg.type === "counts") onCounts(msg);
-      else if (msg.type === "answered" && pending[msg.rid]) pending[msg.rid](msg);
+      else if ((msg.type === "answered" || msg.type === "stepped") && pending[msg.rid]) pending[msg.rid](msg);
     };
-    s.onclose = function () {
+    s.onclose = function (ev) {
+      if (ev.code === 4401) loggedOut = true;
       setConn(false);
       Object.keys(pending).forEach(function (rid) { pending[rid](null); });  // unanswered: POST them
+      if (loggedOut) return;  // reconnecting would be refused again and again
       retry = Math.min(retry + 1, 6);
       setTimeout(connect, Math.min(250 * Math.pow(2, retry - 1), 3000) + Math.random() * 250);
     };
@@ -40,7 +44,7 @@
   function setConn(ok) {
     var el = $(".live-conn");
     el.dataset.connected = ok ? "1" : "0";
-    el.textContent = ok ? "Live" : "Reconnecting…";
+    el.textContent = ok ? "Live" : loggedOut ? "Logged out: reload the page to log in again." : "Reconnecting…";
     el.classList.toggle("is-off", !ok);
   }
   document.addEventListener("visibilitychange", function () {  // a phone waking up: resync at once
@@ -92,7 +96,7 @@
       el.textContent = left > 0 ? left + " s left" : "Time is up";
       if (left <= 0) {
         clearInterval(countdownTimer);
-        if (role === "control") post("close");
+        if (role === "control") step("close");
         if (role === "phone") setFormEnabled(false);
       }
     };
@@ -173,14 +177,30 @@
     renderCounts();
   }
 
-  function post(action, seconds) {
+  function post(body) {
+    return fetch(root.dataset.actionUrl, {method: "POST", body: body, credentials: "same-origin",
+      headers: {"X-CSRFToken": csrf, "Accept": "application/json"}})
+      .then(function (r) { return r.json(); });
+  }
+  function step(action, seconds) {  // on the socket when it is open, else (or without a reply) by POST
     var body = new URLSearchParams();
     body.set("action", action); body.set("version", state ? state.version : "");
     if (seconds) body.set("seconds", seconds);
-    return fetch(root.dataset.actionUrl, {method: "POST", body: body, credentials: "same-origin",
-      headers: {"X-CSRFToken": csrf, "Accept": "application/json"}})
-      .then(function (r) { return r.json(); })
-      .then(function (j) {
+    var sent;
+    if (!socket || socket.readyState !== WebSocket.OPEN) sent = post(body);
+    else sent = new Promise(function (resolve) {
+      var msg = {type: "step", rid: "s" + (++rids), action: action, version: body.get("version"),
+                 seconds: seconds || null};
+      var timer = setTimeout(function () { done(null); }, 5000);
+      function done(reply) {
+        clearTimeout(timer);
+        delete pending[msg.rid];
+        resolve(reply || post(body));
+      }
+      pending[msg.rid] = done;
+      socket.send(JSON.stringify(msg));
+    });
+    return sent.then(function (j) {
         $("[data-testid=message]").textContent = j.ok ? "" : j.message;
         if (j.state) onState(j.state);
       })
@@ -192,7 +212,7 @@
       var b = ev.submitter;
       if (!b) return;
       if (b.dataset.confirm && !window.confirm(b.dataset.confirm)) return;
-      post(b.value, b.dataset.seconds);
+      step(b.value, b.dataset.seconds);
     });
   }
 
