@@ -2,7 +2,8 @@
 submissions, deliveries, artifacts) and the trusted pack store (PACK_STORE).
 
 One archive (`.tar.gz`) holds:
-- `db.json`: every row, written by Django's own `dumpdata` (natural keys for content types and
+- `db.json`: every row, written by Django's own `dumpdata` in the `exactjson` format (Django's JSON
+  with whole microseconds: courseplatform/ops/exactjson.py; natural keys for content types and
   permissions, which `migrate` recreates on the target) inside one read transaction: on PostgreSQL
   a REPEATABLE READ snapshot, so a backup taken while the site runs is one consistent instant;
   SQLite's read transaction gives the same. The dump is database-neutral: a SQLite site restores
@@ -121,8 +122,8 @@ def create_backup(destination: Path) -> Manifest:
                     cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             rows = row_counts()
             migrations = _applied_migrations()
-            call_command("dumpdata", "--natural-foreign", *[f"--exclude={e}" for e in EXCLUDED],
-                         "--output", str(dump), verbosity=0)
+            call_command("dumpdata", "--format", "exactjson", "--natural-foreign",
+                         *[f"--exclude={e}" for e in EXCLUDED], "--output", str(dump), verbosity=0)
         manifest = Manifest(format=FORMAT, created_at=datetime.now(dt_timezone.utc).isoformat(),
                             database_vendor=connection.vendor, migrations=migrations, rows=rows)
         partial = destination.with_name(destination.name + ".partial")

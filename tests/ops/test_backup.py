@@ -159,7 +159,9 @@ def _restore_on_a_fresh_database_from_the_command_line(archive: Path, settings, 
     env_new = _env(f"{url}/{fresh}", tmp_path / "fresh" / "media", tmp_path / "fresh" / "packs")
     try:
         assert "every count and hash checked" in _manage(env_new, "restore", str(archive))
-        dump = ["dumpdata", "--natural-foreign", *[f"--exclude={e}" for e in backup.EXCLUDED]]
+        # whole microseconds: Django's json format would round every timestamp to milliseconds and
+        # hide a restore that lost the rest
+        dump = ["dumpdata", "--format", "exactjson", "--natural-foreign", *[f"--exclude={e}" for e in backup.EXCLUDED]]
         assert json.loads(_manage(env_new, *dump)) == json.loads(_manage(env_old, *dump))
         assert _files(tmp_path / "fresh" / "media", tmp_path / "fresh" / "packs") == \
             _files(settings.MEDIA_ROOT, settings.PACK_STORE)
