@@ -182,6 +182,23 @@ def stop_worker(proc: subprocess.Popen) -> None:
             pass
 
 
+def gpu_assignment(tag: str):
+    """A course with a GPU-queue pack due in an hour, no per-student limits (the bench's own)."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from courseplatform.courses.models import Course
+    from courseplatform.submissions.sync import sync_pack
+    from cp_helpers import write_pack
+
+    course = Course.objects.create(slug=f"gpuq-{tag}", title=f"GPU queue {tag}")
+    a, _ = sync_pack(course, write_pack(Path(settings.MEDIA_ROOT).parent / f"pack-{tag}", slug="bertlike", queue="gpu"))
+    a.max_queued_per_student, a.cooldown_seconds, a.max_attempts = 1000, 0, 0
+    a.due_at = timezone.now() + timezone.timedelta(hours=1)
+    a.save()
+    return course, a
+
+
 def warm_up(a, user, n: int, upload) -> set[int]:
     """A few grades before the surge (the ETAs need measured grading times); their ids."""
     from courseplatform.submissions import services
@@ -202,15 +219,13 @@ def run_checks(args, policy: bool, tmp: Path) -> dict:
     (checks on a CPU worker) or off (checks wait on the gpu queue with the submissions)."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.utils import timezone
 
-    from courseplatform.courses.models import Course, Membership
+    from courseplatform.courses.models import Membership
     from courseplatform.submissions import precheck, services
     from courseplatform.submissions.dispatch import CHECK_VIA
     from courseplatform.submissions.models import Submission
-    from courseplatform.submissions.sync import sync_pack
     from courseplatform.submissions.validation import UploadRejected
-    from cp_helpers import py, write_pack
+    from cp_helpers import py
 
     settings.GPU_CHECKS_ON_CPU = policy  # this process routes (sends) the tasks
     env = dict(os.environ, GPU_CHECKS_ON_CPU="1" if policy else "0")  # and the workers agree
@@ -218,11 +233,7 @@ def run_checks(args, policy: bool, tmp: Path) -> dict:
     try:
         User = get_user_model()
         tag = "policy" if policy else "nopolicy"
-        course = Course.objects.create(slug=f"gpuq-{tag}", title=f"GPU queue {tag}")
-        a, _ = sync_pack(course, write_pack(Path(settings.MEDIA_ROOT).parent / f"pack-{tag}", slug="bertlike", queue="gpu"))
-        a.max_queued_per_student, a.cooldown_seconds, a.max_attempts = 1000, 0, 0
-        a.due_at = timezone.now() + timezone.timedelta(hours=1)
-        a.save()
+        course, a = gpu_assignment(tag)
 
         def upload(i):
             return py(text=f"def double(x):\n    return 2 * x\n# {tag} {i}\n")
@@ -307,22 +318,16 @@ def print_checks_summary(args, results) -> None:
 def run(args, fair: bool) -> dict:
     from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.utils import timezone
 
-    from courseplatform.courses.models import Course, Membership
+    from courseplatform.courses.models import Membership
     from courseplatform.submissions import queue, services
     from courseplatform.submissions.models import Submission
-    from courseplatform.submissions.sync import sync_pack
-    from cp_helpers import py, write_pack
+    from cp_helpers import py
 
     settings.FAIR_SHARE = fair
     User = get_user_model()
     tag = "on" if fair else "off"
-    course = Course.objects.create(slug=f"gpuq-{tag}", title=f"GPU queue {tag}")
-    a, _ = sync_pack(course, write_pack(Path(settings.MEDIA_ROOT).parent / f"pack-{tag}", slug="bertlike", queue="gpu"))
-    a.max_queued_per_student, a.cooldown_seconds, a.max_attempts = 1000, 0, 0
-    a.due_at = timezone.now() + timezone.timedelta(hours=1)
-    a.save()
+    course, a = gpu_assignment(tag)
 
     def student(name):
         u = User.objects.create_user(username=f"{tag}-{name}", password="x")
