@@ -137,14 +137,7 @@ def main() -> int:
         return 0
     finally:
         if worker is not None:
-            try:
-                os.killpg(worker.pid, signal.SIGTERM)
-                worker.wait(timeout=30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(worker.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            stop_worker(worker)
         try:
             from courseplatform.celery import app
 
