@@ -131,6 +131,35 @@ def load_line(before: tuple[float, float, float], after: tuple[float, float, flo
             f"{f(f'{x:.2f}' for x in after)} at the end (other work on the machine included)")
 
 
+async def http_post(port: int, path: str, cookie: str, data: dict, timeout: float = 30) -> tuple[int, dict]:
+    """One HTTP/1.1 POST on a fresh loopback connection (a phone's request), JSON back."""
+    import asyncio
+    import json
+    from urllib.parse import urlencode
+
+    csrf = secrets.token_hex(16)  # 32 characters: an unmasked CSRF secret, cookie and header alike
+    body = urlencode(data, doseq=True).encode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: sessionid={cookie}; csrftoken={csrf}\r\n"
+            f"X-CSRFToken: {csrf}\r\nAccept: application/json\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+
+    async def go():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head + body)
+        await writer.drain()
+        raw = await reader.read()
+        writer.close()
+        return raw
+
+    raw = await asyncio.wait_for(go(), timeout)
+    header, _, payload = raw.partition(b"\r\n\r\n")
+    status = int(header.split(b" ", 2)[1])
+    try:
+        return status, json.loads(payload or b"{}")
+    except ValueError:
+        return status, {"raw": payload[:200].decode(errors="replace")}
+
+
 class LivePhone:
     """A phone on the live quiz's socket, speaking the phone page's protocol (live.js): every
     (re)connect is answered with the current state; {"type": "answer", "rid", "question", "choice"/
@@ -141,8 +170,12 @@ class LivePhone:
     doubling to 3 s, plus up to 250 ms of jitter), until close(). ``on_state(phone, state)`` is called
     for every state message (a plain function; it may start tasks)."""
 
-    def __init__(self, url: str, cookie: str, origin: str, on_state=None, open_timeout: float = 60):
+    def __init__(self, url: str, cookie: str, origin: str, on_state=None, open_timeout: float = 60,
+                 answer_path: str | None = None):
         self.url, self.headers, self.open_timeout = url, {"Cookie": f"sessionid={cookie}", "Origin": origin}, open_timeout
+        self.cookie, self.origin = cookie, origin
+        self.answer_path = answer_path  # the page's answer URL: set, an answer the socket lost is POSTed (live.js)
+        self.posted = 0  # answers sent by that POST
         self.on_state = on_state
         self.state: dict | None = None
         self.states: list[dict] = []
@@ -226,9 +259,25 @@ class LivePhone:
         return await asyncio.wait_for(fut, timeout)
 
     async def answer(self, question_id: int, fields: dict, timeout: float = 30) -> dict:
-        """Send one answer on the socket and return the reply (raises when the socket drops first)."""
+        """Send one answer on the socket and return the reply. When the socket drops before the reply
+        (or gives none in 5 s) the page POSTs the answer instead (live.js sendAnswer); so does this
+        phone when it knows the answer URL (``answer_path``), else it raises ConnectionError."""
+        import asyncio
+
         body = {k: v if isinstance(v, list) else [v] for k, v in fields.items()}
-        return await self._request({"type": "answer", "question": question_id, **body}, timeout)
+        if self.answer_path is None:
+            return await self._request({"type": "answer", "question": question_id, **body}, timeout)
+        try:
+            if self.ws is None or self.ws.state.name != "OPEN":
+                raise ConnectionError("the socket is down")
+            return await self._request({"type": "answer", "question": question_id, **body}, min(timeout, 5))
+        except (ConnectionError, asyncio.TimeoutError):
+            from urllib.parse import urlsplit
+
+            self.posted += 1
+            status, reply = await http_post(urlsplit(self.origin).port, self.answer_path, self.cookie,
+                                            {"question": question_id, **body}, timeout)
+            return {**reply, "status": status}
 
     async def step(self, action: str, version: int | None = None, timeout: float = 30) -> dict:
         """The control page's step on its socket (version: the state the page shows, as the page

@@ -33,7 +33,6 @@ import asyncio
 import json
 import os
 import random
-import secrets
 import signal
 import statistics
 import subprocess
@@ -42,10 +41,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
-from _common import (PY, REPO, LivePhone, drop_database, free_port, fresh_database, gunicorn, load_line, pct, rss_mb,
-                     server_env, stop, wait_port)
+from _common import (PY, REPO, LivePhone, drop_database, free_port, fresh_database, gunicorn, http_post, load_line, pct,
+                     rss_mb, server_env, stop, wait_port)
 
 DB_NAME = os.environ.get("BENCH_DB", "cp_livebench")
 GOALS = {"open_to_phone": 1000, "answer": 150, "last_answer_to_projector": 1000}  # ms, p95 (answer: sent -> "received")
@@ -283,31 +281,6 @@ def main():
 
 
 # --------------------------------------------------------------------------- the client process
-async def http_post(port: int, path: str, cookie: str, data: dict, timeout: float = 30) -> tuple[int, dict]:
-    """One HTTP/1.1 POST on a fresh loopback connection (a phone's request), JSON back."""
-    csrf = secrets.token_hex(16)  # 32 characters: an unmasked CSRF secret, cookie and header alike
-    body = urlencode(data, doseq=True).encode()
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: sessionid={cookie}; csrftoken={csrf}\r\n"
-            f"X-CSRFToken: {csrf}\r\nAccept: application/json\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
-
-    async def go():
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(head + body)
-        await writer.drain()
-        raw = await reader.read()
-        writer.close()
-        return raw
-
-    raw = await asyncio.wait_for(go(), timeout)
-    header, _, payload = raw.partition(b"\r\n\r\n")
-    status = int(header.split(b" ", 2)[1])
-    try:
-        return status, json.loads(payload or b"{}")
-    except ValueError:
-        return status, {"raw": payload[:200].decode(errors="replace")}
-
-
 def answer_for(q: dict) -> dict:
     kind = q["kind"]
     if kind == "single":

@@ -15,6 +15,7 @@ import subprocess
 import time
 
 import pytest
+from django.urls import reverse
 from playwright.sync_api import expect
 
 from bench._common import LivePhone, free_port
@@ -204,7 +205,11 @@ def _redis_fault(fault, own_redis, server, page, bg, live, users, student, instr
     """Phones (the browser's and protocol ones) and a screen on a question; one answer before the
     fault, one while Redis is away (killed) or just flushed, one after: all acknowledged, all stored."""
     ws = server.url.replace("http://", "ws://") + f"/ws/live/{live.pk}/"
-    phones = [LivePhone(ws + "?as=phone", session_cookie(u), server.url, open_timeout=20) for u in users]
+    # as the page: an answer whose socket the push server closes before the reply (it noticed the
+    # lost Redis: 4001) is sent again by POST (live.js sendAnswer)
+    answer_path = reverse("live:answer", args=[live.course.slug, live.pk])
+    phones = [LivePhone(ws + "?as=phone", session_cookie(u), server.url, open_timeout=20, answer_path=answer_path)
+              for u in users]
     screen = LivePhone(ws + "?as=screen", session_cookie(instructor), server.url, open_timeout=20)
     for p in (*phones, screen):
         bg.run(p.start())
