@@ -192,6 +192,15 @@ def gpu_assignment(tag: str):
     return course, a
 
 
+def wait_graded(submissions, timeout: float, failure: str) -> None:
+    """Until every submission of the queryset is graded or in error; SystemExit(failure) after timeout s."""
+    deadline = time.monotonic() + timeout
+    while submissions.exclude(state__in=["graded", "error"]).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(failure)
+        time.sleep(0.2)
+
+
 def warm_up(a, user, n: int, upload) -> set[int]:
     """A few grades before the surge (the ETAs need measured grading times); their ids."""
     from courseplatform.submissions import services
@@ -199,11 +208,8 @@ def warm_up(a, user, n: int, upload) -> set[int]:
 
     for i in range(n):
         services.submit(a, user, upload(f"warm{i}"), is_staff=True)
-    deadline = time.monotonic() + 120
-    while Submission.objects.filter(assignment=a).exclude(state__in=["graded", "error"]).exists():
-        if time.monotonic() > deadline:
-            raise SystemExit("the workers did not grade the warm-up submissions: see their logs")
-        time.sleep(0.2)
+    wait_graded(Submission.objects.filter(assignment=a), 120,
+                "the workers did not grade the warm-up submissions: see their logs")
     return set(Submission.objects.filter(assignment=a).values_list("pk", flat=True))
 
 
@@ -269,11 +275,8 @@ def run_checks(args, policy: bool, tmp: Path) -> dict:
                 continue
             kinds[sub.pk] = kind
 
-        deadline = time.monotonic() + args.timeout
-        while Submission.objects.filter(pk__in=list(kinds)).exclude(state__in=["graded", "error"]).exists():
-            if time.monotonic() > deadline:
-                raise SystemExit(f"policy {tag}: not all graded within {args.timeout:.0f} s")
-            time.sleep(0.5)
+        wait_graded(Submission.objects.filter(pk__in=list(kinds)), args.timeout,
+                    f"policy {tag}: not all graded within {args.timeout:.0f} s")
         total_s = time.monotonic() - t0
 
         waits = {"check": [], "first": [], "resubmission": []}
@@ -356,11 +359,8 @@ def run(args, fair: bool) -> dict:
         etas[sub.pk] = info.estimated_start if info else None
     submit_s = time.monotonic() - t0
 
-    deadline = time.monotonic() + args.timeout
-    while Submission.objects.filter(pk__in=list(kinds)).exclude(state__in=["graded", "error"]).exists():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"fair share {tag}: not all graded within {args.timeout:.0f} s")
-        time.sleep(0.5)
+    wait_graded(Submission.objects.filter(pk__in=list(kinds)), args.timeout,
+                f"fair share {tag}: not all graded within {args.timeout:.0f} s")
     total_s = time.monotonic() - t0
 
     waits = {"first": [], "resubmission": []}
